@@ -1,0 +1,22 @@
+//! # dbsync-core
+//!
+//! The database-agnostic heart of dbsync (spec chapters in brackets):
+//!
+//! - [`protocol`]: the wire messages, operations and values (spec §3, §4, §6, §9–§14);
+//! - [`schema`]: the synced-table model and its fingerprint (spec §2, §7.2);
+//! - [`error`]: the stable error codes of the error model (spec §17).
+//!
+//! Architecture invariant: this crate has no database, network, async or
+//! file-system dependency. Stores and transports live in other crates.
+
+pub mod error;
+pub mod protocol;
+pub mod schema;
+
+pub use error::ErrorCode;
+pub use protocol::op::{Command, OplogRecord, Op, VersionedOp};
+pub use protocol::value::{Row, Value};
+pub use schema::{Column, ColumnType, Direction, ForeignKey, Schema, TableSchema};
+
+/// The protocol version this crate speaks (spec §7.1).
+pub const PROTOCOL_VERSION: &str = "1.0";

@@ -1,0 +1,187 @@
+//! Every request and response of the protocol (spec §9–§14, §17).
+//!
+//! Optional fields are `Option` and are left out when `None`; fields the
+//! schema requires but allows `null` (`next_cursor`, `user_id`, ...) are
+//! always written.
+
+use super::op::{Op, VersionedOp};
+use super::value::{Row, Value};
+use crate::error::ErrorCode;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Application data: any JSON object the application attaches to a request
+/// (spec §7.3). The protocol never interprets it; server hooks may.
+pub type AppData = serde_json::Map<String, serde_json::Value>;
+
+/// `POST /v1/register` (spec §9).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub protocol: String,
+    pub schema: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_data: Option<AppData>,
+    /// The registration token, unless the server allows open registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// The answer to a register request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterResponse {
+    pub protocol: String,
+    pub node_id: u64,
+    /// The node's secret, base64url without padding, 32 bytes decoded.
+    pub secret: String,
+    /// The application user the server attached to the node, if any.
+    pub user_id: Option<String>,
+    /// The server's latest version when the node was registered.
+    pub latest_version: u64,
+}
+
+/// `POST /v1/push` (spec §10).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    pub protocol: String,
+    pub schema: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_data: Option<AppData>,
+    /// Chosen by the node, stored before the first try (spec §10.4).
+    pub push_id: String,
+    /// The last version the node knows.
+    pub base_version: u64,
+    /// Compressed pending ops: at most one per row.
+    pub ops: Vec<Op>,
+    /// The current values of every row an `i` or `u` op names.
+    pub rows: Vec<Row>,
+}
+
+/// The answer to an accepted push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushResponse {
+    pub protocol: String,
+    /// The version the push became.
+    pub version: u64,
+    pub push_id: String,
+    /// True when this push id had already been applied: nothing was
+    /// applied again (spec §10.4).
+    pub duplicate: bool,
+}
+
+/// One version of the server's history (spec §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionInfo {
+    pub version: u64,
+    /// The node whose push made it (`null` for a write made on the server).
+    pub node_id: Option<u64>,
+    /// That push's id (`null` for a write made on the server).
+    pub push_id: Option<String>,
+    /// When the server committed it, RFC 3339 in UTC.
+    pub created_at: String,
+}
+
+/// `POST /v1/pull` (spec §11).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    pub protocol: String,
+    pub schema: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_data: Option<AppData>,
+    /// The last version the node knows.
+    pub base_version: u64,
+    /// The node's compressed pending ops (spec §11.2).
+    pub pending: Vec<Op>,
+    /// `null` for the first page; then the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// One page of a pull (spec §11.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullResponse {
+    pub protocol: String,
+    /// The version the whole transfer brings the node to.
+    pub target_version: u64,
+    /// The versions this page completes, oldest first.
+    pub versions: Vec<VersionInfo>,
+    /// Their ops, in server order.
+    pub ops: Vec<VersionedOp>,
+    /// The rows the ops and the merge need (spec §11.3).
+    pub rows: Vec<Row>,
+    /// `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/repair` (spec §13).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepairRequest {
+    pub protocol: String,
+    pub schema: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_data: Option<AppData>,
+    pub cursor: Option<String>,
+}
+
+/// One page of a repair snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepairPage {
+    pub protocol: String,
+    /// The server's latest version when this page was read.
+    pub version: u64,
+    pub rows: Vec<Row>,
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/query` (spec §14).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    pub protocol: String,
+    pub schema: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_data: Option<AppData>,
+    pub table: String,
+    /// Equality filters, all of which must hold (`null` matches NULL).
+    #[serde(rename = "where")]
+    pub filter: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// The answer to a query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryResponse {
+    pub protocol: String,
+    pub rows: Vec<Row>,
+    /// True when more rows matched than the limit allowed.
+    pub truncated: bool,
+}
+
+/// The body of every error response (spec §17).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorResponse {
+    pub protocol: String,
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    /// A sentence for a person; not stable.
+    pub message: String,
+    /// Machine-readable facts about the error; the keys per code are in
+    /// spec §17.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+}

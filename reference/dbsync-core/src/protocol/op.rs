@@ -1,0 +1,99 @@
+//! Operations: what the oplog records and what messages carry (spec §3).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The kind of write an operation records (spec §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Command {
+    /// `i`: the row was inserted.
+    #[serde(rename = "i")]
+    Insert,
+    /// `u`: the row was updated.
+    #[serde(rename = "u")]
+    Update,
+    /// `d`: the row was deleted.
+    #[serde(rename = "d")]
+    Delete,
+}
+
+impl Command {
+    /// The one-letter wire code.
+    pub fn letter(self) -> char {
+        match self {
+            Command::Insert => 'i',
+            Command::Update => 'u',
+            Command::Delete => 'd',
+        }
+    }
+
+    /// Parses a one-letter wire code.
+    pub fn from_letter(c: char) -> Option<Command> {
+        match c {
+            'i' => Some(Command::Insert),
+            'u' => Some(Command::Update),
+            'd' => Some(Command::Delete),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.letter())
+    }
+}
+
+/// An operation as a push or pull request carries it: one row, one command
+/// (spec §3.3). Messages only carry compressed ops: at most one per row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Op {
+    pub table: String,
+    pub row_id: i64,
+    pub command: Command,
+}
+
+/// An operation as the server recorded it, inside a version (spec §3.3, §11).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionedOp {
+    pub version: u64,
+    pub table: String,
+    pub row_id: i64,
+    pub command: Command,
+}
+
+impl VersionedOp {
+    /// The op without its version.
+    pub fn op(&self) -> Op {
+        Op {
+            table: self.table.clone(),
+            row_id: self.row_id,
+            command: self.command,
+        }
+    }
+}
+
+/// One record of an oplog (spec §3.2): `version` is `None` while the op is
+/// pending on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OplogRecord {
+    pub order: u64,
+    pub table: String,
+    pub row_id: i64,
+    pub command: Command,
+    pub version: Option<u64>,
+}
+
+impl OplogRecord {
+    /// The op without its order and version.
+    pub fn op(&self) -> Op {
+        Op {
+            table: self.table.clone(),
+            row_id: self.row_id,
+            command: self.command,
+        }
+    }
+}

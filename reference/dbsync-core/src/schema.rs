@@ -1,0 +1,168 @@
+//! The synced-table model (spec §2) and the schema fingerprint (spec §7.2).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+
+/// How a column's values are encoded on the wire (spec §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    Integer,
+    Real,
+    Text,
+    Blob,
+    Date,
+    Time,
+    Datetime,
+}
+
+impl ColumnType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnType::Integer => "integer",
+            ColumnType::Real => "real",
+            ColumnType::Text => "text",
+            ColumnType::Blob => "blob",
+            ColumnType::Date => "date",
+            ColumnType::Time => "time",
+            ColumnType::Datetime => "datetime",
+        }
+    }
+}
+
+/// Which way a table's changes travel (spec §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Pushed and pulled.
+    #[default]
+    Both,
+    /// Nodes push it; pulls never carry it.
+    PushOnly,
+    /// Nodes pull it; a push that carries it is rejected.
+    PullOnly,
+}
+
+impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Both => "both",
+            Direction::PushOnly => "push_only",
+            Direction::PullOnly => "pull_only",
+        }
+    }
+    pub fn pushes(self) -> bool {
+        self != Direction::PullOnly
+    }
+    pub fn pulls(self) -> bool {
+        self != Direction::PushOnly
+    }
+}
+
+/// A column other than the primary key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+    pub not_null: bool,
+}
+
+/// A foreign key: `column` holds the primary key of a row of `references`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ForeignKey {
+    pub column: String,
+    pub references: String,
+}
+
+/// One synced table (spec §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSchema {
+    pub name: String,
+    /// The integer primary key column.
+    pub primary_key: String,
+    /// Every other column.
+    pub columns: Vec<Column>,
+    #[serde(default)]
+    pub foreign_keys: Vec<ForeignKey>,
+    /// Each unique constraint as its list of columns.
+    #[serde(default)]
+    pub unique: Vec<Vec<String>>,
+    #[serde(default)]
+    pub direction: Direction,
+}
+
+impl TableSchema {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The foreign keys of this table that reference `table`.
+    pub fn foreign_keys_to<'a>(&'a self, table: &'a str) -> impl Iterator<Item = &'a ForeignKey> {
+        self.foreign_keys.iter().filter(move |fk| fk.references == table)
+    }
+}
+
+/// The set of synced tables node and server agree on (spec §7.2).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Schema {
+    pub tables: Vec<TableSchema>,
+}
+
+impl Schema {
+    pub fn new(mut tables: Vec<TableSchema>) -> Schema {
+        tables.sort_by(|a, b| a.name.cmp(&b.name));
+        Schema { tables }
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableSchema> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// The canonical text of spec §7.2, from which the fingerprint is made.
+    pub fn canonical_text(&self) -> String {
+        let mut tables: Vec<&TableSchema> = self.tables.iter().collect();
+        tables.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut out = String::from("dbsync-schema 1\n");
+        for t in tables {
+            let _ = writeln!(out, "table {} {} {}", t.name, t.primary_key, t.direction.name());
+            let mut cols: Vec<&Column> = t.columns.iter().collect();
+            cols.sort_by(|a, b| a.name.cmp(&b.name));
+            for c in cols {
+                let null = if c.not_null { "not_null" } else { "null" };
+                let _ = writeln!(out, "column {} {} {}", c.name, c.ty.name(), null);
+            }
+            let mut fks: Vec<&ForeignKey> = t.foreign_keys.iter().collect();
+            fks.sort_by(|a, b| (&a.column, &a.references).cmp(&(&b.column, &b.references)));
+            for fk in fks {
+                let _ = writeln!(out, "foreign_key {} {}", fk.column, fk.references);
+            }
+            let mut uniques: Vec<Vec<&str>> = t
+                .unique
+                .iter()
+                .map(|u| {
+                    let mut cols: Vec<&str> = u.iter().map(String::as_str).collect();
+                    cols.sort();
+                    cols
+                })
+                .collect();
+            uniques.sort();
+            for u in uniques {
+                let _ = writeln!(out, "unique {}", u.join(" "));
+            }
+        }
+        out
+    }
+
+    /// The schema fingerprint (spec §7.2): lowercase hex SHA-256 of the
+    /// canonical text.
+    pub fn fingerprint(&self) -> String {
+        let digest = Sha256::digest(self.canonical_text().as_bytes());
+        let mut hex = String::with_capacity(64);
+        for b in digest.iter() {
+            let _ = write!(hex, "{b:02x}");
+        }
+        hex
+    }
+}
