@@ -37,7 +37,10 @@ embedded!(
 /// The names of the schemas that describe a whole document (all but
 /// `common`, which only holds shared `$defs`).
 pub fn document_schema_names() -> impl Iterator<Item = &'static str> {
-    SCHEMA_FILES.iter().map(|(n, _)| *n).filter(|n| *n != "common")
+    SCHEMA_FILES
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| *n != "common")
 }
 
 /// Parses an embedded schema file.

@@ -25,8 +25,12 @@ fn every_schema_file_in_the_repo_is_embedded_in_the_kit() {
 #[test]
 fn embedded_schemas_are_the_files_on_disk() {
     for (name, text) in SCHEMA_FILES {
-        let disk = std::fs::read_to_string(schemas_dir().join(format!("{name}.schema.json"))).unwrap();
-        assert_eq!(&disk, text, "{name} differs from the embedded copy: rebuild");
+        let disk =
+            std::fs::read_to_string(schemas_dir().join(format!("{name}.schema.json"))).unwrap();
+        assert_eq!(
+            &disk, text,
+            "{name} differs from the embedded copy: rebuild"
+        );
     }
 }
 
@@ -48,7 +52,11 @@ fn every_schema_is_valid_against_the_2020_12_meta_schema() {
 fn every_schema_id_is_stable_and_matches_its_file_name() {
     for (name, _) in SCHEMA_FILES {
         let json = schema_json(name).unwrap();
-        assert_eq!(json["$id"], format!("{ID_BASE}{name}.schema.json"), "{name}");
+        assert_eq!(
+            json["$id"],
+            format!("{ID_BASE}{name}.schema.json"),
+            "{name}"
+        );
         assert!(json["title"].is_string(), "{name} has no title");
         assert!(json["description"].is_string(), "{name} has no description");
     }
@@ -68,7 +76,10 @@ fn error_schema_lists_exactly_the_reference_error_codes() {
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
-    let codes: Vec<String> = ErrorCode::ALL.iter().map(|c| c.as_str().to_string()).collect();
+    let codes: Vec<String> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
     assert_eq!(listed, codes);
 }
 

@@ -35,8 +35,17 @@ fn every_spec_example_agrees_with_its_schema_and_rust_type() {
             }
         }
     }
-    println!("{} passed, {} failed", all.len() - failed.len(), failed.len());
-    assert!(failed.is_empty(), "{} example(s) failed:\n{}", failed.len(), failed.join("\n"));
+    println!(
+        "{} passed, {} failed",
+        all.len() - failed.len(),
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} example(s) failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 #[test]
@@ -65,7 +74,9 @@ fn spec_has_a_valid_example_of_every_message_type() {
         .filter(|e| e.valid)
         .map(|e| e.schema)
         .collect();
-    let missing: Vec<&str> = document_schema_names().filter(|n| !covered.contains(*n)).collect();
+    let missing: Vec<&str> = document_schema_names()
+        .filter(|n| !covered.contains(*n))
+        .collect();
     assert!(missing.is_empty(), "no valid example for: {missing:?}");
 }
 
@@ -88,7 +99,10 @@ fn every_error_code_has_an_example() {
         .map(|c| c.as_str())
         .filter(|c| !shown.contains(*c))
         .collect();
-    assert!(missing.is_empty(), "error codes without an example: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "error codes without an example: {missing:?}"
+    );
 }
 
 #[test]
@@ -101,7 +115,10 @@ fn a_broken_example_is_caught() {
     assert_eq!(found.len(), 2);
     assert_eq!(found[0].line, 3);
     assert!(check(&set, &found[0]).is_err(), "missing version must fail");
-    assert!(check(&set, &found[1]).is_err(), "valid JSON marked invalid must fail");
+    assert!(
+        check(&set, &found[1]).is_err(),
+        "valid JSON marked invalid must fail"
+    );
 }
 
 #[test]

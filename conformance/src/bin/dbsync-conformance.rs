@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "dbsync-conformance", version, about = "The dbsync conformance kit")]
+#[command(
+    name = "dbsync-conformance",
+    version,
+    about = "The dbsync conformance kit"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -6,7 +6,7 @@ use std::fmt;
 macro_rules! error_codes {
     ($( $(#[$doc:meta])* $variant:ident = $code:literal, $status:literal, $wire:literal; )*) => {
         /// A stable error code. The string form never changes within
-        /// protocol version 1; the HTTP status is the one spec §16 gives.
+        /// protocol version 1; the HTTP status is the one spec §17.2 gives.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum ErrorCode {
             $( $(#[$doc])* #[serde(rename = $code)] $variant, )*

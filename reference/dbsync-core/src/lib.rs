@@ -4,17 +4,29 @@
 //!
 //! - [`protocol`]: the wire messages, operations and values (spec §3, §4, §6, §9–§14);
 //! - [`schema`]: the synced-table model and its fingerprint (spec §2, §7.2);
-//! - [`error`]: the stable error codes of the error model (spec §17).
+//! - [`error`]: the stable error codes of the error model (spec §17);
+//! - [`compress`]: oplog compression (spec §5);
+//! - [`merge`]: merge planning: conflicts, policies, the plan (spec §12);
+//! - [`model`]: an in-memory store that applies plans, for tests and the
+//!   conformance kit (spec §5, §12 scenarios).
 //!
 //! Architecture invariant: this crate has no database, network, async or
 //! file-system dependency. Stores and transports live in other crates.
 
+pub mod auth;
+pub mod compress;
 pub mod error;
+pub mod merge;
+pub mod model;
 pub mod protocol;
 pub mod schema;
+pub mod validate;
 
+pub use compress::{compress_pending, compress_pulled, CompressedPull, InvalidPendingSequence};
 pub use error::ErrorCode;
-pub use protocol::op::{Command, OplogRecord, Op, VersionedOp};
+pub use merge::{plan, LocalView, MergeError, MergeInput, NodeWins, Plan, Policy, ServerWins};
+
+pub use protocol::op::{Command, Op, OplogRecord, VersionedOp};
 pub use protocol::value::{Row, Value};
 pub use schema::{Column, ColumnType, Direction, ForeignKey, Schema, TableSchema};
 

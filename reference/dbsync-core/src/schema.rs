@@ -100,7 +100,9 @@ impl TableSchema {
 
     /// The foreign keys of this table that reference `table`.
     pub fn foreign_keys_to<'a>(&'a self, table: &'a str) -> impl Iterator<Item = &'a ForeignKey> {
-        self.foreign_keys.iter().filter(move |fk| fk.references == table)
+        self.foreign_keys
+            .iter()
+            .filter(move |fk| fk.references == table)
     }
 }
 
@@ -126,7 +128,13 @@ impl Schema {
         tables.sort_by(|a, b| a.name.cmp(&b.name));
         let mut out = String::from("dbsync-schema 1\n");
         for t in tables {
-            let _ = writeln!(out, "table {} {} {}", t.name, t.primary_key, t.direction.name());
+            let _ = writeln!(
+                out,
+                "table {} {} {}",
+                t.name,
+                t.primary_key,
+                t.direction.name()
+            );
             let mut cols: Vec<&Column> = t.columns.iter().collect();
             cols.sort_by(|a, b| a.name.cmp(&b.name));
             for c in cols {

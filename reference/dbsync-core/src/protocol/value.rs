@@ -79,7 +79,10 @@ impl Serialize for Value {
             Value::Text(t) => s.serialize_str(t),
             Value::Blob(b) => {
                 let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("base64", &base64::engine::general_purpose::STANDARD.encode(b))?;
+                m.serialize_entry(
+                    "base64",
+                    &base64::engine::general_purpose::STANDARD.encode(b),
+                )?;
                 m.end()
             }
         }
@@ -101,7 +104,9 @@ impl<'de> Deserialize<'de> for Value {
                 Ok(Value::Null)
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<Value, E> {
-                Err(E::custom("booleans are not column values; use the integers 0 and 1"))
+                Err(E::custom(
+                    "booleans are not column values; use the integers 0 and 1",
+                ))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
                 Ok(Value::Integer(v))

@@ -1,0 +1,65 @@
+//! The exit codes of `dbsync`, documented in `--help`.
+
+use dbsync_client::ClientError;
+use std::process::ExitCode;
+
+/// Success.
+pub const OK: u8 = 0;
+/// Any other failure (local database, configuration, protocol violation).
+pub const FAILURE: u8 = 1;
+/// Bad usage (clap's own code).
+pub const USAGE: u8 = 2;
+/// The server rejected the request (its code is printed).
+pub const REJECTED: u8 = 3;
+/// A pull found unique collisions that need the application's decision.
+pub const UNIQUE_COLLISION: u8 = 4;
+/// The server could not be reached.
+pub const NETWORK: u8 = 5;
+/// The database is not registered with a server.
+pub const NOT_REGISTERED: u8 = 6;
+
+/// The text for `--help`.
+pub const TABLE: &str = "Exit codes:
+  0  success
+  1  other failure (local database, configuration)
+  2  usage error
+  3  rejected by the server (the error code is printed)
+  4  unique collision: pulled rows take unique values local rows hold; decide, then pull again
+  5  network unreachable: the server could not be reached (retrying is safe)
+  6  not registered: run `dbsync register` first";
+
+/// The exit code of a client failure.
+pub fn of(e: &ClientError) -> u8 {
+    match e {
+        ClientError::Rejected { .. }
+        | ClientError::SchemaMismatch { .. }
+        | ClientError::TooManyRounds(_) => REJECTED,
+        ClientError::UniqueCollisions(_) => UNIQUE_COLLISION,
+        ClientError::Network(_) => NETWORK,
+        ClientError::NotRegistered => NOT_REGISTERED,
+        _ => FAILURE,
+    }
+}
+
+/// Prints `e` and returns its exit code.
+pub fn report(e: &ClientError) -> ExitCode {
+    eprintln!("error [{}]: {e}", e.code());
+    if let ClientError::Rejected {
+        details: Some(d), ..
+    } = e
+    {
+        eprintln!("  details: {}", serde_json::Value::Object(d.clone()));
+    }
+    ExitCode::from(of(e))
+}
+
+#[allow(dead_code)]
+pub const ALL: [u8; 7] = [
+    OK,
+    FAILURE,
+    USAGE,
+    REJECTED,
+    UNIQUE_COLLISION,
+    NETWORK,
+    NOT_REGISTERED,
+];

@@ -1,0 +1,159 @@
+//! `dbsync`: serve a SQLite database, or sync one with a server.
+
+mod commands;
+mod demo;
+mod exit;
+mod progress;
+mod serve;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "dbsync",
+    version,
+    about = "Offline-first sync of SQLite databases with one server (protocol 1.0)",
+    after_help = exit::TABLE
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The node database a command works on.
+#[derive(Args, Clone)]
+pub struct NodeArgs {
+    /// The application's SQLite database.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// The server's base URL (overrides the one stored at registration).
+    #[arg(long)]
+    pub server: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the synced tables of a SQLite database over HTTP.
+    Serve(serve::ServeArgs),
+    /// Track tables: install the capture triggers (idempotent).
+    Track {
+        #[arg(long)]
+        db: PathBuf,
+        /// Tables to sync both ways (default: every user table).
+        #[arg(long, value_delimiter = ',')]
+        tables: Vec<String>,
+        /// Tables nodes push but never pull.
+        #[arg(long, value_delimiter = ',')]
+        push_only: Vec<String>,
+        /// Tables nodes pull but never write.
+        #[arg(long, value_delimiter = ',')]
+        pull_only: Vec<String>,
+    },
+    /// Stop tracking tables (default: all); their data stays.
+    Untrack {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, value_delimiter = ',')]
+        tables: Vec<String>,
+    },
+    /// Register this database with a server and store the credentials in it.
+    Register {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        server: String,
+        /// The server's registration token.
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Push the pending ops.
+    Push(NodeArgs),
+    /// Pull the server's new versions and merge them.
+    Pull(NodeArgs),
+    /// Push; pull and push again when the server has moved on.
+    Sync(NodeArgs),
+    /// Replace the synced tables with the server's snapshot.
+    Repair(NodeArgs),
+    /// Read rows of a synced table from the server (as JSON).
+    Query {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[arg(long)]
+        table: String,
+        /// An equality filter COLUMN=VALUE (repeatable; VALUE `null` is NULL).
+        #[arg(long = "where", value_name = "COLUMN=VALUE")]
+        filters: Vec<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// The node id, server, last version and pending ops.
+    Status {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The conflict log: every resolution the merges applied.
+    Conflicts {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop history nobody needs: on a server, versions every live node
+    /// holds; on a node, ops already pushed.
+    Trim {
+        #[arg(long)]
+        db: PathBuf,
+        /// (server) Days after which an unseen node stops holding back trim.
+        #[arg(long, default_value_t = 30)]
+        stale_after_days: u64,
+    },
+    /// Start a server and two nodes in a temporary folder, make conflicting
+    /// offline edits, sync, and show what each rule did.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("DBSYNC_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Track {
+                db,
+                tables,
+                push_only,
+                pull_only,
+            } => commands::track(db, tables, push_only, pull_only),
+            Command::Untrack { db, tables } => commands::untrack(db, tables),
+            Command::Register { db, server, token } => commands::register(db, server, token).await,
+            Command::Push(n) => commands::push(n).await,
+            Command::Pull(n) => commands::pull(n).await,
+            Command::Sync(n) => commands::sync(n).await,
+            Command::Repair(n) => commands::repair(n).await,
+            Command::Query {
+                node,
+                table,
+                filters,
+                limit,
+            } => commands::query(node, table, filters, limit).await,
+            Command::Status { db, json } => commands::status(db, json).await,
+            Command::Conflicts { db, json } => commands::conflicts(db, json).await,
+            Command::Trim {
+                db,
+                stale_after_days,
+            } => commands::trim(db, stale_after_days).await,
+            Command::Demo => demo::run().await,
+        }
+    })
+}

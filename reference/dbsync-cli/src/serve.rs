@@ -1,0 +1,93 @@
+//! `dbsync serve`.
+
+use crate::exit;
+use clap::Args;
+use dbsync_core::Direction;
+use dbsync_server::{Config, Server};
+use dbsync_sqlite::TableSpec;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The file `dbsync serve` uses without `--db`, created with the demo's
+/// tables when it does not exist.
+pub const DEFAULT_DB: &str = "dbsync-server.db";
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("registration").required(true).args(["registration_token", "open_registration"])))]
+pub struct ServeArgs {
+    /// The SQLite database to serve (default: ./dbsync-server.db, created
+    /// with the demo's tables when missing).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Where to listen; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Tables to sync both ways (default: every user table).
+    #[arg(long, value_delimiter = ',')]
+    tables: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    push_only: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pull_only: Vec<String>,
+    /// The token nodes must present to register.
+    #[arg(long)]
+    registration_token: Option<String>,
+    /// Let any node register without a token.
+    #[arg(long)]
+    open_registration: bool,
+}
+
+pub async fn run(args: ServeArgs) -> ExitCode {
+    let db = match args.db {
+        Some(db) => db,
+        None => {
+            let db = PathBuf::from(DEFAULT_DB);
+            if !db.exists() {
+                if let Err(e) = rusqlite::Connection::open(&db)
+                    .and_then(|c| c.execute_batch(crate::demo::SCHEMA))
+                {
+                    eprintln!("error: cannot create {DEFAULT_DB}: {e}");
+                    return ExitCode::from(exit::FAILURE);
+                }
+            }
+            db
+        }
+    };
+    let mut config = Config::new(&db);
+    config.listen = args.listen;
+    config.tables = args.tables.iter().map(|n| TableSpec::both(n)).collect();
+    config
+        .tables
+        .extend(args.push_only.iter().map(|n| TableSpec {
+            name: n.clone(),
+            direction: Direction::PushOnly,
+        }));
+    config
+        .tables
+        .extend(args.pull_only.iter().map(|n| TableSpec {
+            name: n.clone(),
+            direction: Direction::PullOnly,
+        }));
+    config.registration_token = args.registration_token;
+    config.open_registration = args.open_registration;
+    let handle = match Server::bind(config).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    println!("listening on http://{}", handle.local_addr());
+    let _ = std::io::stdout().flush();
+    eprintln!(
+        "serving {} ({} tables, fingerprint {}); Ctrl-C stops",
+        db.display(),
+        handle.server().schema().tables.len(),
+        handle.server().fingerprint()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    handle.shutdown().await;
+    ExitCode::SUCCESS
+}

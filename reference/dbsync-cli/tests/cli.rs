@@ -1,0 +1,227 @@
+//! The `dbsync` binary driven as a subprocess: a whole serve, track,
+//! register, sync cycle, and the documented exit codes.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dbsync");
+const SCHEMA: &str = "
+CREATE TABLE city (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, founded DATE);
+CREATE TABLE person (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, city_id INTEGER REFERENCES city(id));
+";
+
+fn dbsync(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("dbsync runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = dbsync(args);
+    assert!(
+        out.status.success(),
+        "dbsync {args:?} failed ({:?}):\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn make_db(path: &Path) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(SCHEMA)
+        .unwrap();
+}
+
+struct Serving {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(db: &Path) -> Serving {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--registration-token",
+            "sesame",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("first line names the address")
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    Serving { child, url }
+}
+
+#[test]
+fn serve_track_register_sync_query_status_and_conflicts_work_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    make_db(&dir.path().join("server.db"));
+    let server = serve(&dir.path().join("server.db"));
+    for name in ["a.db", "b.db"] {
+        make_db(&dir.path().join(name));
+        let tracked = ok(&["track", "--db", &p(name)]);
+        assert!(tracked.contains("tracking city (both)"), "{tracked}");
+        ok(&[
+            "register",
+            "--db",
+            &p(name),
+            "--server",
+            &server.url,
+            "--token",
+            "sesame",
+        ]);
+    }
+    rusqlite::Connection::open(p("a.db"))
+        .unwrap()
+        .execute_batch("INSERT INTO city (name) VALUES ('Lisbon');")
+        .unwrap();
+    rusqlite::Connection::open(p("b.db"))
+        .unwrap()
+        .execute_batch("INSERT INTO city (name) VALUES ('Porto');")
+        .unwrap();
+    assert!(ok(&["sync", "--db", &p("a.db")]).contains("pushed 1 ops"));
+    assert!(ok(&["sync", "--db", &p("b.db")]).starts_with("synced"));
+    ok(&["sync", "--db", &p("a.db")]);
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--db", &p("a.db"), "--json"])).unwrap();
+    assert_eq!(status["pending_ops"], 0);
+    assert_eq!(status["last_version"], 2);
+    let rows: serde_json::Value = serde_json::from_str(&ok(&[
+        "query",
+        "--db",
+        &p("b.db"),
+        "--table",
+        "city",
+        "--where",
+        "name=Lisbon",
+    ]))
+    .unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    let log = ok(&["conflicts", "--db", &p("b.db")]);
+    assert!(log.contains("local_insert_rekeyed"), "{log}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["conflicts", "--db", &p("b.db"), "--json"])).unwrap();
+    assert_eq!(json[0]["entry"]["rule"], "local_insert_rekeyed");
+    assert!(ok(&["trim", "--db", &p("a.db")]).contains("pending ops kept"));
+    assert!(ok(&["trim", "--db", &p("server.db")]).starts_with("trimmed through version"));
+    ok(&["untrack", "--db", &p("a.db")]);
+}
+
+#[test]
+fn each_failure_has_its_documented_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("n.db");
+    make_db(&db);
+    let db = db.to_str().unwrap();
+    ok(&["track", "--db", db]);
+    assert_eq!(
+        dbsync(&["push", "--db", db]).status.code(),
+        Some(6),
+        "not registered"
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = dbsync(&[
+        "register",
+        "--db",
+        db,
+        "--server",
+        &format!("http://{closed}"),
+        "--token",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "network unreachable");
+    make_db(&dir.path().join("server.db"));
+    let server = serve(&dir.path().join("server.db"));
+    let out = dbsync(&[
+        "register",
+        "--db",
+        db,
+        "--server",
+        &server.url,
+        "--token",
+        "wrong",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "rejected");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("registration_refused"));
+    assert_eq!(dbsync(&["sync"]).status.code(), Some(2), "usage");
+    let help = ok(&["--help"]);
+    assert!(help.contains("Exit codes:") && help.contains("unique collision"));
+}
+
+#[test]
+fn a_unique_collision_exits_with_its_own_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    make_db(&dir.path().join("server.db"));
+    let server = serve(&dir.path().join("server.db"));
+    for name in ["a.db", "b.db"] {
+        make_db(&dir.path().join(name));
+        ok(&["track", "--db", &p(name)]);
+        ok(&[
+            "register",
+            "--db",
+            &p(name),
+            "--server",
+            &server.url,
+            "--token",
+            "sesame",
+        ]);
+    }
+    rusqlite::Connection::open(p("a.db"))
+        .unwrap()
+        .execute_batch("INSERT INTO city (name) VALUES ('Lisbon');")
+        .unwrap();
+    ok(&["sync", "--db", &p("a.db")]);
+    rusqlite::Connection::open(p("b.db"))
+        .unwrap()
+        .execute_batch("INSERT INTO city (id, name) VALUES (9, 'Lisbon');")
+        .unwrap();
+    let out = dbsync(&["sync", "--db", &p("b.db")]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("city row"));
+}
+
+#[test]
+fn the_demo_shows_every_rule_it_claims() {
+    let out = ok(&["demo"]);
+    for rule in [
+        "deleted_row_restored",
+        "local_insert_rekeyed",
+        "unique_swap_applied",
+    ] {
+        assert!(out.contains(rule), "{rule} missing from:\n{out}");
+    }
+    assert!(out.contains("hold the same rows: yes"));
+    assert!(out.contains("rules shown: 3 of 3"));
+}

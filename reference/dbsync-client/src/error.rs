@@ -1,0 +1,91 @@
+//! The client's errors: one variant per kind of failure, each with a
+//! message a person can act on.
+
+use dbsync_core::merge::UniqueCollision;
+use dbsync_core::ErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server could not be reached, or the connection broke. Nothing is
+    /// lost: a push is retried with the same push id.
+    #[error("network: {0} (check the server URL and that the server runs; retrying is safe)")]
+    Network(String),
+    /// The server rejected the request with a stable code (spec §17).
+    #[error("rejected by the server: {code}: {message}")]
+    Rejected {
+        code: ErrorCode,
+        status: u16,
+        message: String,
+        details: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+    /// Pulled rows would take unique values other local rows hold: the
+    /// application must decide (spec §12.2.3). Nothing was changed.
+    #[error("{} unique collision(s) need a decision: {}", .0.len(), describe(.0))]
+    UniqueCollisions(Vec<UniqueCollision>),
+    /// Pending ops of a row form a sequence no rule allows (spec §5.2.2).
+    #[error("{0}; a key was reused or a write bypassed the triggers: repair the node")]
+    InvalidPendingSequence(dbsync_core::compress::InvalidPendingSequence),
+    /// Node and server disagree on the synced tables (spec §7.2).
+    #[error("schema mismatch: the server's synced tables have fingerprint {expected}, this node's {received}; make both track the same tables with the same columns, keys and constraints")]
+    SchemaMismatch { expected: String, received: String },
+    /// The node has no credentials yet.
+    #[error("this database is not registered with a server: run `dbsync register` first")]
+    NotRegistered,
+    /// Sync gave up after this many push attempts while others kept pushing.
+    #[error("sync gave up after {0} rounds: the server kept moving; try again")]
+    TooManyRounds(usize),
+    /// The server answered something the protocol does not allow.
+    #[error("protocol violation by the server: {0}")]
+    Protocol(String),
+    /// The local database failed.
+    #[error("local database: {0}")]
+    Store(String),
+}
+
+fn describe(c: &[UniqueCollision]) -> String {
+    c.iter()
+        .map(|u| format!("{} row {} ({})", u.table, u.row_id, u.columns.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ClientError {
+    /// The stable code of spec §17 this failure corresponds to.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ClientError::Network(_) => ErrorCode::NetworkUnreachable,
+            ClientError::Rejected { code, .. } => *code,
+            ClientError::UniqueCollisions(_) => ErrorCode::UniqueCollision,
+            ClientError::InvalidPendingSequence(_) => ErrorCode::InvalidPendingSequence,
+            ClientError::SchemaMismatch { .. } => ErrorCode::SchemaMismatch,
+            ClientError::NotRegistered => ErrorCode::NotRegistered,
+            ClientError::TooManyRounds(_) => ErrorCode::PullRequired,
+            ClientError::Protocol(_) | ClientError::Store(_) => ErrorCode::InternalError,
+        }
+    }
+}
+
+impl From<dbsync_sqlite::node::NodeError> for ClientError {
+    fn from(e: dbsync_sqlite::node::NodeError) -> ClientError {
+        use dbsync_core::merge::MergeError;
+        use dbsync_sqlite::node::NodeError;
+        match e {
+            NodeError::Merge(MergeError::UniqueCollisions(c)) => ClientError::UniqueCollisions(c),
+            NodeError::InvalidPendingSequence(s) => ClientError::InvalidPendingSequence(s),
+            NodeError::NotRegistered => ClientError::NotRegistered,
+            other => ClientError::Store(other.to_string()),
+        }
+    }
+}
+
+impl From<dbsync_sqlite::StoreError> for ClientError {
+    fn from(e: dbsync_sqlite::StoreError) -> ClientError {
+        ClientError::Store(e.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for ClientError {
+    fn from(e: rusqlite::Error) -> ClientError {
+        ClientError::Store(e.to_string())
+    }
+}

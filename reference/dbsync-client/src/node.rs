@@ -1,0 +1,483 @@
+//! A node's procedures over HTTP (spec §9–§14). Database work runs on
+//! tokio's blocking pool; the network work is async.
+
+use crate::error::ClientError;
+use crate::progress::{Procedure, Progress, ProgressFn};
+use crate::transport::{now, Signer, Transport};
+use dbsync_core::merge::{NodeWins, Policy};
+use dbsync_core::protocol::*;
+use dbsync_core::{ErrorCode, Schema};
+use dbsync_sqlite::node::{self as store, LoggedConflict, MergeReport, NodeState, StagedPull};
+use dbsync_sqlite::TableSpec;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// A node: one SQLite database, tracked, and the server it syncs with.
+pub struct Node {
+    db: Arc<Mutex<Connection>>,
+    schema: Arc<Schema>,
+    fingerprint: String,
+    policy: Arc<dyn Policy + Send + Sync>,
+    app_data: Option<AppData>,
+    progress: Option<ProgressFn>,
+    server_override: Option<String>,
+    max_rounds: usize,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Nothing was pending.
+    NothingToPush,
+    /// The server applied `ops` ops as `version` (`duplicate`: it had
+    /// already applied this push id, spec §10.4).
+    Pushed {
+        version: u64,
+        ops: usize,
+        duplicate: bool,
+    },
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SyncReport {
+    pub pushed_ops: usize,
+    pub pulls: usize,
+    pub merged_ops: usize,
+    pub conflicts: usize,
+    pub version: u64,
+}
+
+/// A node's status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Status {
+    pub node_id: Option<u64>,
+    pub server_url: Option<String>,
+    pub last_version: u64,
+    pub pending_ops: usize,
+    pub outstanding_push: Option<String>,
+    pub schema_fingerprint: String,
+    pub tables: Vec<String>,
+}
+
+fn join_err(e: tokio::task::JoinError) -> ClientError {
+    ClientError::Store(format!("database task failed: {e}"))
+}
+
+impl Node {
+    /// Opens (and tracks) the database at `path`: `specs` names the synced
+    /// tables (every user table when empty). Tracking twice changes nothing.
+    pub fn open(path: &Path, specs: &[TableSpec]) -> Result<Node, ClientError> {
+        let mut conn = dbsync_sqlite::open(path)?;
+        let schema = store::prepare(&mut conn, specs)?;
+        Ok(Node::with_connection(conn, schema))
+    }
+
+    /// Opens a database that is already tracked, with the tables it tracks.
+    pub fn open_tracked(path: &Path) -> Result<Node, ClientError> {
+        let mut conn = dbsync_sqlite::open(path)?;
+        dbsync_sqlite::track::ensure_meta(&conn)?;
+        let names = dbsync_sqlite::track::tracked_names(&conn)?;
+        if names.is_empty() {
+            return Err(ClientError::Store(format!(
+                "{} tracks no table: run `dbsync track` first",
+                path.display()
+            )));
+        }
+        let schema = dbsync_sqlite::track::load_schema(&conn)?;
+        let specs: Vec<TableSpec> = schema
+            .tables
+            .iter()
+            .map(|t| TableSpec {
+                name: t.name.clone(),
+                direction: t.direction,
+            })
+            .collect();
+        let schema = store::prepare(&mut conn, &specs)?;
+        Ok(Node::with_connection(conn, schema))
+    }
+
+    fn with_connection(conn: Connection, schema: Schema) -> Node {
+        Node {
+            db: Arc::new(Mutex::new(conn)),
+            fingerprint: schema.fingerprint(),
+            schema: Arc::new(schema),
+            policy: Arc::new(NodeWins),
+            app_data: None,
+            progress: None,
+            server_override: None,
+            max_rounds: 5,
+        }
+    }
+
+    /// Replaces the resolution policy (default: node wins, spec §12.4.1).
+    pub fn with_policy(mut self, policy: Arc<dyn Policy + Send + Sync>) -> Node {
+        self.policy = policy;
+        self
+    }
+
+    /// Application data attached to every request (spec §7.3).
+    pub fn with_app_data(mut self, app_data: AppData) -> Node {
+        self.app_data = Some(app_data);
+        self
+    }
+
+    /// A progress callback for push, pull and repair.
+    pub fn with_progress(mut self, progress: ProgressFn) -> Node {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Uses `url` instead of the server URL stored at registration.
+    pub fn with_server(mut self, url: &str) -> Node {
+        self.server_override = Some(url.to_string());
+        self
+    }
+
+    /// How many pushes a sync tries while the server keeps moving.
+    pub fn with_max_rounds(mut self, rounds: usize) -> Node {
+        self.max_rounds = rounds.max(1);
+        self
+    }
+
+    /// The synced schema and its fingerprint.
+    pub fn schema(&self) -> (&Schema, &str) {
+        (&self.schema, &self.fingerprint)
+    }
+
+    /// Runs `f` on the database in tokio's blocking pool.
+    async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection, &Schema) -> Result<T, ClientError> + Send + 'static,
+    ) -> Result<T, ClientError> {
+        let db = self.db.clone();
+        let schema = self.schema.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn, &schema)
+        })
+        .await
+        .map_err(join_err)?
+    }
+
+    /// Direct access to the database, for the application and for tests.
+    pub fn database(&self) -> Arc<Mutex<Connection>> {
+        self.db.clone()
+    }
+
+    fn report(&self, procedure: Procedure, done: u64, total: Option<u64>) {
+        if let Some(p) = &self.progress {
+            p(Progress {
+                procedure,
+                done,
+                total,
+            });
+        }
+    }
+
+    async fn state(&self) -> Result<NodeState, ClientError> {
+        self.with_db(|c, _| Ok(store::state(c)?)).await
+    }
+
+    async fn connect(&self) -> Result<(Transport, Signer, NodeState), ClientError> {
+        let st = self.state().await?;
+        let (Some(node_id), Some(secret)) = (st.node_id, st.secret.clone()) else {
+            return Err(ClientError::NotRegistered);
+        };
+        let url = self
+            .server_override
+            .clone()
+            .or(st.server_url.clone())
+            .ok_or(ClientError::NotRegistered)?;
+        Ok((Transport::new(&url)?, Signer { node_id, secret }, st))
+    }
+
+    /// Registers this database with the server at `url` (spec §9) and
+    /// stores the credentials and URL in it.
+    pub async fn register(
+        &self,
+        url: &str,
+        token: Option<&str>,
+    ) -> Result<RegisterResponse, ClientError> {
+        let transport = Transport::new(url)?;
+        let req = RegisterRequest {
+            protocol: dbsync_core::PROTOCOL_VERSION.into(),
+            schema: self.fingerprint.clone(),
+            app_data: self.app_data.clone(),
+            token: token.map(str::to_string),
+        };
+        let resp: RegisterResponse = transport
+            .post(
+                "/v1/register",
+                serde_json::to_vec(&req).expect("serializable"),
+                None,
+            )
+            .await?;
+        let url = url.to_string();
+        let saved = resp.clone();
+        self.with_db(move |c, _| Ok(store::save_registration(c, &url, &saved)?))
+            .await?;
+        Ok(resp)
+    }
+
+    /// Pushes the pending ops (spec §10). A push whose answer was lost is
+    /// sent again with the same push id and body.
+    pub async fn push(&self) -> Result<PushOutcome, ClientError> {
+        let (transport, signer, _) = self.connect().await?;
+        let fingerprint = self.fingerprint.clone();
+        let app_data = self.app_data.clone();
+        let outbound = self
+            .with_db(move |c, schema| {
+                Ok(store::begin_push(
+                    c,
+                    schema,
+                    &fingerprint,
+                    new_push_id,
+                    app_data,
+                )?)
+            })
+            .await?;
+        let Some(push) = outbound else {
+            return Ok(PushOutcome::NothingToPush);
+        };
+        self.report(Procedure::Push, 0, Some(push.ops as u64));
+        match transport
+            .post::<PushResponse>("/v1/push", push.body.clone(), Some(&signer))
+            .await
+        {
+            Ok(resp) => {
+                if resp.push_id != push.push_id {
+                    return Err(ClientError::Protocol(
+                        "the push response names another push id".into(),
+                    ));
+                }
+                let version = resp.version;
+                let p = push.clone();
+                self.with_db(move |c, _| Ok(store::finish_push(c, &p, version)?))
+                    .await?;
+                self.report(Procedure::Push, push.ops as u64, Some(push.ops as u64));
+                Ok(PushOutcome::Pushed {
+                    version,
+                    ops: push.ops,
+                    duplicate: resp.duplicate,
+                })
+            }
+            Err(e) if settles_as_not_applied(&e) => {
+                self.with_db(|c, _| Ok(store::abandon_push(c)?)).await?;
+                Err(e)
+            }
+            // Unknown whether an earlier copy was applied: keep the push and
+            // retry it unchanged later (spec §10.4.3).
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pulls every version the node lacks, page by page, then merges them
+    /// in one transaction (spec §11, §12).
+    pub async fn pull(&self) -> Result<MergeReport, ClientError> {
+        let (transport, signer, st) = self.connect().await?;
+        let pending = self
+            .with_db(|c, _| Ok(store::compressed_pending(c)?))
+            .await?;
+        let mut staged = StagedPull::default();
+        let mut cursor = None;
+        let mut first = true;
+        loop {
+            let req = PullRequest {
+                protocol: dbsync_core::PROTOCOL_VERSION.into(),
+                schema: self.fingerprint.clone(),
+                app_data: self.app_data.clone(),
+                base_version: st.last_version,
+                pending: if first { pending.clone() } else { Vec::new() },
+                cursor: cursor.clone(),
+            };
+            let page: PullResponse = transport
+                .post(
+                    "/v1/pull",
+                    serde_json::to_vec(&req).expect("serializable"),
+                    Some(&signer),
+                )
+                .await?;
+            first = false;
+            cursor = page.next_cursor.clone();
+            let total = page.target_version.saturating_sub(st.last_version);
+            staged.add(page);
+            let done = staged
+                .versions
+                .last()
+                .map_or(0, |v| v.version.saturating_sub(st.last_version));
+            self.report(Procedure::Pull, done, Some(total));
+            if cursor.is_none() {
+                break;
+            }
+        }
+        let policy = self.policy.clone();
+        self.with_db(move |c, schema| Ok(store::merge(c, schema, policy.as_ref(), staged, now())?))
+            .await
+    }
+
+    /// Push; when the server says to pull first, pull and push again, at
+    /// most the configured number of rounds (spec §11.7). With nothing to
+    /// push, pull once. Ops the application records while the sync runs
+    /// go with the next sync.
+    pub async fn sync(&self) -> Result<SyncReport, ClientError> {
+        let mut report = SyncReport::default();
+        for _ in 0..self.max_rounds {
+            let pull_first = match self.push().await {
+                Ok(PushOutcome::Pushed { version, ops, .. }) => {
+                    report.pushed_ops += ops;
+                    report.version = version;
+                    return Ok(report);
+                }
+                Ok(PushOutcome::NothingToPush) if report.pulls > 0 => return Ok(report),
+                Ok(PushOutcome::NothingToPush) => false,
+                Err(ClientError::Rejected {
+                    code: ErrorCode::PullRequired,
+                    ..
+                }) => true,
+                Err(e) => return Err(e),
+            };
+            let merged = self.pull().await?;
+            report.pulls += 1;
+            report.merged_ops += merged.ops_merged;
+            report.conflicts += merged.conflicts.len();
+            report.version = merged.version;
+            if !pull_first && self.status().await?.pending_ops == 0 {
+                return Ok(report);
+            }
+        }
+        Err(ClientError::TooManyRounds(self.max_rounds))
+    }
+
+    /// Replaces the node's pull-capable tables with the server's (spec §13).
+    pub async fn repair(&self) -> Result<u64, ClientError> {
+        let (transport, signer, _) = self.connect().await?;
+        self.with_db(|c, _| Ok(store::repair_begin(c)?)).await?;
+        let mut cursor = None;
+        let mut rows = 0u64;
+        loop {
+            let req = RepairRequest {
+                protocol: dbsync_core::PROTOCOL_VERSION.into(),
+                schema: self.fingerprint.clone(),
+                app_data: self.app_data.clone(),
+                cursor: cursor.clone(),
+            };
+            let page: RepairPage = transport
+                .post(
+                    "/v1/repair",
+                    serde_json::to_vec(&req).expect("serializable"),
+                    Some(&signer),
+                )
+                .await?;
+            cursor = page.next_cursor.clone();
+            rows += page.rows.len() as u64;
+            self.with_db(move |c, schema| Ok(store::repair_stage(c, schema, &page)?))
+                .await?;
+            self.report(Procedure::Repair, rows, None);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        // Catch up from the first page's version; nothing is pending after a repair.
+        let base = self.with_db(|c, _| Ok(store::repair_version(c)?)).await?;
+        let mut staged = StagedPull::default();
+        let mut cursor = None;
+        loop {
+            let req = PullRequest {
+                protocol: dbsync_core::PROTOCOL_VERSION.into(),
+                schema: self.fingerprint.clone(),
+                app_data: self.app_data.clone(),
+                base_version: base,
+                pending: Vec::new(),
+                cursor: cursor.clone(),
+            };
+            let page: PullResponse = transport
+                .post(
+                    "/v1/pull",
+                    serde_json::to_vec(&req).expect("serializable"),
+                    Some(&signer),
+                )
+                .await?;
+            cursor = page.next_cursor.clone();
+            staged.add(page);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        self.report(Procedure::Repair, rows, Some(rows));
+        self.with_db(move |c, schema| Ok(store::repair_finish(c, schema, staged)?))
+            .await
+    }
+
+    /// A read-only query on the server (spec §14).
+    pub async fn query(
+        &self,
+        table: &str,
+        filter: std::collections::BTreeMap<String, dbsync_core::Value>,
+        limit: Option<u32>,
+    ) -> Result<QueryResponse, ClientError> {
+        let (transport, signer, _) = self.connect().await?;
+        let req = QueryRequest {
+            protocol: dbsync_core::PROTOCOL_VERSION.into(),
+            schema: self.fingerprint.clone(),
+            app_data: self.app_data.clone(),
+            table: table.to_string(),
+            filter,
+            limit,
+        };
+        transport
+            .post(
+                "/v1/query",
+                serde_json::to_vec(&req).expect("serializable"),
+                Some(&signer),
+            )
+            .await
+    }
+
+    /// The node's status.
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        let fingerprint = self.fingerprint.clone();
+        self.with_db(move |c, schema| {
+            let st = store::state(c)?;
+            let pending = store::compressed_pending(c)?;
+            Ok(Status {
+                node_id: st.node_id,
+                server_url: st.server_url,
+                last_version: st.last_version,
+                pending_ops: pending.len(),
+                outstanding_push: st.outstanding_push,
+                schema_fingerprint: fingerprint,
+                tables: schema.tables.iter().map(|t| t.name.clone()).collect(),
+            })
+        })
+        .await
+    }
+
+    /// The conflict log, oldest first.
+    pub async fn conflicts(&self) -> Result<Vec<LoggedConflict>, ClientError> {
+        self.with_db(|c, _| Ok(store::conflicts(c)?)).await
+    }
+}
+
+/// Whether an answer to a push settles it as not applied (spec §10.4.3):
+/// any error answer but authentication failures, timeouts and server
+/// failures, whose push may have been applied by an earlier copy.
+fn settles_as_not_applied(e: &ClientError) -> bool {
+    match e {
+        ClientError::Rejected { code, status, .. } => {
+            *status < 500
+                && *status != 401
+                && !matches!(code, ErrorCode::RequestTimeout | ErrorCode::InternalError)
+        }
+        ClientError::SchemaMismatch { .. } => true,
+        _ => false,
+    }
+}
+
+/// A fresh push id: `p-` and 16 random bytes in hex.
+fn new_push_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("randomness");
+    format!("p-{}", dbsync_core::auth::hex(&b))
+}

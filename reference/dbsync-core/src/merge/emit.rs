@@ -1,0 +1,140 @@
+//! The order of a plan's actions (spec §12.6): rekeys, deletes, the
+//! deletes of the swap rows, inserts and updates, pending-op changes, key
+//! reservations, the version. With this order no action breaks a unique
+//! constraint; foreign keys hold again at the end.
+
+use super::error::MergeError;
+use super::plan::{Action, ConflictKind, Plan, Rule};
+use super::state::{Fate, PendingAfter, Planner};
+use crate::protocol::op::Command;
+
+impl Planner<'_> {
+    pub(crate) fn emit(mut self) -> Result<Plan, MergeError> {
+        let mut actions = Vec::with_capacity(self.slots.len() + self.rekeys.len() + 2);
+        let name = |p: &Self, t: u32| p.cat.name(t).to_owned();
+
+        for &(t, from, to) in &self.rekeys {
+            actions.push(Action::Rekey {
+                table: name(&self, t),
+                from,
+                to,
+            });
+        }
+        for s in &self.slots {
+            if s.fate == Fate::Remove {
+                actions.push(Action::Delete {
+                    table: name(&self, s.key.0),
+                    row_id: s.key.1,
+                });
+            }
+        }
+        for s in &self.slots {
+            if let Fate::Put { exists: true, .. } = s.fate {
+                if s.swap {
+                    actions.push(Action::Delete {
+                        table: name(&self, s.key.0),
+                        row_id: s.key.1,
+                    });
+                }
+            }
+        }
+        let puts = std::mem::take(&mut self.puts);
+        // Per table: the largest key the plan writes (its sequence follows).
+        let mut written_max = vec![0i64; self.cat.len()];
+        for &i in &puts {
+            let (t, id) = self.slots[i].key;
+            written_max[t as usize] = written_max[t as usize].max(id);
+        }
+        for &i in &puts {
+            let s = &self.slots[i];
+            let Fate::Put { values, exists } = s.fate else {
+                continue;
+            };
+            let values = values.clone();
+            let (t, row_id) = s.key;
+            let swap = s.swap;
+            let table = name(&self, t);
+            actions.push(if exists && !swap {
+                Action::Update {
+                    table,
+                    row_id,
+                    values,
+                }
+            } else {
+                Action::Insert {
+                    table,
+                    row_id,
+                    values,
+                }
+            });
+        }
+        for s in &self.slots {
+            if s.moved_to.is_some() {
+                continue; // its pending op moved with the rekey
+            }
+            let table = || name(&self, s.key.0);
+            match s.pending_after {
+                PendingAfter::Drop if s.pending.is_some() => actions.push(Action::DropPending {
+                    table: table(),
+                    row_id: s.key.1,
+                }),
+                PendingAfter::Set(command) => actions.push(Action::SetPending {
+                    table: table(),
+                    row_id: s.key.1,
+                    command,
+                }),
+                PendingAfter::Same if s.cascaded && s.pending.is_none() && s.kept() => actions
+                    .push(Action::SetPending {
+                        table: table(),
+                        row_id: s.key.1,
+                        command: Command::Update,
+                    }),
+                _ => {}
+            }
+        }
+        let swaps: Vec<_> = self
+            .slots
+            .iter()
+            .filter(|s| s.swap)
+            .map(|s| (s.key, s.remote, s.pending))
+            .collect();
+        for (key, remote, pending) in swaps {
+            self.log_swap(key, remote, pending);
+        }
+        for t in 0..self.cat.len() as u32 {
+            let fresh_top = self.fresh[t as usize].map_or(0, |n| n - 1);
+            let up_to = self.remote_max[t as usize].max(fresh_top);
+            if up_to > written_max[t as usize] && up_to > self.view.max_id(self.cat.name(t))? {
+                actions.push(Action::ReserveKeys {
+                    table: name(&self, t),
+                    up_to,
+                });
+            }
+        }
+        if let Some(version) = self.target_version {
+            actions.push(Action::RecordVersion { version });
+        }
+        Ok(Plan {
+            actions,
+            conflicts: self.conflicts,
+        })
+    }
+
+    fn log_swap(
+        &mut self,
+        key: (u32, i64),
+        remote: Option<(Command, u64)>,
+        pending: Option<Command>,
+    ) {
+        self.log_with_remote(
+            ConflictKind::UniqueSwap,
+            key,
+            remote,
+            pending,
+            Rule::UniqueSwapApplied,
+            None,
+            None,
+            None,
+        );
+    }
+}

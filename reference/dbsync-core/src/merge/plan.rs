@@ -1,0 +1,129 @@
+//! The output of merge planning (spec §12.6, §12.7): the ordered store
+//! actions and the conflict-log entries.
+
+use crate::protocol::op::Command;
+use crate::protocol::value::Values;
+use serde::{Deserialize, Serialize};
+
+/// A merge plan: apply `actions` in order, in one transaction, with
+/// foreign-key checks deferred to its end (spec §12.6), and append
+/// `conflicts` to the conflict log.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub conflicts: Vec<ConflictEntry>,
+}
+
+/// One store action (spec §12.6). Actions never record pending ops by
+/// themselves: the store applies them with capture off, and pending ops
+/// change only through `rekey`, `set_pending` and `drop_pending`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// Move row `from` to the free key `to`: every foreign-key column of
+    /// every synced table that holds `from` (referencing `table`) is set to
+    /// `to`, and the row's pending ops move with it.
+    Rekey { table: String, from: i64, to: i64 },
+    /// Delete a row that exists.
+    Delete { table: String, row_id: i64 },
+    /// Insert a row that does not exist.
+    Insert {
+        table: String,
+        row_id: i64,
+        values: Values,
+    },
+    /// Replace every value of a row that exists.
+    Update {
+        table: String,
+        row_id: i64,
+        values: Values,
+    },
+    /// Replace the row's pending ops by one pending op `command`.
+    SetPending {
+        table: String,
+        row_id: i64,
+        command: Command,
+    },
+    /// Remove the row's pending ops.
+    DropPending { table: String, row_id: i64 },
+    /// Raise the table's key sequence to at least `up_to`, so that no
+    /// later local insert takes a key the server used (spec §12.6.3).
+    ReserveKeys { table: String, up_to: i64 },
+    /// The node now knows every version up to `version`.
+    RecordVersion { version: u64 },
+}
+
+/// The kind of a conflict (spec §12.3, §12.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictKind {
+    Direct,
+    Dependency,
+    ReversedDependency,
+    Insert,
+    UniqueSwap,
+}
+
+/// The rule a resolution applied: a stable id (spec §12.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Remote `u` vs local `u`, local wins: the local values stay.
+    LocalUpdateKept,
+    /// Remote `u` vs local `u`, remote wins: the server's values are taken.
+    RemoteUpdateTaken,
+    /// Remote `u` vs local `d`: the row comes back with the server's values.
+    DeletedRowRestored,
+    /// Remote `d` vs local `u`, local wins: the row stays, its op becomes `i`.
+    LocalUpdateReinsertsRow,
+    /// Remote `d` vs local `u`, remote wins: the row is deleted.
+    RemoteDeleteTaken,
+    /// Remote `d` vs local `d`: both are dropped.
+    BothDeletesDropped,
+    /// Dependency, local wins: the parent stays, with a pending `i`.
+    ParentKeptForLocalChild,
+    /// Dependency, remote wins: a local child is deleted with its parent.
+    LocalChildrenDeletedWithParent,
+    /// Dependency, remote wins: a local child takes the server's values.
+    LocalChildReverted,
+    /// Reversed dependency: the parent comes back, the local `d` is dropped.
+    ParentRestoredForRemoteChild,
+    /// Insert conflict: the local row moves to a fresh key.
+    LocalInsertRekeyed,
+    /// Unique swap: the rows of the swap are deleted and re-inserted.
+    UniqueSwapApplied,
+}
+
+/// A row named by table and key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowRef {
+    pub table: String,
+    pub row_id: i64,
+}
+
+/// One entry of the conflict log (spec §12.7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictEntry {
+    pub kind: ConflictKind,
+    /// The row the resolution acted on.
+    pub table: String,
+    pub row_id: i64,
+    /// The remote op of the pair (`None`: no remote op).
+    pub remote_op: Option<Command>,
+    /// The version of the server's last op on the row of `remote_op`.
+    pub remote_version: Option<u64>,
+    /// The local pending op of the pair (`None`: no pending op).
+    pub local_op: Option<Command>,
+    pub policy: String,
+    pub rule: Rule,
+    /// The values that lost, by column (`None`: no values were lost).
+    pub lost: Option<Values>,
+    /// The row's new key (insert conflicts only).
+    pub new_row_id: Option<i64>,
+    /// The other row of a dependency pair: the local child for
+    /// `dependency`, the incoming child for `reversed_dependency`.
+    pub related: Option<RowRef>,
+}

@@ -1,0 +1,88 @@
+//! Conflict resolution policies (spec §12.4).
+//!
+//! A policy decides only where spec §12.4 leaves a choice: a remote update
+//! or delete against a local update (per row), and dependency conflicts
+//! (per merge). Every other resolution is fixed by the spec.
+
+use crate::protocol::op::Command;
+use crate::protocol::value::Values;
+
+/// Which side a resolution keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Winner {
+    /// The node's pending work is kept.
+    Local,
+    /// The server's state is taken.
+    Remote,
+}
+
+/// A direct conflict the policy decides: a remote `u` (or `i` of a row the
+/// node knows) or `d` against a local pending `u` on the same row.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectConflict<'a> {
+    pub table: &'a str,
+    pub row_id: i64,
+    /// `Command::Update` or `Command::Delete`.
+    pub remote: Command,
+    /// The server's values (`None` for a remote delete).
+    pub remote_values: Option<&'a Values>,
+    /// The node's current values.
+    pub local_values: &'a Values,
+}
+
+/// A conflict resolution policy (spec §12.4).
+pub trait Policy {
+    /// The policy's name in conflict-log entries: `node_wins`,
+    /// `server_wins`, or an application policy's own snake_case name.
+    fn name(&self) -> &str;
+
+    /// Remote `u` or `d` against a local pending `u` of the same row.
+    fn direct(&self, conflict: &DirectConflict<'_>) -> Winner;
+
+    /// Dependency conflicts of this merge (spec §12.3.2): `Local` keeps
+    /// every parent a local row still references; `Remote` applies the
+    /// remote deletes and deletes or reverts the local children.
+    fn dependency(&self) -> Winner;
+}
+
+/// The default policy (spec §12.4.1): the node's work wins, nothing is
+/// lost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeWins;
+
+impl Policy for NodeWins {
+    fn name(&self) -> &str {
+        "node_wins"
+    }
+    fn direct(&self, _: &DirectConflict<'_>) -> Winner {
+        Winner::Local
+    }
+    fn dependency(&self) -> Winner {
+        Winner::Local
+    }
+}
+
+/// The server's state wins (spec §12.4.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerWins;
+
+impl Policy for ServerWins {
+    fn name(&self) -> &str {
+        "server_wins"
+    }
+    fn direct(&self, _: &DirectConflict<'_>) -> Winner {
+        Winner::Remote
+    }
+    fn dependency(&self) -> Winner {
+        Winner::Remote
+    }
+}
+
+/// The policy of a name, for the two the spec defines.
+pub fn by_name(name: &str) -> Option<&'static dyn Policy> {
+    match name {
+        "node_wins" => Some(&NodeWins),
+        "server_wins" => Some(&ServerWins),
+        _ => None,
+    }
+}

@@ -1,0 +1,384 @@
+//! The planner's working state: one slot per row the merge looks at,
+//! keyed by (table, row id), holding the row's remote op, pending op and
+//! the fate the steps decide for it.
+
+use super::catalog::{Catalog, Key, TableId};
+use super::error::MergeError;
+use super::hash::{FxHashMap, IdHashMap};
+use super::plan::{ConflictEntry, ConflictKind, RowRef, Rule};
+use super::policy::Policy;
+use super::view::LocalView;
+use super::MergeInput;
+use crate::protocol::op::Command;
+use crate::protocol::value::{Value, Values};
+use crate::schema::Schema;
+
+/// What the plan does to a row.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Fate<'a> {
+    /// Nothing: the local row stays as it is (or stays absent).
+    Untouched,
+    /// A resolution decided to keep the local row as it is (or absent).
+    Keep,
+    /// The row ends with these values; `exists` says whether a local row
+    /// is at this key when the plan starts (after rekeys).
+    Put { values: &'a Values, exists: bool },
+    /// The existing local row is deleted.
+    Remove,
+}
+
+/// What the plan does to a row's pending op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PendingAfter {
+    Same,
+    Drop,
+    Set(Command),
+}
+
+#[derive(Debug)]
+pub(crate) struct Slot<'a> {
+    pub key: Key,
+    /// The compressed remote op and its version.
+    pub remote: Option<(Command, u64)>,
+    /// The compressed pending op when planning started (for a slot made by
+    /// a rekey: the moved row's `i`).
+    pub pending: Option<Command>,
+    pub fate: Fate<'a>,
+    pub pending_after: PendingAfter,
+    /// The local row moved away to this key (insert conflict).
+    pub moved_to: Option<i64>,
+    /// This slot holds a moved local row that the view knows under this key.
+    pub moved_from: Option<i64>,
+    /// Part of a unique swap (spec §12.2.2).
+    pub swap: bool,
+    /// A child whose foreign key a rekey rewrote while it had no pending
+    /// op: it gets a pending `u`.
+    pub cascaded: bool,
+    /// Restored for an incoming child (reversed dependency).
+    pub restored_for_child: bool,
+}
+
+impl Slot<'_> {
+    fn new<'a>(key: Key) -> Slot<'a> {
+        Slot {
+            key,
+            remote: None,
+            pending: None,
+            fate: Fate::Untouched,
+            pending_after: PendingAfter::Same,
+            moved_to: None,
+            moved_from: None,
+            swap: false,
+            cascaded: false,
+            restored_for_child: false,
+        }
+    }
+
+    /// The pending op the row has once the plan is applied, at this key.
+    pub fn pending_now(&self) -> Option<Command> {
+        if self.moved_to.is_some() {
+            return None;
+        }
+        match self.pending_after {
+            PendingAfter::Same => self.pending,
+            PendingAfter::Drop => None,
+            PendingAfter::Set(c) => Some(c),
+        }
+    }
+
+    /// Whether the local row at this key is kept as it is (it may be
+    /// absent).
+    pub fn kept(&self) -> bool {
+        matches!(self.fate, Fate::Untouched | Fate::Keep) && self.moved_to.is_none()
+    }
+}
+
+pub(crate) struct Planner<'a> {
+    pub cat: Catalog<'a>,
+    pub policy: &'a dyn Policy,
+    pub view: &'a dyn LocalView,
+    pub slots: Vec<Slot<'a>>,
+    pub index: IdHashMap<Key, usize>,
+    /// The rows of the pull not yet taken by a `Put`.
+    pub message: IdHashMap<Key, &'a Values>,
+    /// The local rows' values once loaded (foreign keys to moved rows
+    /// already rewritten), by slot; `None`: no local row.
+    pub local: FxHashMap<usize, Option<Values>>,
+    /// Slots with a remote op, in the order of the pulled ops.
+    pub remote_order: Vec<usize>,
+    /// Per table: the largest id the pulled ops, the message and the
+    /// pending ops name.
+    pub max_seen: Vec<i64>,
+    /// Per table: the largest id the server used (spec §5.3.2).
+    pub remote_max: Vec<i64>,
+    /// Per table: the next fresh key, once one was needed.
+    pub fresh: Vec<Option<i64>>,
+    pub rekeys: Vec<(TableId, i64, i64)>,
+    /// Slots whose fate became `Remove`, in that order.
+    pub removes: Vec<usize>,
+    /// Slots whose fate became `Put`, in that order.
+    pub puts: Vec<usize>,
+    /// How many of `puts` had their parents checked.
+    pub closed: usize,
+    /// Parents kept for a local child (dependency, local wins).
+    pub kept_parents: Vec<usize>,
+    /// Children deleted or reverted with a parent (dependency, remote
+    /// wins), with the rule and their local values.
+    pub dropped_children: Vec<(usize, Rule, Option<Values>)>,
+    pub conflicts: Vec<ConflictEntry>,
+    pub target_version: Option<u64>,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(
+        schema: &'a Schema,
+        policy: &'a dyn Policy,
+        view: &'a dyn LocalView,
+        input: &'a MergeInput,
+    ) -> Result<Planner<'a>, MergeError> {
+        let cat = Catalog::new(schema);
+        let n = cat.len();
+        let mut p = Planner {
+            cat,
+            policy,
+            view,
+            slots: Vec::with_capacity(input.pulled.len() + input.pending.len()),
+            index: IdHashMap::with_capacity_and_hasher(
+                input.pulled.len() + input.pending.len(),
+                Default::default(),
+            ),
+            message: IdHashMap::with_capacity_and_hasher(input.rows.len(), Default::default()),
+            local: FxHashMap::default(),
+            remote_order: Vec::with_capacity(input.pulled.len()),
+            max_seen: vec![0; n],
+            remote_max: vec![0; n],
+            fresh: vec![None; n],
+            rekeys: Vec::new(),
+            removes: Vec::new(),
+            puts: Vec::new(),
+            closed: 0,
+            kept_parents: Vec::new(),
+            dropped_children: Vec::new(),
+            conflicts: Vec::new(),
+            target_version: input.target_version,
+        };
+        for (table, max) in &input.remote_max_ids {
+            // Tables the schema lacks are reported by their ops below.
+            if let Some(t) = p
+                .cat
+                .id(table)
+                .ok()
+                .filter(|t| p.cat.table(*t).direction.pulls())
+            {
+                p.remote_max[t as usize] = p.remote_max[t as usize].max(*max);
+            }
+        }
+        for op in &input.pending {
+            let t = p.cat.id(&op.table)?;
+            let i = p.slot((t, op.row_id));
+            if p.slots[i].pending.is_some() {
+                return Err(MergeError::DuplicatePendingOp {
+                    table: op.table.clone(),
+                    row_id: op.row_id,
+                });
+            }
+            p.slots[i].pending = Some(op.command);
+            p.see(t, op.row_id);
+        }
+        for op in &input.pulled {
+            let t = p.cat.id(&op.table)?;
+            // Pulls never carry push-only tables (spec §2.4): ignore them.
+            if !p.cat.table(t).direction.pulls() {
+                continue;
+            }
+            let i = p.slot((t, op.row_id));
+            if p.slots[i].remote.is_some() {
+                return Err(MergeError::DuplicatePulledOp {
+                    table: op.table.clone(),
+                    row_id: op.row_id,
+                });
+            }
+            p.slots[i].remote = Some((op.command, op.version));
+            p.remote_order.push(i);
+            p.see(t, op.row_id);
+            p.remote_max[t as usize] = p.remote_max[t as usize].max(op.row_id);
+        }
+        for row in &input.rows {
+            let t = p.cat.id(&row.table)?;
+            if !p.cat.table(t).direction.pulls() {
+                continue;
+            }
+            p.see(t, row.id);
+            p.message.entry((t, row.id)).or_insert(&row.values);
+        }
+        Ok(p)
+    }
+
+    fn see(&mut self, t: TableId, id: i64) {
+        let m = &mut self.max_seen[t as usize];
+        *m = (*m).max(id);
+    }
+
+    /// The slot of a row, made on first use.
+    pub fn slot(&mut self, key: Key) -> usize {
+        if let Some(&i) = self.index.get(&key) {
+            return i;
+        }
+        let i = self.slots.len();
+        self.slots.push(Slot::new(key));
+        self.index.insert(key, i);
+        i
+    }
+
+    /// Where a local foreign-key value points once rekeys are applied.
+    pub fn local_target(&self, key: Key) -> Key {
+        match self.index.get(&key).and_then(|&i| self.slots[i].moved_to) {
+            Some(to) => (key.0, to),
+            None => key,
+        }
+    }
+
+    /// The slot of the local row a view look-up returned under `key`.
+    pub fn local_slot(&mut self, key: Key) -> usize {
+        let k = self.local_target(key);
+        self.slot(k)
+    }
+
+    /// Whether a local row is at the slot's key when the plan starts
+    /// (after rekeys).
+    pub fn local_exists(&mut self, i: usize) -> Result<bool, MergeError> {
+        if self.slots[i].moved_to.is_some() {
+            return Ok(false);
+        }
+        if self.slots[i].moved_from.is_some() {
+            return Ok(true);
+        }
+        if let Some(l) = self.local.get(&i) {
+            return Ok(l.is_some());
+        }
+        let (t, id) = self.slots[i].key;
+        Ok(self.view.contains(self.cat.name(t), id)?)
+    }
+
+    /// The local row's values (foreign keys to moved rows rewritten), or
+    /// `None` when there is no local row at this key.
+    pub fn local_values(&mut self, i: usize) -> Result<Option<&Values>, MergeError> {
+        if self.slots[i].moved_to.is_some() {
+            return Ok(None);
+        }
+        if !self.local.contains_key(&i) {
+            let (t, id) = self.slots[i].key;
+            let view_id = self.slots[i].moved_from.unwrap_or(id);
+            let mut values = self.view.row(self.cat.name(t), view_id)?;
+            if let Some(v) = values.as_mut() {
+                for &(col, pt) in self.cat.references(t) {
+                    if let Some(Value::Integer(pid)) = v.get(col) {
+                        let (_, to) = self.local_target((pt, *pid));
+                        if to != *pid {
+                            v.insert(col.to_owned(), Value::Integer(to));
+                        }
+                    }
+                }
+            }
+            self.local.insert(i, values);
+        }
+        Ok(self.local.get(&i).and_then(|l| l.as_ref()))
+    }
+
+    /// The local values, cloned (for a conflict entry).
+    pub fn local_clone(&mut self, i: usize) -> Result<Option<Values>, MergeError> {
+        Ok(self.local_values(i)?.cloned())
+    }
+
+    /// Sets the fate `Put` with the message's values for this key, which
+    /// the caller checked are there.
+    pub fn put_from_message(&mut self, i: usize, exists: bool) {
+        let key = self.slots[i].key;
+        if let Some(&values) = self.message.get(&key) {
+            self.slots[i].fate = Fate::Put { values, exists };
+            self.puts.push(i);
+        }
+    }
+
+    pub fn remove(&mut self, i: usize) {
+        self.slots[i].fate = Fate::Remove;
+        self.removes.push(i);
+    }
+
+    /// A fresh key of table `t`: above the local maximum, every id the
+    /// server used and every id of the merge's input (spec §12.3.4).
+    pub fn fresh_key(&mut self, t: TableId) -> Result<i64, MergeError> {
+        let next = match self.fresh[t as usize] {
+            Some(n) => n,
+            None => {
+                let local = self.view.max_id(self.cat.name(t))?;
+                let top = local
+                    .max(self.max_seen[t as usize])
+                    .max(self.remote_max[t as usize]);
+                top.checked_add(1).ok_or_else(|| self.exhausted(t))?
+            }
+        };
+        self.fresh[t as usize] = Some(next.checked_add(1).ok_or_else(|| self.exhausted(t))?);
+        Ok(next)
+    }
+
+    fn exhausted(&self, t: TableId) -> MergeError {
+        MergeError::KeysExhausted {
+            table: self.cat.name(t).to_owned(),
+        }
+    }
+
+    pub fn row_ref(&self, key: Key) -> RowRef {
+        RowRef {
+            table: self.cat.name(key.0).to_owned(),
+            row_id: key.1,
+        }
+    }
+
+    /// Appends a conflict-log entry about slot `i`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn log(
+        &mut self,
+        kind: ConflictKind,
+        i: usize,
+        local_op: Option<Command>,
+        rule: Rule,
+        lost: Option<Values>,
+        new_row_id: Option<i64>,
+        related: Option<Key>,
+    ) {
+        let slot = &self.slots[i];
+        let remote = slot.remote;
+        self.log_with_remote(
+            kind, slot.key, remote, local_op, rule, lost, new_row_id, related,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn log_with_remote(
+        &mut self,
+        kind: ConflictKind,
+        key: Key,
+        remote: Option<(Command, u64)>,
+        local_op: Option<Command>,
+        rule: Rule,
+        lost: Option<Values>,
+        new_row_id: Option<i64>,
+        related: Option<Key>,
+    ) {
+        let entry = ConflictEntry {
+            kind,
+            table: self.cat.name(key.0).to_owned(),
+            row_id: key.1,
+            remote_op: remote.map(|r| r.0),
+            remote_version: remote.map(|r| r.1),
+            local_op,
+            policy: self.policy.name().to_owned(),
+            rule,
+            lost,
+            new_row_id,
+            related: related.map(|k| self.row_ref(k)),
+        };
+        self.conflicts.push(entry);
+    }
+}

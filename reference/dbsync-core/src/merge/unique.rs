@@ -1,0 +1,156 @@
+//! Unique constraints (spec §12.2): every row the merge writes is checked
+//! against the local row holding its unique values (the view's unique
+//! index) and against the other written rows (a hash map). A holder that
+//! gives the values up in the same merge makes a swap; any other holder
+//! is a collision.
+
+use super::error::{MergeError, UniqueCollision};
+use super::hash::FxHashMap;
+use super::hash::FxHasher;
+use super::state::{Fate, Planner};
+use crate::protocol::value::{Value, Values};
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+
+/// The written rows by a hash of (table, constraint, values): the first
+/// row per hash, and any further rows with the same hash.
+struct Written {
+    first: FxHashMap<u64, usize>,
+    more: FxHashMap<u64, Vec<usize>>,
+}
+
+fn project(values: &Values, columns: &[String]) -> Option<Vec<Value>> {
+    let mut out = Vec::with_capacity(columns.len());
+    for c in columns {
+        match values.get(c) {
+            None | Some(Value::Null) => return None,
+            Some(v) => out.push(v.clone()),
+        }
+    }
+    Some(out)
+}
+
+impl Planner<'_> {
+    /// Step 1 of spec §12.2, on the rows the later steps write. Swap
+    /// holders the message updates become written rows themselves; their
+    /// parents are then checked as any other written row's.
+    pub(crate) fn check_unique(&mut self) -> Result<(), MergeError> {
+        let mut written = Written {
+            first: FxHashMap::with_capacity_and_hasher(self.puts.len(), Default::default()),
+            more: FxHashMap::default(),
+        };
+        let mut collisions: BTreeSet<UniqueCollision> = BTreeSet::new();
+        let mut next = 0;
+        loop {
+            while next < self.puts.len() {
+                let w = self.puts[next];
+                next += 1;
+                self.check_row(w, &mut written, &mut collisions)?;
+            }
+            if self.closed == self.puts.len() {
+                break;
+            }
+            self.close_parents()?;
+        }
+        if collisions.is_empty() {
+            Ok(())
+        } else {
+            Err(MergeError::UniqueCollisions(
+                collisions.into_iter().collect(),
+            ))
+        }
+    }
+
+    fn collision(&self, w: usize, columns: &[String]) -> UniqueCollision {
+        let (t, id) = self.slots[w].key;
+        UniqueCollision {
+            table: self.cat.name(t).to_owned(),
+            row_id: id,
+            columns: columns.to_vec(),
+        }
+    }
+
+    fn check_row(
+        &mut self,
+        w: usize,
+        written: &mut Written,
+        collisions: &mut BTreeSet<UniqueCollision>,
+    ) -> Result<(), MergeError> {
+        let (t, id) = self.slots[w].key;
+        let table = self.cat.table(t);
+        for (u, columns) in table.unique.iter().enumerate() {
+            let Fate::Put { values, .. } = &self.slots[w].fate else {
+                return Ok(());
+            };
+            let Some(held) = project(values, columns) else {
+                continue;
+            };
+            // Against the local row holding the values.
+            let holder = self.view.row_with_unique(&table.name, columns, &held)?;
+            // Against the other written rows: keyed by a hash of the
+            // values, confirmed on the rows themselves.
+            let mut hasher = FxHasher::default();
+            (t, u, &held).hash(&mut hasher);
+            let hash = hasher.finish();
+            let others = written.first.get(&hash).into_iter();
+            let others = others.chain(written.more.get(&hash).into_iter().flatten());
+            for &other in others {
+                if let Fate::Put { values, .. } = &self.slots[other].fate {
+                    let same = project(values, columns).as_ref() == Some(&held);
+                    if self.slots[other].key.0 == t && same {
+                        collisions.insert(self.collision(w, columns));
+                        collisions.insert(self.collision(other, columns));
+                    }
+                }
+            }
+            if written.first.contains_key(&hash) {
+                written.more.entry(hash).or_default().push(w);
+            } else {
+                written.first.insert(hash, w);
+            }
+            let Some(hid) = holder else {
+                continue;
+            };
+            let h = if hid == id { w } else { self.slot((t, hid)) };
+            if self.slots[h].moved_to.is_some() {
+                // A moved local row keeps its values.
+                collisions.insert(self.collision(w, columns));
+                continue;
+            }
+            if h == w {
+                continue;
+            }
+            match &self.slots[h].fate {
+                Fate::Remove => {}
+                Fate::Put { values, .. } => {
+                    if project(values, columns).as_ref() != Some(&held) {
+                        self.slots[w].swap = true;
+                        self.slots[h].swap = true;
+                    }
+                    // Otherwise both written rows hold the values: the
+                    // `written` map reports it.
+                }
+                Fate::Untouched | Fate::Keep => {
+                    let updatable = self.slots[h].fate == Fate::Untouched
+                        && self.slots[h].pending.is_none()
+                        && self.slots[h].pending_now().is_none()
+                        && self.slots[h].remote.is_none()
+                        && self
+                            .message
+                            .get(&(t, hid))
+                            .is_some_and(|m| project(m, columns).as_ref() != Some(&held));
+                    if updatable {
+                        // The holder comes in the message with new values
+                        // and has no pending op: part of the swap.
+                        self.put_from_message(h, true);
+                        self.slots[w].swap = true;
+                        self.slots[h].swap = true;
+                    } else {
+                        collisions.insert(self.collision(w, columns));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

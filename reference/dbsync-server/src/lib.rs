@@ -1,0 +1,371 @@
+//! # dbsync-server
+//!
+//! The reference dbsync server: the HTTP binding of the protocol (spec
+//! §16) on hyper 1 and tokio, over the SQLite store of `dbsync-sqlite`.
+//!
+//! - [`config`]: what an operator sets, and the application's hooks;
+//! - [`http`]: the route table, content type, body limits and responses;
+//! - [`auth`]: request authentication (spec §8);
+//! - [`wire`]: reading a body into its message (spec §7);
+//! - `handlers`: the five endpoints;
+//! - `store`: the writer connection and the read connections.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), dbsync_server::ServerError> {
+//! let mut config = dbsync_server::Config::new("app.db");
+//! config.registration_token = Some("let-me-in".into());
+//! let running = dbsync_server::Server::bind(config).await?;
+//! println!("listening on http://{}", running.local_addr());
+//! running.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Each request goes through the checks of spec §16.4 in order: path and
+//! method, content type, body size, authentication (all but register), the
+//! `protocol` member, the whole message, the schema fingerprint, then the
+//! endpoint. A rejected request changes nothing (beyond the nonce it used
+//! and the node's last-seen time, once it authenticated).
+
+pub mod auth;
+pub mod config;
+mod handlers;
+pub mod http;
+mod store;
+pub mod wire;
+
+pub use config::{AfterPushHook, BeforePushHook, Config, Hooks, RegisterDecision, RegisterHook};
+pub use dbsync_sqlite::server::{Limits, Rejection, TrimReport};
+pub use http::{Endpoint, ROUTES};
+
+use bytes::Bytes;
+use dbsync_core::{ErrorCode, Schema};
+use http_body_util::Full;
+use hyper::body::Body;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The database could not be opened or prepared.
+    #[error("database: {0}")]
+    Store(#[from] dbsync_sqlite::StoreError),
+    /// The address could not be bound.
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+    /// The configuration is not usable.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// What every request handler shares.
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) schema: Schema,
+    pub(crate) fingerprint: String,
+    pub(crate) config: Config,
+}
+
+/// A server over one database: answers requests (through [`Server::bind`]
+/// or directly with [`Server::handle`]) and trims. Cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+/// The current Unix time in seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn internal(e: impl std::fmt::Display) -> Rejection {
+    Rejection::new(ErrorCode::InternalError, format!("the server failed: {e}"))
+}
+
+impl Server {
+    /// Opens and prepares the database (blocking: tracks the tables and
+    /// creates the server's own tables) without listening.
+    pub fn open(config: Config) -> Result<Server, ServerError> {
+        if config.body_limit == 0 {
+            return Err(ServerError::Config(
+                "body_limit must be at least 1 byte".into(),
+            ));
+        }
+        if config.skew_window.as_secs() == 0 {
+            return Err(ServerError::Config(
+                "skew_window must be at least 1 s".into(),
+            ));
+        }
+        let (store, schema) = Store::open(&config.db_path, &config.tables, config.idle_readers)?;
+        let fingerprint = schema.fingerprint();
+        Ok(Server {
+            inner: Arc::new(Inner {
+                store,
+                schema,
+                fingerprint,
+                config,
+            }),
+        })
+    }
+
+    /// Opens the database, binds `config.listen` and serves until the
+    /// returned handle is shut down (or dropped).
+    pub async fn bind(config: Config) -> Result<ServerHandle, ServerError> {
+        let listen = config.listen;
+        let server = tokio::task::spawn_blocking(move || Server::open(config))
+            .await
+            .map_err(|e| ServerError::Config(format!("opening the database panicked: {e}")))??;
+        let listener = TcpListener::bind(listen).await?;
+        server.serve(listener)
+    }
+
+    /// Serves on an already bound listener.
+    pub fn serve(self, listener: TcpListener) -> Result<ServerHandle, ServerError> {
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel();
+        let trim = self.inner.config.trim_interval.map(|every| {
+            let server = self.clone();
+            tokio::spawn(async move { server.trim_every(every).await })
+        });
+        let task = tokio::spawn(self.clone().accept_loop(listener, stopped));
+        tracing::info!(%addr, tables = self.inner.schema.tables.len(), "dbsync server listening");
+        Ok(ServerHandle {
+            addr,
+            server: self,
+            stop: Some(stop),
+            task,
+            trim,
+        })
+    }
+
+    /// The synced schema.
+    pub fn schema(&self) -> &Schema {
+        &self.inner.schema
+    }
+
+    /// The schema fingerprint requests must carry (spec §7.2).
+    pub fn fingerprint(&self) -> &str {
+        &self.inner.fingerprint
+    }
+
+    /// Trims the history (spec §15): nodes unseen since `now - stale_after`
+    /// seconds become stale; versions every live node holds are dropped.
+    pub async fn trim(&self, now: u64, stale_after: u64) -> Result<TrimReport, Rejection> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            inner
+                .store
+                .write(|conn| dbsync_sqlite::server::trim(conn, now, stale_after))
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    async fn trim_every(self, every: Duration) {
+        let mut ticks = tokio::time::interval(every);
+        ticks.tick().await; // the first tick is immediate
+        loop {
+            ticks.tick().await;
+            match self
+                .trim(unix_now(), self.inner.config.stale_after.as_secs())
+                .await
+            {
+                Ok(r) => tracing::info!(
+                    trimmed_through = r.trimmed_through,
+                    versions_dropped = r.versions_dropped,
+                    nodes_marked_stale = r.nodes_marked_stale,
+                    "trimmed"
+                ),
+                Err(e) => tracing::error!(code = %e.code, message = %e.message, "trim failed"),
+            }
+        }
+    }
+
+    /// Answers one HTTP request: the whole of spec §16, whatever the
+    /// transport. Never fails: every problem is an error response.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body + Send,
+        B::Data: Send,
+        B::Error: std::fmt::Display,
+    {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let resp = match self.answer(req).await {
+            Ok(body) => http::ok(body),
+            Err(rejection) => {
+                if rejection.code == ErrorCode::InternalError {
+                    tracing::error!(message = %rejection.message, "internal error");
+                }
+                http::error(&rejection)
+            }
+        };
+        tracing::info!(
+            method = %method,
+            path = ?path,
+            status = resp.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+        resp
+    }
+
+    async fn answer<B>(&self, req: Request<B>) -> Result<Vec<u8>, Rejection>
+    where
+        B: Body + Send,
+        B::Data: Send,
+        B::Error: std::fmt::Display,
+    {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path().to_owned();
+        let endpoint = Endpoint::of_path(&path).ok_or_else(|| {
+            Rejection::new(
+                ErrorCode::NotFound,
+                format!("no endpoint has the path {path:?}"),
+            )
+        })?;
+        if parts.method != Method::POST {
+            return Err(Rejection::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{} takes POST, not {}", endpoint.path(), parts.method),
+            ));
+        }
+        if !http::content_type_ok(&parts.headers) {
+            return Err(Rejection::new(
+                ErrorCode::UnsupportedMediaType,
+                "the body must be sent as application/json (optionally with charset=utf-8)",
+            ));
+        }
+        let config = &self.inner.config;
+        let body = http::read_body(
+            body,
+            &parts.headers,
+            config.body_limit,
+            config.body_read_timeout,
+        )
+        .await?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let now = unix_now();
+            let node = if endpoint.authenticated() {
+                let skew = inner.config.skew_window.as_secs();
+                Some(auth::authenticate(
+                    &inner.store,
+                    skew,
+                    now,
+                    "POST",
+                    &path,
+                    &parts.headers,
+                    &body,
+                )?)
+            } else {
+                None
+            };
+            handlers::handle(&inner, endpoint, node, &body, now)
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    async fn accept_loop(self, listener: TcpListener, mut stopped: oneshot::Receiver<()>) {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.inner.config.header_read_timeout);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // Out of file descriptors and the like: wait a little.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let server = self.clone();
+                    let service = hyper::service::service_fn(move |req| {
+                        let server = server.clone();
+                        async move { Ok::<_, Infallible>(server.handle(req).await) }
+                    });
+                    let conn = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                _ = &mut stopped => break,
+            }
+        }
+        drop(listener);
+        let grace = self.inner.config.shutdown_grace;
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "requests still running at the end of the grace period were cut off"
+            );
+        }
+        tracing::info!("dbsync server stopped");
+    }
+}
+
+/// A running server. Dropping it stops the server too (without waiting).
+pub struct ServerHandle {
+    addr: SocketAddr,
+    server: Server,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+    trim: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the real port when the
+    /// configuration asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server, for [`Server::trim`] and the like.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// Stops accepting connections, lets the requests in flight finish
+    /// (up to `shutdown_grace`), and returns when the server has stopped.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(trim) = self.trim.take() {
+            trim.abort();
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(trim) = &self.trim {
+            trim.abort();
+        }
+        // Dropping `stop` ends the accept loop.
+    }
+}

@@ -1,0 +1,242 @@
+//! Reading a request body into its message (spec §7, §16.4): the
+//! `protocol` field first, then the whole message through its serde type
+//! (which refuses unknown members), then the patterns and ranges of the
+//! JSON Schemas that the types alone do not carry.
+
+use dbsync_core::protocol::{
+    PullRequest, PushRequest, QueryRequest, RegisterRequest, RepairRequest,
+};
+use dbsync_core::validate::MAX_ROW_ID;
+use dbsync_core::{ErrorCode, Op, Row, PROTOCOL_VERSION};
+use dbsync_sqlite::server::Rejection;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+/// The only member read before the rest: every other is skipped.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    protocol: Option<serde_json::Value>,
+}
+
+fn malformed(message: impl Into<String>) -> Rejection {
+    Rejection::new(ErrorCode::MalformedRequest, message)
+}
+
+fn at(pointer: String, message: String) -> Rejection {
+    malformed(format!("{pointer}: {message}")).with(json!({ "pointer": pointer }))
+}
+
+/// Checks the body is a JSON object whose `protocol` is `"1.0"` (spec §7.1).
+pub fn check_protocol(body: &[u8]) -> Result<(), Rejection> {
+    let probe: Probe = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            malformed(format!("the body is not a JSON object: {e}"))
+        } else {
+            malformed(format!("the body is not JSON: {e}"))
+        }
+    })?;
+    match probe.protocol {
+        Some(serde_json::Value::String(v)) if v == PROTOCOL_VERSION => Ok(()),
+        Some(serde_json::Value::String(v)) => Err(Rejection::new(
+            ErrorCode::UnsupportedProtocol,
+            format!("protocol {v} is not supported; this server speaks {PROTOCOL_VERSION}"),
+        )
+        .with(json!({ "supported": [PROTOCOL_VERSION] }))),
+        Some(_) => Err(at("/protocol".into(), "protocol must be a string".into())),
+        None => Err(malformed("the member protocol is missing")),
+    }
+}
+
+/// Reads a whole message: protocol first, then every member.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
+    check_protocol(body)?;
+    serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]{0,62}` (spec §2.1).
+pub fn is_identifier(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=63).contains(&b.len())
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+fn fingerprint(s: &str) -> Result<(), Rejection> {
+    if s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(at(
+            "/schema".into(),
+            "the schema fingerprint must be 64 lowercase hex digits".into(),
+        ))
+    }
+}
+
+fn version(v: u64, pointer: &str) -> Result<(), Rejection> {
+    if v <= MAX_ROW_ID as u64 {
+        Ok(())
+    } else {
+        Err(at(pointer.into(), format!("{v} is above 2^53 - 1")))
+    }
+}
+
+fn table_name(name: &str, pointer: String) -> Result<(), Rejection> {
+    if is_identifier(name) {
+        Ok(())
+    } else {
+        Err(at(pointer, format!("{name:?} is not a table name")))
+    }
+}
+
+fn row_id(id: i64, pointer: String) -> Result<(), Rejection> {
+    if (1..=MAX_ROW_ID).contains(&id) {
+        Ok(())
+    } else {
+        Err(at(pointer, format!("row id {id} is outside 1..2^53-1")))
+    }
+}
+
+fn ops(list: &[Op], name: &str) -> Result<(), Rejection> {
+    for (i, op) in list.iter().enumerate() {
+        table_name(&op.table, format!("/{name}/{i}/table"))?;
+        row_id(op.row_id, format!("/{name}/{i}/row_id"))?;
+    }
+    Ok(())
+}
+
+fn rows(list: &[Row]) -> Result<(), Rejection> {
+    for (i, row) in list.iter().enumerate() {
+        table_name(&row.table, format!("/rows/{i}/table"))?;
+        row_id(row.id, format!("/rows/{i}/id"))?;
+        if let Some(bad) = row.values.keys().find(|k| !is_identifier(k)) {
+            return Err(at(
+                format!("/rows/{i}/values"),
+                format!("{bad:?} is not a column name"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn cursor(c: &Option<String>) -> Result<(), Rejection> {
+    match c {
+        Some(c) if c.is_empty() || c.chars().count() > 512 => Err(at(
+            "/cursor".into(),
+            "a cursor has 1 to 512 characters".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The checks of `register-request.schema.json` beyond the serde type.
+pub fn check_register(r: &RegisterRequest) -> Result<(), Rejection> {
+    fingerprint(&r.schema)?;
+    match &r.token {
+        Some(t) if t.is_empty() || t.chars().count() > 256 => Err(at(
+            "/token".into(),
+            "a token has 1 to 256 characters".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The checks of `push-request.schema.json` beyond the serde type.
+pub fn check_push(r: &PushRequest) -> Result<(), Rejection> {
+    fingerprint(&r.schema)?;
+    let id_ok = (8..=64).contains(&r.push_id.len())
+        && r.push_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !id_ok {
+        return Err(at(
+            "/push_id".into(),
+            "a push id is 8 to 64 characters of A-Z a-z 0-9 _ -".into(),
+        ));
+    }
+    version(r.base_version, "/base_version")?;
+    ops(&r.ops, "ops")?;
+    rows(&r.rows)
+}
+
+/// The checks of `pull-request.schema.json` beyond the serde type.
+pub fn check_pull(r: &PullRequest) -> Result<(), Rejection> {
+    fingerprint(&r.schema)?;
+    version(r.base_version, "/base_version")?;
+    ops(&r.pending, "pending")?;
+    cursor(&r.cursor)
+}
+
+/// The checks of `repair-request.schema.json` beyond the serde type.
+pub fn check_repair(r: &RepairRequest) -> Result<(), Rejection> {
+    fingerprint(&r.schema)?;
+    cursor(&r.cursor)
+}
+
+/// The checks of `query-request.schema.json` beyond the serde type.
+pub fn check_query(r: &QueryRequest) -> Result<(), Rejection> {
+    fingerprint(&r.schema)?;
+    table_name(&r.table, "/table".into())?;
+    if let Some(bad) = r.filter.keys().find(|k| !is_identifier(k)) {
+        return Err(at("/where".into(), format!("{bad:?} is not a column name")));
+    }
+    match r.limit {
+        Some(l) if !(1..=10_000).contains(&l) => {
+            Err(at("/limit".into(), "a limit is 1 to 10000".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(body: &str) -> ErrorCode {
+        check_protocol(body.as_bytes()).unwrap_err().code
+    }
+
+    #[test]
+    fn the_protocol_member_is_read_before_anything_else() {
+        assert!(check_protocol(br#"{"protocol":"1.0","anything":[1,2]}"#).is_ok());
+        assert_eq!(
+            code(r#"{"protocol":"2.0","schema":7}"#),
+            ErrorCode::UnsupportedProtocol
+        );
+        assert_eq!(code(r#"{"protocol":1.0}"#), ErrorCode::MalformedRequest);
+        assert_eq!(code(r#"{"schema":"x"}"#), ErrorCode::MalformedRequest);
+        assert_eq!(code(r#"[1,2]"#), ErrorCode::MalformedRequest);
+        assert_eq!(code(r#"{"protocol":"1.0""#), ErrorCode::MalformedRequest);
+        assert_eq!(code(""), ErrorCode::MalformedRequest);
+    }
+
+    #[test]
+    fn unknown_members_and_schema_patterns_are_malformed_requests() {
+        let fp = "a".repeat(64);
+        let pull = format!(
+            r#"{{"protocol":"1.0","schema":"{fp}","base_version":1,"since":0,"pending":[],"cursor":null}}"#
+        );
+        assert_eq!(
+            parse::<PullRequest>(pull.as_bytes()).unwrap_err().code,
+            ErrorCode::MalformedRequest
+        );
+        let upper = RepairRequest {
+            protocol: "1.0".into(),
+            schema: "A".repeat(64),
+            app_data: None,
+            cursor: None,
+        };
+        let err = check_repair(&upper).unwrap_err();
+        assert_eq!(err.details.unwrap()["pointer"], "/schema");
+        assert!(
+            is_identifier("_a9")
+                && !is_identifier("9a")
+                && !is_identifier("")
+                && !is_identifier(&"a".repeat(64))
+        );
+    }
+}

@@ -1,0 +1,291 @@
+//! Reading a synced table's shape from SQLite's own catalogue (spec §2).
+//!
+//! Every restriction of spec §2 that SQLite can show is checked here, with
+//! one error per rule broken, each saying what to change.
+
+use dbsync_core::{Column, ColumnType, Direction, ForeignKey, TableSchema};
+use rusqlite::{Connection, OptionalExtension};
+
+/// Why a table cannot be synced as it is.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TableRefused {
+    #[error("table {0:?} does not exist")]
+    NoSuchTable(String),
+    #[error("table {0:?}: names starting with dbsync_ are reserved for dbsync's own tables")]
+    ReservedName(String),
+    #[error("table {0:?}: a table or column name must match [A-Za-z_][A-Za-z0-9_]* (at most 63 characters); rename it")]
+    BadName(String),
+    #[error("table {0:?} has no primary key; declare `id INTEGER PRIMARY KEY AUTOINCREMENT`")]
+    NoPrimaryKey(String),
+    #[error("table {table:?} has a composite primary key ({columns}); give it a single `id INTEGER PRIMARY KEY AUTOINCREMENT` and make the old key a UNIQUE constraint")]
+    CompositeKey { table: String, columns: String },
+    #[error("table {table:?}: primary key {column:?} is declared {declared:?}; it must be exactly `INTEGER PRIMARY KEY AUTOINCREMENT`")]
+    NonIntegerKey {
+        table: String,
+        column: String,
+        declared: String,
+    },
+    #[error("table {0:?}: its INTEGER PRIMARY KEY lacks AUTOINCREMENT, so SQLite may reuse deleted keys; recreate it with `INTEGER PRIMARY KEY AUTOINCREMENT`")]
+    NoAutoincrement(String),
+    #[error("table {table:?} is WITHOUT ROWID; synced tables need a rowid INTEGER PRIMARY KEY AUTOINCREMENT")]
+    WithoutRowid { table: String },
+    #[error("table {table:?}: foreign key on ({columns}) has several columns; reference the parent's single integer key instead")]
+    CompositeForeignKey { table: String, columns: String },
+    #[error("table {table:?}: foreign key {column:?} references {parent:?}, which is not synced; sync {parent:?} too or drop the foreign key")]
+    ForeignKeyToUnsynced {
+        table: String,
+        column: String,
+        parent: String,
+    },
+    #[error("table {table:?}: foreign key {column:?} declares ON {event} {action}; dbsync applies merges by deleting and re-inserting rows, so only NO ACTION is allowed: drop the clause and delete children in the application")]
+    ForeignKeyAction {
+        table: String,
+        column: String,
+        event: &'static str,
+        action: String,
+    },
+    #[error("table {table:?}: foreign key {column:?} references {parent}({parent_column}), which is not its primary key; reference the primary key")]
+    ForeignKeyNotToPrimaryKey {
+        table: String,
+        column: String,
+        parent: String,
+        parent_column: String,
+    },
+}
+
+/// Whether `name` is a valid protocol identifier (spec §2.1).
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 63
+}
+
+/// The column type spec §4 uses for a declared SQLite type.
+///
+/// Names are matched as SQLite's affinity rules do (substring, case
+/// insensitive), with DATE, TIME, DATETIME and TIMESTAMP recognised first.
+pub fn column_type(declared: &str) -> ColumnType {
+    let d = declared.to_ascii_uppercase();
+    if d.contains("DATETIME") || d.contains("TIMESTAMP") {
+        ColumnType::Datetime
+    } else if d == "DATE" || d.starts_with("DATE ") || d.starts_with("DATE(") {
+        ColumnType::Date
+    } else if d == "TIME" || d.starts_with("TIME ") || d.starts_with("TIME(") {
+        ColumnType::Time
+    } else if d.contains("INT") || d.contains("BOOL") {
+        ColumnType::Integer
+    } else if d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT") {
+        ColumnType::Text
+    } else if d.contains("BLOB") || d.is_empty() {
+        ColumnType::Blob
+    } else {
+        // REAL, FLOA, DOUB and NUMERIC affinity.
+        ColumnType::Real
+    }
+}
+
+/// Reads the schema of `table`, checking spec §2's restrictions. `synced`
+/// names every table that will be synced, so foreign keys can be checked.
+pub fn read_table(
+    conn: &Connection,
+    table: &str,
+    synced: &[String],
+    direction: Direction,
+) -> Result<TableSchema, crate::StoreError> {
+    let refused = |r: TableRefused| crate::StoreError::Refused(r);
+    if table.starts_with("dbsync_") {
+        return Err(refused(TableRefused::ReservedName(table.into())));
+    }
+    if !is_identifier(table) {
+        return Err(refused(TableRefused::BadName(table.into())));
+    }
+    let sql: Option<String> = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(sql) = sql else {
+        return Err(refused(TableRefused::NoSuchTable(table.into())));
+    };
+    let sql_upper = sql.to_ascii_uppercase();
+    if sql_upper.contains("WITHOUT ROWID") {
+        return Err(refused(TableRefused::WithoutRowid {
+            table: table.into(),
+        }));
+    }
+
+    // PRAGMA table_info: cid, name, type, notnull, dflt_value, pk
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info(\"{table}\")"))?;
+    let cols: Vec<(String, String, bool, i64)> = stmt
+        .query_map([], |r| {
+            Ok((r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0, r.get(5)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let pk_cols: Vec<&(String, String, bool, i64)> = cols.iter().filter(|c| c.3 > 0).collect();
+    let pk = match pk_cols.as_slice() {
+        [] => return Err(refused(TableRefused::NoPrimaryKey(table.into()))),
+        [one] => one,
+        many => {
+            return Err(refused(TableRefused::CompositeKey {
+                table: table.into(),
+                columns: many
+                    .iter()
+                    .map(|c| c.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }))
+        }
+    };
+    if !pk.1.eq_ignore_ascii_case("INTEGER") {
+        return Err(refused(TableRefused::NonIntegerKey {
+            table: table.into(),
+            column: pk.0.clone(),
+            declared: pk.1.clone(),
+        }));
+    }
+    if !sql_upper.contains("AUTOINCREMENT") {
+        return Err(refused(TableRefused::NoAutoincrement(table.into())));
+    }
+    let mut columns = Vec::new();
+    for (name, declared, not_null, pk_pos) in &cols {
+        if !is_identifier(name) {
+            return Err(refused(TableRefused::BadName(format!("{table}.{name}"))));
+        }
+        if *pk_pos == 0 {
+            columns.push(Column {
+                name: name.clone(),
+                ty: column_type(declared),
+                not_null: *not_null,
+            });
+        }
+    }
+
+    // PRAGMA foreign_key_list: id, seq, table, from, to, ...
+    let mut stmt = conn.prepare(&format!("PRAGMA foreign_key_list(\"{table}\")"))?;
+    type FkRow = (i64, String, String, Option<String>, String, String);
+    let fk_rows: Vec<FkRow> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut foreign_keys = Vec::new();
+    for (id, parent, from, to, on_update, on_delete) in &fk_rows {
+        let parts: Vec<&str> = fk_rows
+            .iter()
+            .filter(|f| f.0 == *id)
+            .map(|f| f.2.as_str())
+            .collect();
+        if parts.len() > 1 {
+            return Err(refused(TableRefused::CompositeForeignKey {
+                table: table.into(),
+                columns: parts.join(", "),
+            }));
+        }
+        for (event, action) in [("UPDATE", on_update), ("DELETE", on_delete)] {
+            if !action.eq_ignore_ascii_case("NO ACTION") {
+                return Err(refused(TableRefused::ForeignKeyAction {
+                    table: table.into(),
+                    column: from.clone(),
+                    event,
+                    action: action.clone(),
+                }));
+            }
+        }
+        if !synced.iter().any(|s| s == parent) {
+            return Err(refused(TableRefused::ForeignKeyToUnsynced {
+                table: table.into(),
+                column: from.clone(),
+                parent: parent.clone(),
+            }));
+        }
+        let parent_pk = primary_key_of(conn, parent)?;
+        if let Some(to) = to {
+            if Some(to) != parent_pk.as_ref() {
+                return Err(refused(TableRefused::ForeignKeyNotToPrimaryKey {
+                    table: table.into(),
+                    column: from.clone(),
+                    parent: parent.clone(),
+                    parent_column: to.clone(),
+                }));
+            }
+        }
+        foreign_keys.push(ForeignKey {
+            column: from.clone(),
+            references: parent.clone(),
+        });
+    }
+
+    // Unique constraints: every UNIQUE index (but the primary key's).
+    let mut stmt = conn.prepare(&format!("PRAGMA index_list(\"{table}\")"))?;
+    let indexes: Vec<(String, bool, String, bool)> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(1)?,
+                r.get::<_, i64>(2)? != 0,
+                r.get(3)?,
+                r.get::<_, i64>(4)? != 0,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut unique = Vec::new();
+    for (index, is_unique, origin, partial) in indexes {
+        if !is_unique || origin == "pk" || partial {
+            continue;
+        }
+        let mut stmt = conn.prepare(&format!("PRAGMA index_info(\"{index}\")"))?;
+        let mut cols: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, Option<String>>(2))?
+            .filter_map(|c| c.ok().flatten())
+            .collect();
+        cols.sort();
+        if !cols.is_empty() && !unique.contains(&cols) {
+            unique.push(cols);
+        }
+    }
+    unique.sort();
+
+    Ok(TableSchema {
+        name: table.into(),
+        primary_key: pk.0.clone(),
+        columns,
+        foreign_keys,
+        unique,
+        direction,
+    })
+}
+
+fn primary_key_of(conn: &Connection, table: &str) -> rusqlite::Result<Option<String>> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info(\"{table}\")"))?;
+    let pks: Vec<String> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(5)?)))?
+        .filter_map(|c| c.ok())
+        .filter(|c| c.1 > 0)
+        .map(|c| c.0)
+        .collect();
+    Ok(if pks.len() == 1 {
+        pks.into_iter().next()
+    } else {
+        None
+    })
+}
+
+/// Every user table of the database (not SQLite's, not dbsync's), by name.
+pub fn user_tables(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE 'dbsync\\_%' ESCAPE '\\' \
+         ORDER BY name",
+    )?;
+    let names = stmt.query_map([], |r| r.get(0))?.collect();
+    names
+}

@@ -1,0 +1,296 @@
+//! Reading and writing whole rows (spec §4.4).
+//!
+//! Table and column names come only from the tracked [`TableSchema`]; rows
+//! from a message must have passed `dbsync_core::validate::check_row`.
+
+use dbsync_core::protocol::value::Values;
+use dbsync_core::{ColumnType, Row, Schema, TableSchema, Value};
+use rusqlite::types::{ToSqlOutput, Value as Sql, ValueRef};
+use rusqlite::{params_from_iter, Connection, OptionalExtension, ToSql};
+use std::collections::HashMap;
+
+/// A core value as an SQLite parameter.
+pub struct Param<'a>(pub &'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Value::Null => ToSqlOutput::Owned(Sql::Null),
+            Value::Integer(i) => ToSqlOutput::Owned(Sql::Integer(*i)),
+            Value::Real(r) => ToSqlOutput::Owned(Sql::Real(*r)),
+            Value::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            Value::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+        })
+    }
+}
+
+/// Reads an SQLite value as the core value of a column of type `ty`
+/// (REAL columns holding an integral value are read back as reals).
+pub fn from_sql(ty: ColumnType, v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) if ty == ColumnType::Real => Value::Real(i as f64),
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(r) => Value::Real(r),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+fn column_list(t: &TableSchema) -> String {
+    t.columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The SELECT that reads whole rows of `t`, primary key first.
+pub fn select_sql(t: &TableSchema) -> String {
+    let cols = column_list(t);
+    let sep = if cols.is_empty() { "" } else { ", " };
+    format!(
+        "SELECT \"{}\"{sep}{cols} FROM \"{}\"",
+        t.primary_key, t.name
+    )
+}
+
+/// Builds a [`Row`] from a result row of [`select_sql`].
+pub fn row_from(t: &TableSchema, r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let id: i64 = r.get(0)?;
+    let mut values = Values::new();
+    for (i, c) in t.columns.iter().enumerate() {
+        values.insert(c.name.clone(), from_sql(c.ty, r.get_ref(i + 1)?));
+    }
+    Ok(Row {
+        table: t.name.clone(),
+        id,
+        values,
+    })
+}
+
+/// The statements of one table, built once from its schema so that a
+/// procedure touching many rows formats no SQL per row.
+#[derive(Debug, Clone)]
+pub struct TableSql {
+    read: String,
+    exists: String,
+    insert: String,
+    update: Option<String>,
+    delete: String,
+}
+
+impl TableSql {
+    pub fn new(t: &TableSchema) -> TableSql {
+        let (name, pk) = (&t.name, &t.primary_key);
+        let mut names = vec![format!("\"{pk}\"")];
+        names.extend(t.columns.iter().map(|c| format!("\"{}\"", c.name)));
+        let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+        let sets: Vec<String> = t
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("\"{}\" = ?{}", c.name, i + 2))
+            .collect();
+        TableSql {
+            read: format!("{} WHERE \"{pk}\" = ?1", select_sql(t)),
+            exists: format!("SELECT 1 FROM \"{name}\" WHERE \"{pk}\" = ?1"),
+            insert: format!(
+                "INSERT INTO \"{name}\" ({}) VALUES ({})",
+                names.join(", "),
+                marks.join(", ")
+            ),
+            update: (!sets.is_empty()).then(|| {
+                format!(
+                    "UPDATE \"{name}\" SET {} WHERE \"{pk}\" = ?1",
+                    sets.join(", ")
+                )
+            }),
+            delete: format!("DELETE FROM \"{name}\" WHERE \"{pk}\" = ?1"),
+        }
+    }
+}
+
+/// The [`TableSql`] of every table of a schema.
+#[derive(Debug, Clone, Default)]
+pub struct SqlCatalog {
+    tables: HashMap<String, (TableSchema, TableSql)>,
+}
+
+impl SqlCatalog {
+    pub fn new(schema: &Schema) -> SqlCatalog {
+        SqlCatalog {
+            tables: schema
+                .tables
+                .iter()
+                .map(|t| (t.name.clone(), (t.clone(), TableSql::new(t))))
+                .collect(),
+        }
+    }
+
+    /// The table `name` and its statements.
+    pub fn get(&self, name: &str) -> Option<Rows<'_>> {
+        self.tables.get(name).map(|(t, sql)| Rows { t, sql })
+    }
+}
+
+/// Row access to one table through its prepared statements.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    pub t: &'a TableSchema,
+    sql: &'a TableSql,
+}
+
+impl<'a> Rows<'a> {
+    fn params<'v>(
+        &self,
+        id: &'v Value,
+        values: &'v Values,
+    ) -> impl Iterator<Item = Param<'v>> + use<'v, 'a> {
+        std::iter::once(Param(id)).chain(
+            self.t
+                .columns
+                .iter()
+                .map(move |c| Param(values.get(&c.name).unwrap_or(&Value::Null))),
+        )
+    }
+
+    /// The row with key `id`, if there is one.
+    pub fn read(&self, conn: &Connection, id: i64) -> rusqlite::Result<Option<Row>> {
+        let t = self.t;
+        conn.prepare_cached(&self.sql.read)?
+            .query_row([id], |r| row_from(t, r))
+            .optional()
+    }
+
+    /// Whether a row with key `id` exists.
+    pub fn exists(&self, conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+        Ok(conn
+            .prepare_cached(&self.sql.exists)?
+            .query_row([id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Inserts row `id` with `values` (every column but the key).
+    pub fn insert(&self, conn: &Connection, id: i64, values: &Values) -> rusqlite::Result<()> {
+        let id = Value::Integer(id);
+        conn.prepare_cached(&self.sql.insert)?
+            .execute(params_from_iter(self.params(&id, values)))?;
+        Ok(())
+    }
+
+    /// Replaces every column of row `id`; returns whether it was there.
+    pub fn update(&self, conn: &Connection, id: i64, values: &Values) -> rusqlite::Result<bool> {
+        let Some(sql) = &self.sql.update else {
+            return self.exists(conn, id);
+        };
+        let idv = Value::Integer(id);
+        Ok(conn
+            .prepare_cached(sql)?
+            .execute(params_from_iter(self.params(&idv, values)))?
+            == 1)
+    }
+
+    /// Deletes row `id`; returns whether it was there.
+    pub fn delete(&self, conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+        Ok(conn.prepare_cached(&self.sql.delete)?.execute([id])? == 1)
+    }
+}
+
+/// The row of `t` with key `id`, if there is one.
+pub fn read(conn: &Connection, t: &TableSchema, id: i64) -> rusqlite::Result<Option<Row>> {
+    Rows {
+        t,
+        sql: &TableSql::new(t),
+    }
+    .read(conn, id)
+}
+
+/// Inserts `row` into `t`.
+pub fn insert(conn: &Connection, t: &TableSchema, row: &Row) -> rusqlite::Result<()> {
+    Rows {
+        t,
+        sql: &TableSql::new(t),
+    }
+    .insert(conn, row.id, &row.values)
+}
+
+/// Replaces every column of the existing row `row.id` of `t`; returns
+/// whether a row was there.
+pub fn update(conn: &Connection, t: &TableSchema, row: &Row) -> rusqlite::Result<bool> {
+    Rows {
+        t,
+        sql: &TableSql::new(t),
+    }
+    .update(conn, row.id, &row.values)
+}
+
+/// Deletes row `id` of `t`; returns whether a row was there.
+pub fn delete(conn: &Connection, t: &TableSchema, id: i64) -> rusqlite::Result<bool> {
+    Rows {
+        t,
+        sql: &TableSql::new(t),
+    }
+    .delete(conn, id)
+}
+
+/// Whether `t` has a row with key `id`.
+pub fn exists(conn: &Connection, t: &TableSchema, id: i64) -> rusqlite::Result<bool> {
+    Rows {
+        t,
+        sql: &TableSql::new(t),
+    }
+    .exists(conn, id)
+}
+
+/// Every row of `t` whose `columns` hold `values` (NULL matches NULL),
+/// ordered by key, at most `limit` of them.
+pub fn find(
+    conn: &Connection,
+    t: &TableSchema,
+    filter: &[(&str, &Value)],
+    limit: Option<usize>,
+) -> rusqlite::Result<Vec<Row>> {
+    let conds: Vec<String> = filter
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| format!("\"{c}\" IS ?{}", i + 1))
+        .collect();
+    let mut sql = select_sql(t);
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    sql.push_str(&format!(" ORDER BY \"{}\"", t.primary_key));
+    if let Some(n) = limit {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(
+            params_from_iter(filter.iter().map(|(_, v)| Param(v))),
+            |r| row_from(t, r),
+        )?
+        .collect();
+    rows
+}
+
+/// The largest key of `t` (0 when empty), also counting keys AUTOINCREMENT
+/// already handed out.
+pub fn max_key(conn: &Connection, t: &TableSchema) -> rusqlite::Result<i64> {
+    let max: Option<i64> = conn.query_row(
+        &format!("SELECT max(\"{}\") FROM \"{}\"", t.primary_key, t.name),
+        [],
+        |r| r.get(0),
+    )?;
+    let seq: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = ?1",
+            [&t.name],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(max.unwrap_or(0).max(seq.unwrap_or(0)))
+}

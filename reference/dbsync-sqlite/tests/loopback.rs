@@ -1,0 +1,339 @@
+//! Node and server stores driven together, in process: the protocol's
+//! procedures end to end, without the network.
+
+mod common;
+
+use common::*;
+use dbsync_core::merge::{ConflictKind, Rule, ServerWins};
+use dbsync_core::ErrorCode;
+use dbsync_sqlite::node;
+
+#[test]
+fn two_nodes_converge_after_independent_inserts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon'); INSERT INTO person (name, city_id) VALUES ('Ana', 1);");
+    b.exec("INSERT INTO city (name) VALUES ('Porto');");
+    a.sync(&mut s);
+    b.sync(&mut s);
+    a.sync(&mut s);
+    let server_rows = dump(&s.conn, &s.schema);
+    assert_eq!(server_rows.len(), 3, "{server_rows:?}");
+    assert_eq!(dump(&a.conn, &a.schema), server_rows);
+    assert_eq!(dump(&b.conn, &b.schema), server_rows);
+    // b's Porto collided with a's Lisbon on key 1 and was moved.
+    let log = node::conflicts(&b.conn).unwrap();
+    assert!(
+        log.iter().any(|c| c.entry.rule == Rule::LocalInsertRekeyed),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_stale_push_is_told_to_pull_first_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon');");
+    a.sync(&mut s);
+    b.exec("INSERT INTO city (name) VALUES ('Porto');");
+    let before = dump(&s.conn, &s.schema);
+    let err = b.push(&mut s).unwrap_err();
+    assert_eq!(err.code, ErrorCode::PullRequired);
+    assert_eq!(dump(&s.conn, &s.schema), before);
+}
+
+#[test]
+fn remote_update_vs_local_delete_restores_the_row_on_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon');");
+    a.sync(&mut s);
+    b.sync(&mut s);
+    a.exec("UPDATE city SET founded = '1147-10-25' WHERE id = 1;");
+    b.exec("DELETE FROM city WHERE id = 1;");
+    a.sync(&mut s);
+    b.sync(&mut s);
+    a.sync(&mut s);
+    assert_eq!(
+        count(
+            &s.conn,
+            "SELECT count(*) FROM city WHERE founded = '1147-10-25'"
+        ),
+        1
+    );
+    assert_eq!(dump(&b.conn, &b.schema), dump(&s.conn, &s.schema));
+    assert_eq!(dump(&a.conn, &a.schema), dump(&s.conn, &s.schema));
+    let log = node::conflicts(&b.conn).unwrap();
+    assert_eq!(log[0].entry.rule, Rule::DeletedRowRestored);
+}
+
+#[test]
+fn remote_delete_vs_local_update_reinserts_the_row_under_node_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon');");
+    a.sync(&mut s);
+    b.sync(&mut s);
+    a.exec("DELETE FROM city WHERE id = 1;");
+    b.exec("UPDATE city SET name = 'Lisboa' WHERE id = 1;");
+    a.sync(&mut s);
+    b.sync(&mut s);
+    a.sync(&mut s);
+    assert_eq!(
+        count(&s.conn, "SELECT count(*) FROM city WHERE name = 'Lisboa'"),
+        1
+    );
+    assert_eq!(dump(&a.conn, &a.schema), dump(&s.conn, &s.schema));
+}
+
+#[test]
+fn remote_delete_vs_local_update_deletes_the_row_under_server_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon');");
+    a.sync(&mut s);
+    b.sync(&mut s);
+    a.exec("DELETE FROM city WHERE id = 1;");
+    a.sync(&mut s);
+    b.exec("UPDATE city SET name = 'Lisboa' WHERE id = 1;");
+    let report = b.pull_with(&mut s, &ServerWins).unwrap();
+    assert_eq!(report.conflicts[0].rule, Rule::RemoteDeleteTaken);
+    assert_eq!(count(&b.conn, "SELECT count(*) FROM city"), 0);
+    assert!(node::compressed_pending(&b.conn).unwrap().is_empty());
+    let lost = report.conflicts[0].lost.as_ref().unwrap();
+    assert_eq!(lost["name"], dbsync_core::Value::Text("Lisboa".into()));
+}
+
+#[test]
+fn a_swap_of_unique_values_is_pushed_and_pulled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon'); INSERT INTO city (name) VALUES ('Porto');");
+    a.sync(&mut s);
+    b.sync(&mut s);
+    a.exec("UPDATE city SET name = 'tmp' WHERE id = 1; UPDATE city SET name = 'Lisbon' WHERE id = 2; UPDATE city SET name = 'Porto' WHERE id = 1;");
+    a.sync(&mut s);
+    b.sync(&mut s);
+    assert_eq!(
+        count(
+            &s.conn,
+            "SELECT count(*) FROM city WHERE id = 1 AND name = 'Porto'"
+        ),
+        1
+    );
+    assert_eq!(dump(&b.conn, &b.schema), dump(&s.conn, &s.schema));
+}
+
+#[test]
+fn a_real_unique_collision_stops_the_merge_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon');");
+    a.sync(&mut s);
+    b.exec("INSERT INTO city (id, name) VALUES (5, 'Lisbon');");
+    let before = dump(&b.conn, &b.schema);
+    let err = b
+        .pull_with(&mut s, &dbsync_core::merge::NodeWins)
+        .unwrap_err();
+    match err {
+        node::NodeError::Merge(dbsync_core::merge::MergeError::UniqueCollisions(c)) => {
+            assert_eq!(c.len(), 1);
+            assert_eq!(c[0].columns, vec!["name".to_string()]);
+        }
+        other => panic!("expected collisions, got {other:?}"),
+    }
+    assert_eq!(dump(&b.conn, &b.schema), before);
+    assert_eq!(node::state(&b.conn).unwrap().last_version, 0);
+}
+
+#[test]
+fn a_retried_push_after_a_lost_response_applies_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon');");
+    // The server applies the push, but the answer never reaches the node.
+    let out = a.begin_push().unwrap();
+    let req: dbsync_core::protocol::PushRequest = serde_json::from_slice(&out.body).unwrap();
+    let first = dbsync_sqlite::server::push(&mut s.conn, &s.schema, a.id, &req, None, NOW).unwrap();
+    // The node writes more meanwhile; the retry still sends the same push.
+    a.exec("INSERT INTO city (name) VALUES ('Porto');");
+    let again = a.begin_push().unwrap();
+    assert_eq!(again, out);
+    let req: dbsync_core::protocol::PushRequest = serde_json::from_slice(&again.body).unwrap();
+    let second =
+        dbsync_sqlite::server::push(&mut s.conn, &s.schema, a.id, &req, None, NOW).unwrap();
+    assert_eq!(second.version, first.version);
+    assert!(second.duplicate);
+    node::finish_push(&mut a.conn, &again, second.version).unwrap();
+    assert_eq!(count(&s.conn, "SELECT count(*) FROM city"), 1);
+    a.sync(&mut s);
+    assert_eq!(count(&s.conn, "SELECT count(*) FROM city"), 2);
+    assert_eq!(dump(&a.conn, &a.schema), dump(&s.conn, &s.schema));
+}
+
+#[test]
+fn a_node_that_pulls_after_a_lost_push_response_recognises_its_own_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon');");
+    let out = a.begin_push().unwrap();
+    let req: dbsync_core::protocol::PushRequest = serde_json::from_slice(&out.body).unwrap();
+    dbsync_sqlite::server::push(&mut s.conn, &s.schema, a.id, &req, None, NOW).unwrap();
+    b.exec("INSERT INTO city (name) VALUES ('Porto');");
+    b.sync(&mut s);
+    let report = a.pull(&mut s);
+    assert_eq!(report.own_versions, vec![1]);
+    assert!(report.conflicts.is_empty(), "{:?}", report.conflicts);
+    assert!(node::compressed_pending(&a.conn).unwrap().is_empty());
+    assert_eq!(dump(&a.conn, &a.schema), dump(&s.conn, &s.schema));
+    assert_eq!(count(&a.conn, "SELECT count(*) FROM city"), 2);
+}
+
+#[test]
+fn a_pull_in_small_pages_equals_a_pull_in_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    for i in 0..25 {
+        a.exec(&format!("INSERT INTO city (name) VALUES ('c{i}'); INSERT INTO person (name, city_id) VALUES ('p{i}', last_insert_rowid());"));
+        if i % 5 == 0 {
+            a.sync(&mut s);
+        }
+    }
+    a.sync(&mut s);
+    s.limits.pull_page_ops = 3;
+    let staged = b.fetch(&mut s);
+    assert_eq!(staged.ops.len(), 50);
+    node::merge(
+        &mut b.conn,
+        &b.schema,
+        &dbsync_core::merge::NodeWins,
+        staged,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(dump(&b.conn, &b.schema), dump(&s.conn, &s.schema));
+}
+
+#[test]
+fn repair_replaces_the_node_tables_with_the_server_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    for i in 0..30 {
+        a.exec(&format!("INSERT INTO city (name) VALUES ('c{i}');"));
+    }
+    a.exec("INSERT INTO person (name, city_id) VALUES ('Ana', 3);");
+    a.sync(&mut s);
+    b.exec("INSERT INTO city (name) VALUES ('junk');");
+    s.limits.repair_page_rows = 7;
+    node::repair_begin(&b.conn).unwrap();
+    let mut cursor = None;
+    loop {
+        let req = dbsync_core::protocol::RepairRequest {
+            protocol: "1.0".into(),
+            schema: b.schema.fingerprint(),
+            app_data: None,
+            cursor,
+        };
+        let page =
+            dbsync_sqlite::server::repair_page(&mut s.conn, &s.schema, b.id, &req, &s.limits)
+                .unwrap();
+        cursor = page.next_cursor.clone();
+        node::repair_stage(&mut b.conn, &b.schema, &page).unwrap();
+        if cursor.is_none() {
+            break;
+        }
+    }
+    // A write lands on the server between the snapshot and the catch-up.
+    a.exec("UPDATE city SET name = 'late' WHERE id = 2;");
+    a.sync(&mut s);
+    let staged = {
+        let mut st = dbsync_sqlite::node::StagedPull::default();
+        let req = dbsync_core::protocol::PullRequest {
+            protocol: "1.0".into(),
+            schema: b.schema.fingerprint(),
+            app_data: None,
+            base_version: node::repair_version(&b.conn).unwrap(),
+            pending: vec![],
+            cursor: None,
+        };
+        st.add(
+            dbsync_sqlite::server::pull_page(&mut s.conn, &s.schema, b.id, &req, &s.limits)
+                .unwrap(),
+        );
+        st
+    };
+    node::repair_finish(&mut b.conn, &b.schema, staged).unwrap();
+    assert_eq!(dump(&b.conn, &b.schema), dump(&s.conn, &s.schema));
+    assert!(node::compressed_pending(&b.conn).unwrap().is_empty());
+    assert_eq!(
+        node::state(&b.conn).unwrap().last_version,
+        dbsync_sqlite::server::latest_version(&s.conn).unwrap()
+    );
+    b.exec("INSERT INTO city (name) VALUES ('after repair');");
+    b.sync(&mut s);
+    assert_eq!(
+        dump(&a.conn, &a.schema).len() + 1,
+        dump(&s.conn, &s.schema).len()
+    );
+}
+
+#[test]
+fn direct_writes_on_the_server_database_become_a_version_nodes_pull() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    s.conn
+        .execute_batch("INSERT INTO city (name) VALUES ('from the server');")
+        .unwrap();
+    let report = a.pull(&mut s);
+    assert_eq!(report.version, 1);
+    assert_eq!(dump(&a.conn, &a.schema), dump(&s.conn, &s.schema));
+}
+
+#[test]
+fn a_conflicting_dependency_keeps_the_parent_a_local_child_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon');");
+    a.sync(&mut s);
+    b.sync(&mut s);
+    a.exec("DELETE FROM city WHERE id = 1;");
+    a.sync(&mut s);
+    b.exec("INSERT INTO person (name, city_id) VALUES ('Ana', 1);");
+    b.sync(&mut s);
+    a.sync(&mut s);
+    assert_eq!(count(&s.conn, "SELECT count(*) FROM city"), 1);
+    assert_eq!(
+        count(&s.conn, "SELECT count(*) FROM person WHERE city_id = 1"),
+        1
+    );
+    let log = node::conflicts(&b.conn).unwrap();
+    assert!(
+        log.iter().any(|c| c.entry.kind == ConflictKind::Dependency),
+        "{log:?}"
+    );
+    assert_eq!(dump(&a.conn, &a.schema), dump(&s.conn, &s.schema));
+}

@@ -1,0 +1,288 @@
+//! Tracking an existing SQLite database: restrictions, idempotence, and
+//! capture of every writer.
+
+use dbsync_core::{Command, Direction};
+use dbsync_sqlite::{open, oplog, track, Role, StoreError, TableRefused, TableSpec};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+
+const APP: &str = "
+CREATE TABLE city (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, founded DATE);
+CREATE TABLE person (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
+                     city_id INTEGER REFERENCES city(id), photo BLOB, height REAL,
+                     UNIQUE (name, city_id));
+";
+
+fn app_db(dir: &Path) -> PathBuf {
+    let path = dir.join("app.db");
+    let conn = open(&path).unwrap();
+    conn.execute_batch(APP).unwrap();
+    path
+}
+
+fn refused(sql: &str, table: &str) -> TableRefused {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&dir.path().join("x.db")).unwrap();
+    conn.execute_batch(sql).unwrap();
+    match track::track(&mut conn, &[TableSpec::both(table)], Role::Node) {
+        Err(StoreError::Refused(r)) => r,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn commands(conn: &Connection) -> Vec<(String, i64, Command)> {
+    oplog::pending(conn)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.table, r.row_id, r.command))
+        .collect()
+}
+
+#[test]
+fn tracking_reads_keys_foreign_keys_unique_constraints_and_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&app_db(dir.path())).unwrap();
+    let schema = track::track(&mut conn, &[], Role::Node).unwrap();
+    let person = schema.table("person").unwrap();
+    assert_eq!(person.primary_key, "id");
+    assert_eq!(person.foreign_keys[0].column, "city_id");
+    assert_eq!(person.foreign_keys[0].references, "city");
+    assert_eq!(
+        person.unique,
+        vec![vec!["city_id".to_string(), "name".to_string()]]
+    );
+    let types: Vec<(&str, &str)> = person
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.ty.name()))
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            ("name", "text"),
+            ("city_id", "integer"),
+            ("photo", "blob"),
+            ("height", "real")
+        ]
+    );
+    let city = schema.table("city").unwrap();
+    assert_eq!(city.unique, vec![vec!["name".to_string()]]);
+    assert_eq!(city.column("founded").unwrap().ty.name(), "date");
+}
+
+#[test]
+fn a_composite_primary_key_is_refused_with_what_to_change() {
+    let r = refused(
+        "CREATE TABLE t (a INTEGER, b INTEGER, PRIMARY KEY (a, b));",
+        "t",
+    );
+    assert!(matches!(r, TableRefused::CompositeKey { .. }));
+    assert!(r.to_string().contains("UNIQUE constraint"), "{r}");
+}
+
+#[test]
+fn a_text_primary_key_is_refused() {
+    let r = refused("CREATE TABLE t (code TEXT PRIMARY KEY);", "t");
+    assert!(matches!(r, TableRefused::NonIntegerKey { .. }), "{r:?}");
+}
+
+#[test]
+fn a_key_without_autoincrement_is_refused() {
+    let r = refused("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);", "t");
+    assert_eq!(r, TableRefused::NoAutoincrement("t".into()));
+    assert!(r.to_string().contains("AUTOINCREMENT"));
+}
+
+#[test]
+fn a_table_without_primary_key_is_refused() {
+    let r = refused("CREATE TABLE t (v TEXT);", "t");
+    assert_eq!(r, TableRefused::NoPrimaryKey("t".into()));
+}
+
+#[test]
+fn a_foreign_key_to_an_unsynced_table_is_refused() {
+    let r = refused(
+        "CREATE TABLE p (id INTEGER PRIMARY KEY AUTOINCREMENT);
+         CREATE TABLE c (id INTEGER PRIMARY KEY AUTOINCREMENT, p_id INTEGER REFERENCES p(id));",
+        "c",
+    );
+    assert!(matches!(r, TableRefused::ForeignKeyToUnsynced { ref parent, .. } if parent == "p"));
+}
+
+#[test]
+fn a_missing_table_is_refused() {
+    let r = refused("SELECT 1;", "nope");
+    assert_eq!(r, TableRefused::NoSuchTable("nope".into()));
+}
+
+#[test]
+fn tracking_twice_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&app_db(dir.path())).unwrap();
+    let first = track::track(&mut conn, &[], Role::Node).unwrap();
+    let dump = |c: &Connection| -> Vec<String> {
+        let mut s = c.prepare("SELECT type || ' ' || name || ' ' || ifnull(sql, '') FROM sqlite_schema ORDER BY name").unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let before = dump(&conn);
+    let second = track::track(&mut conn, &[], Role::Node).unwrap();
+    assert_eq!(first, second);
+    assert_eq!(before, dump(&conn));
+    conn.execute("INSERT INTO city (name) VALUES ('Lisbon')", [])
+        .unwrap();
+    assert_eq!(commands(&conn).len(), 1, "one op per write, not two");
+}
+
+#[test]
+fn untracking_removes_the_triggers_and_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&app_db(dir.path())).unwrap();
+    track::track(&mut conn, &[], Role::Node).unwrap();
+    conn.execute("INSERT INTO city (name) VALUES ('Lisbon')", [])
+        .unwrap();
+    track::untrack(&mut conn, &[]).unwrap();
+    conn.execute("INSERT INTO city (name) VALUES ('Porto')", [])
+        .unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM city", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2);
+    let triggers: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(triggers, 0);
+    assert!(commands(&conn).is_empty());
+}
+
+#[test]
+fn inserts_updates_deletes_and_rekeys_are_captured_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&app_db(dir.path())).unwrap();
+    track::track(&mut conn, &[], Role::Node).unwrap();
+    conn.execute_batch(
+        "INSERT INTO city (name) VALUES ('Lisbon');
+         UPDATE city SET name = 'Lisboa' WHERE id = 1;
+         UPDATE city SET id = 7 WHERE id = 1;
+         DELETE FROM city WHERE id = 7;",
+    )
+    .unwrap();
+    let c = |id, cmd| ("city".to_string(), id, cmd);
+    assert_eq!(
+        commands(&conn),
+        vec![
+            c(1, Command::Insert),
+            c(1, Command::Update),
+            c(1, Command::Delete),
+            c(7, Command::Insert),
+            c(7, Command::Update),
+            c(7, Command::Delete)
+        ]
+    );
+}
+
+#[test]
+fn a_rolled_back_write_leaves_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&app_db(dir.path())).unwrap();
+    track::track(&mut conn, &[], Role::Node).unwrap();
+    let tx = conn.transaction().unwrap();
+    tx.execute("INSERT INTO city (name) VALUES ('Lisbon')", [])
+        .unwrap();
+    tx.rollback().unwrap();
+    assert!(commands(&conn).is_empty());
+}
+
+#[test]
+fn a_second_independent_connection_is_captured() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = app_db(dir.path());
+    let mut conn = open(&path).unwrap();
+    track::track(&mut conn, &[], Role::Node).unwrap();
+    let other = Connection::open(&path).unwrap(); // plain rusqlite, no dbsync setup
+    other
+        .execute("INSERT INTO city (name) VALUES ('Porto')", [])
+        .unwrap();
+    assert_eq!(commands(&conn), vec![("city".into(), 1, Command::Insert)]);
+}
+
+#[test]
+fn the_sqlite3_shell_and_python_are_captured_when_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = app_db(dir.path());
+    let mut conn = open(&path).unwrap();
+    track::track(&mut conn, &[], Role::Node).unwrap();
+    let mut expected = Vec::new();
+    let shell = Process::new("sqlite3")
+        .arg(&path)
+        .arg("INSERT INTO city (name) VALUES ('from the shell');")
+        .status();
+    match shell {
+        Ok(s) if s.success() => expected.push(("city".to_string(), 1, Command::Insert)),
+        _ => eprintln!("sqlite3 shell not available: skipped that writer"),
+    }
+    let python = Process::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO city (name) VALUES ('from python')\"); c.commit()")
+        .arg(&path)
+        .status();
+    match python {
+        Ok(s) if s.success() => expected.push((
+            "city".to_string(),
+            expected.len() as i64 + 1,
+            Command::Insert,
+        )),
+        _ => eprintln!("python3 not available: skipped that writer"),
+    }
+    assert_eq!(commands(&conn), expected);
+}
+
+#[test]
+fn a_pull_only_table_refuses_writes_on_a_node_but_is_captured_on_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = app_db(dir.path());
+    let mut conn = open(&path).unwrap();
+    let specs = [
+        TableSpec {
+            name: "city".into(),
+            direction: Direction::PullOnly,
+        },
+        TableSpec::both("person"),
+    ];
+    track::track(&mut conn, &specs, Role::Node).unwrap();
+    let refused = conn
+        .execute("INSERT INTO city (name) VALUES ('Lisbon')", [])
+        .unwrap_err();
+    assert!(refused.to_string().contains("pull-only"), "{refused}");
+    assert!(commands(&conn).is_empty());
+    track::track(&mut conn, &specs, Role::Server).unwrap();
+    conn.execute("INSERT INTO city (name) VALUES ('Porto')", [])
+        .unwrap();
+    assert_eq!(commands(&conn).len(), 1);
+}
+
+#[test]
+fn a_cascading_foreign_key_is_refused() {
+    let r = refused(
+        "CREATE TABLE p (id INTEGER PRIMARY KEY AUTOINCREMENT);
+         CREATE TABLE c (id INTEGER PRIMARY KEY AUTOINCREMENT, p_id INTEGER REFERENCES p(id) ON DELETE CASCADE);",
+        "c",
+    );
+    assert!(
+        matches!(
+            r,
+            TableRefused::ForeignKeyAction {
+                event: "DELETE",
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+}
