@@ -25,6 +25,7 @@ pub mod validate;
 pub use compress::{compress_pending, compress_pulled, CompressedPull, InvalidPendingSequence};
 pub use error::ErrorCode;
 pub use merge::{plan, LocalView, MergeError, MergeInput, NodeWins, Plan, Policy, ServerWins};
+pub use model::MemoryStore;
 
 pub use protocol::op::{Command, Op, OplogRecord, VersionedOp};
 pub use protocol::value::{Row, Value};

@@ -1,6 +1,6 @@
 //! Properties of compression (spec §5) and merge planning (spec §12).
 //!
-//! The case count is `PROPTEST_CASES` (default 64 here, so the suite stays
+//! The case count is `PROPTEST_CASES` (default 256 here, so the suite stays
 //! fast on two cores); raise it for a deeper run:
 //! `PROPTEST_CASES=5000 cargo test -p dbsync-core --test properties`.
 
@@ -17,7 +17,7 @@ fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
+        .unwrap_or(256)
 }
 
 fn config() -> ProptestConfig {

@@ -115,6 +115,9 @@ fn main() {
     println!("capture: {N} rows, {ROUNDS} rounds, medians; ratio = tracked / untracked throughput (target >= 0.45)");
     for (k, kind) in kinds.iter().enumerate() {
         let (r, u) = (median(ratio[k].clone()), median(rate[k].clone()));
-        println!("  {kind:<32} untracked {u:>9.0} rows/s  tracked {:>9.0} rows/s  ratio {r:.2}", u * r);
+        println!(
+            "  {kind:<32} untracked {u:>9.0} rows/s  tracked {:>9.0} rows/s  ratio {r:.2}",
+            u * r
+        );
     }
 }

@@ -44,6 +44,12 @@ pub enum TableRefused {
         event: &'static str,
         action: String,
     },
+    #[error("table {table:?} is pulled but its foreign key {column:?} references the push-only table {parent:?}, whose rows pulls never carry; make {table:?} push-only too or drop the foreign key")]
+    ForeignKeyToPushOnly {
+        table: String,
+        column: String,
+        parent: String,
+    },
     #[error("table {table:?}: foreign key {column:?} references {parent}({parent_column}), which is not its primary key; reference the primary key")]
     ForeignKeyNotToPrimaryKey {
         table: String,

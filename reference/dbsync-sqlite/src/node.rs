@@ -228,15 +228,20 @@ pub fn begin_push(
         tx.commit()?;
         return Ok(None);
     }
+    let sql = rows::SqlCatalog::new(schema);
     let mut rows_out = Vec::new();
     for op in ops.iter().filter(|o| o.command != Command::Delete) {
         let t = schema.table(&op.table).expect("filtered above");
-        let row = rows::read(&tx, t, op.row_id)?.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "pending {} of {} row {} but the row is gone",
-                op.command, op.table, op.row_id
-            ))
-        })?;
+        let row = sql
+            .get(&t.name)
+            .expect("schema table")
+            .read(&tx, op.row_id)?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "pending {} of {} row {} but the row is gone",
+                    op.command, op.table, op.row_id
+                ))
+            })?;
         rows_out.push(row);
     }
     let push_id = new_push_id();
@@ -588,11 +593,22 @@ pub fn merge(
     let ops_merged = ops.len();
     let pull = compress_pulled(&ops);
     let pending = compress_pending(&oplog::pending(&tx)?)?;
-    let mut rows: HashMap<(String, i64), Row> = HashMap::with_capacity(staged.rows.len());
-    for r in staged.rows {
-        rows.insert((r.table.clone(), r.id), r);
-    }
-    let mut input = MergeInput::new(pull, rows.into_values().collect(), pending);
+    // A row may come in several pages; the last copy is the newest.
+    let keep: Vec<bool> = {
+        let mut seen: HashSet<(&str, i64)> = HashSet::with_capacity(staged.rows.len());
+        let mut keep = vec![false; staged.rows.len()];
+        for (i, r) in staged.rows.iter().enumerate().rev() {
+            keep[i] = seen.insert((r.table.as_str(), r.id));
+        }
+        keep
+    };
+    let rows: Vec<Row> = staged
+        .rows
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(r, k)| k.then_some(r))
+        .collect();
+    let mut input = MergeInput::new(pull, rows, pending);
     input.target_version = Some(staged.target_version);
     let sql = rows::SqlCatalog::new(schema);
     let plan = merge::plan(

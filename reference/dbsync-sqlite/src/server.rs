@@ -531,86 +531,9 @@ pub fn push(
     if let Some(hook) = hook {
         hook(node_id, req).map_err(|why| Rejection::new(ErrorCode::HookRejected, why))?;
     }
-    tx.pragma_update(None, "defer_foreign_keys", true)?;
-    let rows: HashMap<(&str, i64), &Row> = req
-        .rows
-        .iter()
-        .map(|r| ((r.table.as_str(), r.id), r))
-        .collect();
-    // Deletes first, then updates of tables with unique constraints as a
-    // delete and re-insert (so swapped unique values never collide), then
-    // inserts, then the other updates. Foreign keys are checked at commit.
-    let mut reinsert = Vec::new();
-    for op in req.ops.iter().filter(|o| o.command == Command::Delete) {
-        let t = table(schema, &op.table)?;
-        if !rows::delete(&tx, t, op.row_id).map_err(|e| map_constraint(e, &op.table, op.row_id))? {
-            return Err(integrity(
-                format!(
-                    "{} row {} to delete is not on the server",
-                    op.table, op.row_id
-                ),
-                &op.table,
-                op.row_id,
-            ));
-        }
-    }
-    for op in req.ops.iter().filter(|o| o.command == Command::Update) {
-        let t = table(schema, &op.table)?;
-        if !t.unique.is_empty() {
-            if !rows::delete(&tx, t, op.row_id)
-                .map_err(|e| map_constraint(e, &op.table, op.row_id))?
-            {
-                return Err(integrity(
-                    format!(
-                        "{} row {} to update is not on the server",
-                        op.table, op.row_id
-                    ),
-                    &op.table,
-                    op.row_id,
-                ));
-            }
-            reinsert.push(op);
-        }
-    }
-    for op in req
-        .ops
-        .iter()
-        .filter(|o| o.command == Command::Insert)
-        .chain(reinsert.iter().copied())
-    {
-        let t = table(schema, &op.table)?;
-        let row = rows[&(op.table.as_str(), op.row_id)];
-        if op.command == Command::Insert && rows::exists(&tx, t, op.row_id)? {
-            return Err(integrity(
-                format!(
-                    "{} row {} to insert is already on the server",
-                    op.table, op.row_id
-                ),
-                &op.table,
-                op.row_id,
-            ));
-        }
-        rows::insert(&tx, t, row).map_err(|e| map_constraint(e, &op.table, op.row_id))?;
-    }
-    for op in req.ops.iter().filter(|o| o.command == Command::Update) {
-        let t = table(schema, &op.table)?;
-        if t.unique.is_empty() {
-            let row = rows[&(op.table.as_str(), op.row_id)];
-            if !rows::update(&tx, t, row).map_err(|e| map_constraint(e, &op.table, op.row_id))? {
-                return Err(integrity(
-                    format!(
-                        "{} row {} to update is not on the server",
-                        op.table, op.row_id
-                    ),
-                    &op.table,
-                    op.row_id,
-                ));
-            }
-        }
-    }
-    // The version records exactly the pushed ops, not what the triggers
-    // saw of the delete-and-reinsert above.
-    tx.execute("DELETE FROM dbsync_oplog WHERE version IS NULL", [])?;
+    track::without_capture(&tx, || apply_push(&tx, schema, req))?;
+    // The version records exactly the pushed ops (capture was off while
+    // they were applied).
     let version = latest + 1;
     let ids: HashMap<String, i64> = track::table_ids(&tx)?
         .into_iter()
@@ -657,6 +580,86 @@ pub fn push(
         push_id: req.push_id.clone(),
         duplicate: false,
     })
+}
+
+/// Applies a checked push's ops (spec §10.2.4), with capture off and
+/// foreign keys checked at commit: deletes first, then updates of tables
+/// with unique constraints as a delete and re-insert (so swapped unique
+/// values never collide), then inserts, then the other updates.
+fn apply_push(tx: &Connection, schema: &Schema, req: &PushRequest) -> Result<()> {
+    tx.pragma_update(None, "defer_foreign_keys", true)?;
+    let sql = rows::SqlCatalog::new(schema);
+    let table_rows = |name: &str| {
+        sql.get(name).ok_or_else(|| {
+            Rejection::new(
+                ErrorCode::UnknownTable,
+                format!("table {name:?} is not synced"),
+            )
+        })
+    };
+    let values: HashMap<(&str, i64), &Row> = req
+        .rows
+        .iter()
+        .map(|r| ((r.table.as_str(), r.id), r))
+        .collect();
+    let missing = |op: &Op, what: &str| {
+        integrity(
+            format!(
+                "{} row {} to {what} is not on the server",
+                op.table, op.row_id
+            ),
+            &op.table,
+            op.row_id,
+        )
+    };
+    let mut reinsert = Vec::new();
+    for op in req.ops.iter().filter(|o| o.command == Command::Delete) {
+        let r = table_rows(&op.table)?;
+        if !r
+            .delete(tx, op.row_id)
+            .map_err(|e| map_constraint(e, &op.table, op.row_id))?
+        {
+            return Err(missing(op, "delete"));
+        }
+    }
+    for op in req.ops.iter().filter(|o| o.command == Command::Update) {
+        let r = table_rows(&op.table)?;
+        if !r.t.unique.is_empty() {
+            if !r
+                .delete(tx, op.row_id)
+                .map_err(|e| map_constraint(e, &op.table, op.row_id))?
+            {
+                return Err(missing(op, "update"));
+            }
+            reinsert.push(op);
+        }
+    }
+    // An insert of a key the server holds fails on the primary key: an
+    // integrity violation like any other constraint.
+    for op in req
+        .ops
+        .iter()
+        .filter(|o| o.command == Command::Insert)
+        .chain(reinsert.iter().copied())
+    {
+        let row = values[&(op.table.as_str(), op.row_id)];
+        table_rows(&op.table)?
+            .insert(tx, op.row_id, &row.values)
+            .map_err(|e| map_constraint(e, &op.table, op.row_id))?;
+    }
+    for op in req.ops.iter().filter(|o| o.command == Command::Update) {
+        let r = table_rows(&op.table)?;
+        if r.t.unique.is_empty() {
+            let row = values[&(op.table.as_str(), op.row_id)];
+            if !r
+                .update(tx, op.row_id, &row.values)
+                .map_err(|e| map_constraint(e, &op.table, op.row_id))?
+            {
+                return Err(missing(op, "update"));
+            }
+        }
+    }
+    Ok(())
 }
 
 // --------------------------------------------------------------- cursors --
@@ -778,6 +781,7 @@ fn version_infos(
 fn rows_with_parents(
     conn: &Connection,
     schema: &Schema,
+    sql: &rows::SqlCatalog,
     keys: impl IntoIterator<Item = (String, i64)>,
     included: &mut HashSet<(String, i64)>,
     out: &mut Vec<Row>,
@@ -790,7 +794,7 @@ fn rows_with_parents(
         let Some(t) = schema.table(&table) else {
             continue;
         };
-        let Some(row) = rows::read(conn, t, id)? else {
+        let Some(row) = sql.get(&t.name).expect("schema table").read(conn, id)? else {
             continue;
         };
         included.insert((table, id));
@@ -872,6 +876,7 @@ pub fn pull_page(
         after_seq,
         more.then_some(last_seq),
     )?;
+    let sql = rows::SqlCatalog::new(schema);
     let mut included = HashSet::new();
     let mut out_rows = Vec::new();
     if req.cursor.is_none() {
@@ -882,6 +887,7 @@ pub fn pull_page(
         rows_with_parents(
             &tx,
             schema,
+            &sql,
             pending.map(|o| (o.table.clone(), o.row_id)),
             &mut included,
             &mut out_rows,
@@ -891,7 +897,7 @@ pub fn pull_page(
         .iter()
         .filter(|o| o.command != Command::Delete)
         .map(|o| (o.table.clone(), o.row_id));
-    rows_with_parents(&tx, schema, needed, &mut included, &mut out_rows)?;
+    rows_with_parents(&tx, schema, &sql, needed, &mut included, &mut out_rows)?;
     let next_cursor = if more {
         Some(issue_cursor(
             &tx,

@@ -184,6 +184,23 @@ pub fn track(conn: &mut Connection, specs: &[TableSpec], role: Role) -> Result<S
             tx.execute_batch(&pull_only_sql(&schema))?;
         }
     }
+    let schema = load_schema(&tx)?;
+    for t in schema.tables.iter().filter(|t| t.direction.pulls()) {
+        for fk in &t.foreign_keys {
+            if schema
+                .table(&fk.references)
+                .is_some_and(|p| p.direction == Direction::PushOnly)
+            {
+                return Err(StoreError::Refused(
+                    crate::TableRefused::ForeignKeyToPushOnly {
+                        table: t.name.clone(),
+                        column: fk.column.clone(),
+                        parent: fk.references.clone(),
+                    },
+                ));
+            }
+        }
+    }
     tx.execute(
         "INSERT INTO dbsync_state (key, value) VALUES ('role', ?1) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -286,3 +286,26 @@ fn a_cascading_foreign_key_is_refused() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_pulled_table_referencing_a_push_only_table_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&app_db(dir.path())).unwrap();
+    let specs = [
+        TableSpec {
+            name: "city".into(),
+            direction: Direction::PushOnly,
+        },
+        TableSpec::both("person"),
+    ];
+    match track::track(&mut conn, &specs, Role::Node) {
+        Err(StoreError::Refused(TableRefused::ForeignKeyToPushOnly { table, .. })) => {
+            assert_eq!(table, "person")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let tracked: i64 = conn
+        .query_row("SELECT count(*) FROM dbsync_tables", [], |r| r.get(0))
+        .unwrap_or(0);
+    assert_eq!(tracked, 0, "a refused track changes nothing");
+}

@@ -46,12 +46,18 @@ impl<'s> Catalog<'s> {
     }
 
     pub(crate) fn id(&self, name: &str) -> Result<TableId, MergeError> {
-        self.index
-            .get(name)
-            .copied()
-            .ok_or_else(|| MergeError::UnknownTable {
-                table: name.to_owned(),
-            })
+        // A few string comparisons beat hashing the name for small schemas.
+        let found = if self.tables.len() <= 8 {
+            self.tables
+                .iter()
+                .position(|t| t.name == name)
+                .map(|i| i as TableId)
+        } else {
+            self.index.get(name).copied()
+        };
+        found.ok_or_else(|| MergeError::UnknownTable {
+            table: name.to_owned(),
+        })
     }
 
     pub(crate) fn table(&self, id: TableId) -> &'s TableSchema {

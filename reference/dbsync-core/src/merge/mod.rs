@@ -53,7 +53,8 @@ pub struct MergeInput {
     pub pulled: Vec<VersionedOp>,
     /// The rows of the pull (spec §11.3): the current server values of the
     /// rows the ops insert or update, their parents (transitively), and
-    /// the server rows of the node's pending rows.
+    /// the server rows of the node's pending rows. When a row comes more
+    /// than once (pages of one transfer, in order), the last copy counts.
     pub rows: Vec<Row>,
     /// The compressed pending ops (spec §5.2): at most one per row.
     pub pending: Vec<Op>,
@@ -86,24 +87,10 @@ pub fn plan(
     policy: &dyn Policy,
     view: &dyn LocalView,
 ) -> Result<Plan, MergeError> {
-    let t0 = std::time::Instant::now();
     let mut planner = state::Planner::new(schema, policy, view, input)?;
-    let t1 = t0.elapsed();
     planner.resolve_identities()?;
-    let t2 = t0.elapsed();
     planner.resolve_dependencies()?;
-    let t3 = t0.elapsed();
     planner.close_parents()?;
-    let t4 = t0.elapsed();
     planner.check_unique()?;
-    let t5 = t0.elapsed();
-    let p = planner.emit();
-    let t6 = t0.elapsed();
-    if std::env::var_os("DBSYNC_PLAN_TIMING").is_some() {
-        eprintln!(
-            "new {t1:?} id {t2:?} dep {t3:?} close {t4:?} uniq {t5:?} emit {t6:?} end {:?}",
-            t0.elapsed()
-        );
-    }
-    p
+    planner.emit()
 }

@@ -12,6 +12,7 @@ use super::MergeInput;
 use crate::protocol::op::Command;
 use crate::protocol::value::{Value, Values};
 use crate::schema::Schema;
+use std::collections::hash_map::Entry;
 
 /// What the plan does to a row.
 #[derive(Debug, Clone, PartialEq)]
@@ -209,7 +210,8 @@ impl<'a> Planner<'a> {
                 continue;
             }
             p.see(t, row.id);
-            p.message.entry((t, row.id)).or_insert(&row.values);
+            // A row carried twice (several pages): the last copy counts.
+            p.message.insert((t, row.id), &row.values);
         }
         Ok(p)
     }
@@ -221,13 +223,15 @@ impl<'a> Planner<'a> {
 
     /// The slot of a row, made on first use.
     pub fn slot(&mut self, key: Key) -> usize {
-        if let Some(&i) = self.index.get(&key) {
-            return i;
+        match self.index.entry(key) {
+            Entry::Occupied(o) => *o.get(),
+            Entry::Vacant(v) => {
+                let i = self.slots.len();
+                v.insert(i);
+                self.slots.push(Slot::new(key));
+                i
+            }
         }
-        let i = self.slots.len();
-        self.slots.push(Slot::new(key));
-        self.index.insert(key, i);
-        i
     }
 
     /// Where a local foreign-key value points once rekeys are applied.

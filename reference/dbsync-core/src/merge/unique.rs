@@ -9,6 +9,7 @@ use super::hash::FxHashMap;
 use super::hash::FxHasher;
 use super::state::{Fate, Planner};
 use crate::protocol::value::{Value, Values};
+use std::collections::hash_map::Entry;
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 
@@ -103,10 +104,11 @@ impl Planner<'_> {
                     }
                 }
             }
-            if written.first.contains_key(&hash) {
-                written.more.entry(hash).or_default().push(w);
-            } else {
-                written.first.insert(hash, w);
+            match written.first.entry(hash) {
+                Entry::Occupied(_) => written.more.entry(hash).or_default().push(w),
+                Entry::Vacant(v) => {
+                    v.insert(w);
+                }
             }
             let Some(hid) = holder else {
                 continue;

@@ -338,3 +338,33 @@ pub fn scenario_blocks(markdown: &str) -> Vec<ScenarioBlock> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_blocks_are_found_by_their_info_string() {
+        let md = "text\n```json scenario=merge\n{}\n```\n```json example=push-request\n{}\n```\n~~~json scenario=compression\n[]\n~~~\n";
+        let blocks = scenario_blocks(md);
+        let kinds: Vec<(&str, usize)> = blocks.iter().map(|b| (b.kind.as_str(), b.line)).collect();
+        assert_eq!(kinds, vec![("merge", 2), ("compression", 8)]);
+        assert_eq!(blocks[0].text, "{}\n");
+    }
+
+    #[test]
+    fn an_expected_outcome_with_unknown_members_is_rejected() {
+        let both = r#"{"rows": [], "pending": [], "conflicts": [], "unique_collisions": []}"#;
+        assert!(serde_json::from_str::<Expected>(both).is_err());
+        let merged = r#"{"rows": [], "pending": [], "conflicts": []}"#;
+        assert!(matches!(
+            serde_json::from_str::<Expected>(merged),
+            Ok(Expected::Merged { .. })
+        ));
+        let collisions = r#"{"unique_collisions": []}"#;
+        assert!(matches!(
+            serde_json::from_str::<Expected>(collisions),
+            Ok(Expected::Collisions { .. })
+        ));
+    }
+}

@@ -1,0 +1,40 @@
+//! Merge vectors on the core's in-memory model store.
+
+use super::merge_input::{merge_error, outcome, MergeVectorInput};
+use crate::node::protocol::LocalError;
+use dbsync_core::compress::compress_pulled;
+use dbsync_core::merge::{self, MergeInput};
+use dbsync_core::model::MemoryStore;
+use serde_json::{json, Value};
+
+pub fn run(vector: &Value) -> Result<Value, LocalError> {
+    let input = MergeVectorInput::of(vector)?;
+    let policy = input.policy()?;
+    let internal = |e: String| LocalError::new("internal_error", e);
+    let mut store = MemoryStore::new(input.schema());
+    store
+        .load(input.local.rows.clone())
+        .map_err(|e| internal(e.to_string()))?;
+    let problems = store.check_integrity();
+    if !problems.is_empty() {
+        return Err(internal(format!("the local rows break integrity: {problems:?}")));
+    }
+    for op in &input.local.pending {
+        store.record(&op.table, op.row_id, op.command);
+    }
+    let pending = store.pending_ops().map_err(|e| {
+        LocalError::new(e.code().as_str(), e.to_string()).with(json!(e))
+    })?;
+    let merge_input = MergeInput::new(
+        compress_pulled(&input.pull.ops),
+        input.pull.rows.clone(),
+        pending,
+    );
+    let plan = merge::plan(&merge_input, store.schema(), policy, &store)
+        .map_err(|e| merge_error(&e))?;
+    store
+        .apply(&plan)
+        .map_err(|e| internal(format!("applying the plan failed: {e}")))?;
+    let pending = store.pending_ops().map_err(|e| internal(e.to_string()))?;
+    Ok(outcome(&store.rows(), &pending, &plan.conflicts))
+}

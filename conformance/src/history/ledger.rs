@@ -1,0 +1,289 @@
+//! What each node wrote, and what reached the server: the bookkeeping
+//! behind "nothing a node wrote is silently lost" (spec §18.3, invariant 2).
+//!
+//! Rows are followed by their `uid` column (set at insert, never changed),
+//! since an insert conflict may move a row to another id. Values are kept
+//! in *logical* form: each foreign key as the `uid` of the row it
+//! references, so that a parent moving to another id changes nothing.
+//!
+//! Under the node-wins policy a node's last write to a row always reaches
+//! the server in one of the node's accepted pushes, with exactly the values
+//! it wrote; a node's last write being a delete reaches the server as a
+//! `d`, unless the conflict log says why not (the row came back for
+//! someone's update or child, or both sides deleted it), or the server
+//! never had the row.
+
+use super::world::World;
+use super::Failure;
+use dbsync_core::merge::Rule;
+use dbsync_core::protocol::PushRequest;
+use dbsync_core::{Command, Schema, Value};
+use dbsync_sqlite::{node, rows};
+use rusqlite::Connection;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A row's values, foreign keys as the referenced row's uid.
+pub type Logical = BTreeMap<String, Value>;
+
+/// What an edit did to one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    Write { table: String, id: i64 },
+    Delete { table: String, id: i64, uid: String },
+}
+
+/// A node's last edit of a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LastOp {
+    Write {
+        table: String,
+        values: Logical,
+    },
+    Delete {
+        table: String,
+        id: i64,
+        /// Whether the server held the row when the node deleted it.
+        server_had: bool,
+    },
+}
+
+/// One op of a push, in logical form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogicalOp {
+    pub uid: String,
+    pub table: String,
+    pub command: Command,
+    pub values: Option<Logical>,
+}
+
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// (node, uid) → the node's last edit of the row.
+    pub last: BTreeMap<(usize, String), LastOp>,
+    /// Every uid an edit inserted.
+    pub inserted: BTreeSet<String>,
+    /// Every uid an edit deleted.
+    pub deleted: BTreeSet<String>,
+    /// (node, table, id) → uid of the rows a node deleted.
+    pub deleted_ids: BTreeMap<(usize, String, i64), String>,
+    /// (node, push id) → the push in logical form, made when it was built.
+    pub built: BTreeMap<(usize, String), Vec<LogicalOp>>,
+    /// The pushes the server applied: (node, push id).
+    pub accepted: Vec<(usize, String)>,
+}
+
+/// The logical form of `values` of a row of `table`, read on `conn`.
+pub fn logical(
+    conn: &Connection,
+    schema: &Schema,
+    table: &str,
+    values: &BTreeMap<String, Value>,
+) -> Result<Logical, Failure> {
+    let t = schema
+        .table(table)
+        .ok_or_else(|| Failure::new(format!("unknown table {table}")))?;
+    let mut out = values.clone();
+    for fk in &t.foreign_keys {
+        if let Some(Value::Integer(pid)) = values.get(&fk.column) {
+            let uid: Option<String> = conn
+                .query_row(
+                    &format!("SELECT uid FROM \"{}\" WHERE id = ?1", fk.references),
+                    [pid],
+                    |r| r.get(0),
+                )
+                .ok();
+            out.insert(
+                fk.column.clone(),
+                Value::Text(uid.unwrap_or_else(|| format!("<missing {} {pid}>", fk.references))),
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn read_logical(conn: &Connection, schema: &Schema, table: &str, id: i64) -> Result<Option<Logical>, Failure> {
+    let t = schema
+        .table(table)
+        .ok_or_else(|| Failure::new(format!("unknown table {table}")))?;
+    match rows::read(conn, t, id)? {
+        Some(row) => Ok(Some(logical(conn, schema, table, &row.values)?)),
+        None => Ok(None),
+    }
+}
+
+fn uid_of(values: &Logical) -> Option<String> {
+    match values.get("uid") {
+        Some(Value::Text(u)) => Some(u.clone()),
+        _ => None,
+    }
+}
+
+fn server_has(conn: &Connection, table: &str, uid: &str) -> Result<bool, Failure> {
+    Ok(conn.query_row(
+        &format!("SELECT EXISTS (SELECT 1 FROM \"{table}\" WHERE uid = ?1)"),
+        [uid],
+        |r| r.get(0),
+    )?)
+}
+
+impl World {
+    /// Records what an edit of node `n` did, right after it committed.
+    pub fn note(&mut self, n: usize, note: Note) -> Result<(), Failure> {
+        match note {
+            Note::Write { table, id } => {
+                // A row written then deleted in the same edit is gone.
+                if let Some(values) = read_logical(&self.nodes[n].conn, &self.schema, &table, id)? {
+                    let uid = uid_of(&values).ok_or_else(|| Failure::new("a row without uid"))?;
+                    self.ledger.inserted.insert(uid.clone());
+                    self.ledger
+                        .last
+                        .insert((n, uid), LastOp::Write { table, values });
+                }
+            }
+            Note::Delete { table, id, uid } => {
+                let server_had = server_has(&self.server.conn, &table, &uid)?;
+                self.ledger.deleted.insert(uid.clone());
+                self.ledger
+                    .deleted_ids
+                    .insert((n, table.clone(), id), uid.clone());
+                self.ledger.last.insert(
+                    (n, uid),
+                    LastOp::Delete {
+                        table,
+                        id,
+                        server_had,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a push node `n` just built (or reloaded), in logical form,
+    /// the first time its push id is seen.
+    pub fn note_built(&mut self, n: usize, req: &PushRequest) -> Result<(), Failure> {
+        let key = (n, req.push_id.clone());
+        if self.ledger.built.contains_key(&key) {
+            return Ok(());
+        }
+        let conn = &self.nodes[n].conn;
+        let mut ops = Vec::new();
+        for op in &req.ops {
+            let (uid, values) = match op.command {
+                Command::Delete => {
+                    let uid = self
+                        .ledger
+                        .deleted_ids
+                        .get(&(n, op.table.clone(), op.row_id))
+                        .cloned()
+                        .ok_or_else(|| {
+                            Failure::new(format!(
+                                "node {n} pushes a delete of {} {} that no edit made",
+                                op.table, op.row_id
+                            ))
+                        })?;
+                    (uid, None)
+                }
+                _ => {
+                    let row = req
+                        .rows
+                        .iter()
+                        .find(|r| r.table == op.table && r.id == op.row_id)
+                        .ok_or_else(|| Failure::new("a push op without its row"))?;
+                    let values = logical(conn, &self.schema, &row.table, &row.values)?;
+                    let uid = uid_of(&values).ok_or_else(|| Failure::new("a row without uid"))?;
+                    (uid, Some(values))
+                }
+            };
+            ops.push(LogicalOp {
+                uid,
+                table: op.table.clone(),
+                command: op.command,
+                values,
+            });
+        }
+        self.ledger.built.insert(key, ops);
+        Ok(())
+    }
+
+    /// The server applied node `n`'s push (not a duplicate).
+    pub fn note_accepted(&mut self, n: usize, req: &PushRequest) {
+        self.ledger.accepted.push((n, req.push_id.clone()));
+        self.model.apply(req);
+    }
+
+    /// Invariant 2 at the end: every node's last write reached the server
+    /// (or the conflict log explains it), and every row inserted and never
+    /// deleted is on the server exactly once.
+    pub fn check_nothing_lost(&self) -> Result<(), Failure> {
+        let accepted: Vec<(usize, &LogicalOp)> = self
+            .ledger
+            .accepted
+            .iter()
+            .filter_map(|k| self.ledger.built.get(k).map(|ops| (k.0, ops)))
+            .flat_map(|(n, ops)| ops.iter().map(move |o| (n, o)))
+            .collect();
+        for ((n, uid), last) in &self.ledger.last {
+            match last {
+                LastOp::Write { table, values } => {
+                    let reached = accepted.iter().any(|(m, o)| {
+                        m == n && &o.uid == uid && o.values.as_ref() == Some(values)
+                    });
+                    if !reached {
+                        return Err(Failure::new(format!(
+                            "node {n}'s last write of {table} row {uid} never reached the server: {}",
+                            serde_json::to_string(values).unwrap_or_default()
+                        )));
+                    }
+                }
+                LastOp::Delete {
+                    table,
+                    id,
+                    server_had,
+                } => {
+                    if !server_had {
+                        continue;
+                    }
+                    let reached = accepted.iter().any(|(m, o)| {
+                        m == n && &o.uid == uid && o.command == Command::Delete
+                    });
+                    let explained = node::conflicts(&self.nodes[*n].conn)
+                        .map_err(|e| Failure::new(e.to_string()))?
+                        .iter()
+                        .any(|c| {
+                            c.entry.table == *table
+                                && c.entry.row_id == *id
+                                && matches!(
+                                    c.entry.rule,
+                                    Rule::DeletedRowRestored
+                                        | Rule::ParentRestoredForRemoteChild
+                                        | Rule::BothDeletesDropped
+                                )
+                        });
+                    if !reached && !explained {
+                        return Err(Failure::new(format!(
+                            "node {n}'s delete of {table} row {id} ({uid}) never reached the server \
+                             and its conflict log does not say why"
+                        )));
+                    }
+                }
+            }
+        }
+        for uid in self.ledger.inserted.difference(&self.ledger.deleted) {
+            let mut found = 0;
+            for t in &self.schema.tables {
+                found += self.server.conn.query_row(
+                    &format!("SELECT count(*) FROM \"{}\" WHERE uid = ?1", t.name),
+                    [uid],
+                    |r| r.get::<_, i64>(0),
+                )?;
+            }
+            if found != 1 {
+                return Err(Failure::new(format!(
+                    "row {uid} was inserted and never deleted, but the server holds it {found} times"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

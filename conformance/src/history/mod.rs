@@ -1,0 +1,120 @@
+//! Multi-node histories on the reference, in process, on real SQLite files
+//! in a temporary folder (the engine of the property harness, spec §18.2).
+//!
+//! A [`Case`] is replayed step by step by a [`World`]: a server database
+//! and 2–5 node databases driven through the store functions the HTTP
+//! layers call (`dbsync_sqlite::server` and `dbsync_sqlite::node`), with
+//! faults injected: lost requests, lost responses, node crashes inside the
+//! merge transaction, server and node restarts. After every step the
+//! invariants of spec §18.3 that hold at any time are checked (foreign
+//! keys, unique constraints, no duplicated row, the server equals the
+//! pushes it accepted); after a final quiet round, convergence and
+//! "nothing lost".
+//!
+//! - [`case`]: the plain-data description of a history;
+//! - `world`: the databases and their connections;
+//! - `edits`: the application's offline writes;
+//! - `procedures`: push, pull and sync with their faults;
+//! - `ledger`: what each node wrote, for "nothing lost";
+//! - `model`: the server state the accepted pushes imply;
+//! - `checks`: the invariants.
+
+pub mod case;
+mod checks;
+mod edits;
+mod ledger;
+mod model;
+mod procedures;
+mod world;
+
+pub use case::{Case, Change, Edit, PullFault, PushFault, Step, TableGen, UniqueVal, Vals};
+pub use world::World;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A broken invariant (or a procedure that failed where it must not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The index of the step after which it was found; `None` for the
+    /// final round.
+    pub step: Option<usize>,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            step: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.step {
+            Some(s) => write!(f, "after step {s}: {}", self.message),
+            None => write!(f, "in the final round: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Failure {
+        Failure::new(format!("sqlite: {e}"))
+    }
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Failure {
+        Failure::new(e)
+    }
+}
+
+/// A failure described by `context` and an error.
+pub(crate) fn failed(context: &str) -> impl Fn(&dyn fmt::Display) -> Failure + '_ {
+    move |e| Failure::new(format!("{context}: {e}"))
+}
+
+/// What happened in a history, for judging how often the generator
+/// reaches each situation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Counts by event name (`push`, `pull`, `unique_collision`,
+    /// `crash_mid_merge`, a conflict rule, ...).
+    pub events: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    pub fn count(&mut self, event: &str) {
+        *self.events.entry(event.to_string()).or_default() += 1;
+    }
+
+    pub fn add(&mut self, other: &Stats) {
+        for (k, v) in &other.events {
+            *self.events.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+/// Replays a case from scratch and checks every invariant; the events it
+/// went through on success.
+pub fn run_case(case: &Case) -> Result<Stats, Failure> {
+    let mut world = World::new(case)?;
+    for (i, step) in case.steps.iter().enumerate() {
+        world.step(step).map_err(|mut f| {
+            f.step = Some(i);
+            f
+        })?;
+        world.check_always().map_err(|mut f| {
+            f.step = Some(i);
+            f
+        })?;
+    }
+    world.quiet_round()?;
+    world.check_final()?;
+    Ok(world.stats().clone())
+}

@@ -1,0 +1,145 @@
+//! The databases of a history: one server and the nodes, each a real SQLite
+//! file in a temporary folder with one connection, opened the way the
+//! reference server and client open theirs.
+
+use super::case::Case;
+use super::ledger::Ledger;
+use super::model::ServerModel;
+use super::{failed, Failure, Stats};
+use crate::replica::{self, Side};
+use dbsync_core::Schema;
+use dbsync_sqlite::node;
+use dbsync_sqlite::server::{self, Limits};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+
+/// The clock of a history (fixed: timestamps do not matter here).
+pub const NOW: u64 = 1_735_732_800;
+
+/// The server side.
+pub struct ServerDb {
+    pub path: PathBuf,
+    pub conn: Connection,
+    pub limits: Limits,
+}
+
+/// One node.
+pub struct NodeDb {
+    pub path: PathBuf,
+    pub conn: Connection,
+    pub id: u64,
+    /// Push ids made so far (push ids are `p-<node>-<n>`).
+    pub pushes: u32,
+}
+
+/// The server, the nodes and what the checks need to know.
+pub struct World {
+    pub schema: Schema,
+    pub fingerprint: String,
+    pub server: ServerDb,
+    pub nodes: Vec<NodeDb>,
+    pub ledger: Ledger,
+    pub model: ServerModel,
+    pub stats: Stats,
+    counter: u64,
+    // Declared last: dropped after the connections.
+    _dir: tempfile::TempDir,
+}
+
+/// Opens a database as the reference does (foreign keys on, WAL, busy
+/// timeout). Durability is not under test here (crashes are simulated at
+/// the connection), so commits do not wait for the disk.
+fn open(path: &Path) -> Result<Connection, Failure> {
+    let conn = dbsync_sqlite::open(path).map_err(|e| failed("opening")(&e))?;
+    conn.pragma_update(None, "synchronous", "off")?;
+    Ok(conn)
+}
+
+impl World {
+    /// Creates the server and registers every node.
+    pub fn new(case: &Case) -> Result<World, Failure> {
+        let schema = case.schema();
+        let dir = tempfile::Builder::new()
+            .prefix("dbsync-history-")
+            .tempdir()
+            .map_err(|e| failed("temporary folder")(&e))?;
+        let path = dir.path().join("server.db");
+        let mut conn = open(&path)?;
+        replica::create(&mut conn, &schema, Side::Server)?;
+        let limits = Limits {
+            pull_page_ops: case.page_ops.max(1) as usize,
+            ..Limits::default()
+        };
+        let mut server = ServerDb {
+            path,
+            conn,
+            limits,
+        };
+        let mut nodes = Vec::new();
+        for i in 0..case.nodes.max(1) {
+            let path = dir.path().join(format!("node{i}.db"));
+            let mut conn = open(&path)?;
+            replica::create(&mut conn, &schema, Side::Node)?;
+            let reg = server::register(&mut server.conn, None, None, NOW)
+                .map_err(|r| Failure::new(format!("register: {}: {}", r.code, r.message)))?;
+            node::save_registration(&conn, "http://in-process", &reg)?;
+            nodes.push(NodeDb {
+                path,
+                conn,
+                id: reg.node_id,
+                pushes: 0,
+            });
+        }
+        Ok(World {
+            fingerprint: schema.fingerprint(),
+            schema,
+            server,
+            nodes,
+            ledger: Ledger::default(),
+            model: ServerModel::default(),
+            stats: Stats::default(),
+            counter: 0,
+            _dir: dir,
+        })
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// A value no other write of this history uses: `<prefix><n>`.
+    pub fn fresh(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{prefix}{}", self.counter)
+    }
+
+    /// The server's process restarts: its connection closes and the
+    /// database is opened and prepared again, as the server does at start.
+    pub fn restart_server(&mut self) -> Result<(), Failure> {
+        let placeholder = Connection::open_in_memory()?;
+        drop(std::mem::replace(&mut self.server.conn, placeholder));
+        let mut conn = open(&self.server.path)?;
+        let read = server::prepare(&mut conn, &replica::specs(&self.schema))
+            .map_err(|e| failed("preparing the server again")(&e))?;
+        if read.fingerprint() != self.fingerprint {
+            return Err(Failure::new("the server's schema changed across a restart"));
+        }
+        self.server.conn = conn;
+        self.stats.count("restart_server");
+        Ok(())
+    }
+
+    /// Node `n`'s process restarts (after a crash, or between procedures).
+    pub fn restart_node(&mut self, n: usize) -> Result<(), Failure> {
+        let placeholder = Connection::open_in_memory()?;
+        drop(std::mem::replace(&mut self.nodes[n].conn, placeholder));
+        let mut conn = open(&self.nodes[n].path)?;
+        let read = node::prepare(&mut conn, &replica::specs(&self.schema))
+            .map_err(|e| failed("preparing the node again")(&e))?;
+        if read.fingerprint() != self.fingerprint {
+            return Err(Failure::new("the node's schema changed across a restart"));
+        }
+        self.nodes[n].conn = conn;
+        Ok(())
+    }
+}

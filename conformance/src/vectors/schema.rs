@@ -1,0 +1,69 @@
+//! The vector format's JSON Schema (`vectors/vector.schema.json`, 2020-12),
+//! embedded, and the checks a schema cannot express.
+
+use super::Vector;
+use jsonschema::Validator;
+use serde_json::Value;
+
+/// The text of `vectors/vector.schema.json`.
+pub const VECTOR_SCHEMA: &str = include_str!("../../vectors/vector.schema.json");
+
+/// A compiled validator for vectors.
+pub struct VectorSchema {
+    validator: Validator,
+}
+
+impl VectorSchema {
+    pub fn load() -> Result<VectorSchema, String> {
+        let json: Value = serde_json::from_str(VECTOR_SCHEMA).map_err(|e| e.to_string())?;
+        let validator = jsonschema::options()
+            .build(&json)
+            .map_err(|e| e.to_string())?;
+        Ok(VectorSchema { validator })
+    }
+
+    /// Every schema error of `json`, as "pointer: message".
+    pub fn errors(&self, json: &Value) -> Vec<String> {
+        self.validator
+            .iter_errors(json)
+            .map(|e| format!("{}: {}", e.instance_path(), e))
+            .collect()
+    }
+
+    /// Validates a loaded vector: the schema, then the rules a schema
+    /// cannot state (its name is its file name; its folder is its chapter).
+    pub fn check(&self, vector: &Vector) -> Result<(), Vec<String>> {
+        let mut problems = self.errors(&vector.json);
+        let stem = vector
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if stem != vector.header.name {
+            problems.push(format!(
+                "the name {:?} is not the file name {stem:?}",
+                vector.header.name
+            ));
+        }
+        let folder = vector
+            .path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if folder != "regressions" {
+            let chapter: Option<u32> = folder.split('-').next().and_then(|n| n.parse().ok());
+            if chapter != Some(vector.chapter()) {
+                problems.push(format!(
+                    "section {} is not in the folder's chapter ({folder})",
+                    vector.header.section
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The `server_request` target: its body is `dbsync_fuzz_bodies::server_request::run`, which
+//! `reference/dbsync-fuzz-bodies/tests/replay.rs` also runs on every
+//! committed input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| dbsync_fuzz_bodies::server_request::run(data));
