@@ -47,7 +47,10 @@ fn serve(db: &Path) -> Serving {
             "--open-registration",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(db.with_extension("log")).unwrap(),
+        ))
+        .env("DBSYNC_LOG", "warn")
         .spawn()
         .expect("dbsync serve");
     let mut first = String::new();
@@ -220,6 +223,7 @@ async fn concurrent() {
     for (i, node) in nodes.into_iter().enumerate() {
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
+            let mut failures = 0usize;
             let mut k = 0;
             while start.elapsed() < RUN {
                 {
@@ -235,15 +239,23 @@ async fn concurrent() {
                     }
                 }
                 let t = Instant::now();
-                node.sync().await.unwrap();
-                latencies.push(t.elapsed());
+                match node.sync().await {
+                    Ok(_) => latencies.push(t.elapsed()),
+                    Err(e) => {
+                        eprintln!("node {i}: {e}");
+                        failures += 1;
+                    }
+                }
             }
-            latencies
+            (latencies, failures)
         }));
     }
     let mut all = Vec::new();
+    let mut failed = 0;
     for t in tasks {
-        all.extend(t.await.unwrap());
+        let (l, f) = t.await.unwrap();
+        all.extend(l);
+        failed += f;
     }
     let elapsed = start.elapsed().as_secs_f64();
     all.sort();
@@ -254,7 +266,7 @@ async fn concurrent() {
         RUN.as_secs_f64()
     );
     println!(
-        "  {} syncs, {:.0} syncs/s",
+        "  {} syncs, {:.0} syncs/s, {failed} sync(s) gave up",
         all.len(),
         all.len() as f64 / elapsed
     );

@@ -292,13 +292,8 @@ impl Node {
                 pending: if first { pending.clone() } else { Vec::new() },
                 cursor: cursor.clone(),
             };
-            let page: PullResponse = transport
-                .post(
-                    "/v1/pull",
-                    serde_json::to_vec(&req).expect("serializable"),
-                    Some(&signer),
-                )
-                .await?;
+            let page: PullResponse =
+                page_with_retries(&transport, "/v1/pull", &req, &signer).await?;
             first = false;
             cursor = page.next_cursor.clone();
             let total = page.target_version.saturating_sub(st.last_version);
@@ -323,7 +318,7 @@ impl Node {
     /// go with the next sync.
     pub async fn sync(&self) -> Result<SyncReport, ClientError> {
         let mut report = SyncReport::default();
-        for _ in 0..self.max_rounds {
+        for round in 0..self.max_rounds {
             let pull_first = match self.push().await {
                 Ok(PushOutcome::Pushed { version, ops, .. }) => {
                     report.pushed_ops += ops;
@@ -346,6 +341,11 @@ impl Node {
             if !pull_first && self.status().await?.pending_ops == 0 {
                 return Ok(report);
             }
+            if pull_first && round > 0 {
+                // Others keep winning the race for the next version: step
+                // aside for a random while, longer each round.
+                tokio::time::sleep(backoff(round)).await;
+            }
         }
         Err(ClientError::TooManyRounds(self.max_rounds))
     }
@@ -353,31 +353,32 @@ impl Node {
     /// Replaces the node's pull-capable tables with the server's (spec §13).
     pub async fn repair(&self) -> Result<u64, ClientError> {
         let (transport, signer, _) = self.connect().await?;
-        self.with_db(|c, _| Ok(store::repair_begin(c)?)).await?;
-        let mut cursor = None;
+        // A repair cut short (a dropped connection, a crash) resumes from
+        // the last staged page.
+        let resumed = self.with_db(|c, _| Ok(store::repair_progress(c)?)).await?;
+        let (mut cursor, mut staging) = match resumed {
+            Some(next) => (next.clone(), next.is_some()),
+            None => {
+                self.with_db(|c, _| Ok(store::repair_begin(c)?)).await?;
+                (None, true)
+            }
+        };
         let mut rows = 0u64;
-        loop {
+        while staging {
             let req = RepairRequest {
                 protocol: dbsync_core::PROTOCOL_VERSION.into(),
                 schema: self.fingerprint.clone(),
                 app_data: self.app_data.clone(),
                 cursor: cursor.clone(),
             };
-            let page: RepairPage = transport
-                .post(
-                    "/v1/repair",
-                    serde_json::to_vec(&req).expect("serializable"),
-                    Some(&signer),
-                )
-                .await?;
+            let page: RepairPage =
+                page_with_retries(&transport, "/v1/repair", &req, &signer).await?;
             cursor = page.next_cursor.clone();
             rows += page.rows.len() as u64;
             self.with_db(move |c, schema| Ok(store::repair_stage(c, schema, &page)?))
                 .await?;
             self.report(Procedure::Repair, rows, None);
-            if cursor.is_none() {
-                break;
-            }
+            staging = cursor.is_some();
         }
         // Catch up from the first page's version; nothing is pending after a repair.
         let base = self.with_db(|c, _| Ok(store::repair_version(c)?)).await?;
@@ -392,13 +393,8 @@ impl Node {
                 pending: Vec::new(),
                 cursor: cursor.clone(),
             };
-            let page: PullResponse = transport
-                .post(
-                    "/v1/pull",
-                    serde_json::to_vec(&req).expect("serializable"),
-                    Some(&signer),
-                )
-                .await?;
+            let page: PullResponse =
+                page_with_retries(&transport, "/v1/pull", &req, &signer).await?;
             cursor = page.next_cursor.clone();
             staged.add(page);
             if cursor.is_none() {
@@ -473,6 +469,40 @@ fn settles_as_not_applied(e: &ClientError) -> bool {
         ClientError::SchemaMismatch { .. } => true,
         _ => false,
     }
+}
+
+/// How many times one page is asked for again after the connection
+/// dropped (spec §11.4: the same request with the same cursor resumes).
+const PAGE_RETRIES: usize = 3;
+
+/// Fetches one page of a pull or repair, asking again with the same
+/// cursor (and a fresh nonce) when the connection drops.
+async fn page_with_retries<Q: serde::Serialize, T: serde::de::DeserializeOwned>(
+    transport: &Transport,
+    path: &str,
+    req: &Q,
+    signer: &Signer,
+) -> Result<T, ClientError> {
+    let body = serde_json::to_vec(req).expect("serializable");
+    let mut tries = 0;
+    loop {
+        match transport.post(path, body.clone(), Some(signer)).await {
+            Err(ClientError::Network(why)) if tries < PAGE_RETRIES => {
+                tries += 1;
+                tracing::debug!(%path, %why, tries, "page lost; asking again with the same cursor");
+                tokio::time::sleep(backoff(tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A random pause of up to 5 ms × 2^round.
+fn backoff(round: usize) -> std::time::Duration {
+    let mut b = [0u8; 2];
+    getrandom::fill(&mut b).expect("randomness");
+    let cap = 5u64 << round.min(6);
+    std::time::Duration::from_micros(u64::from(u16::from_le_bytes(b)) * cap * 1000 / 65_536)
 }
 
 /// A fresh push id: `p-` and 16 random bytes in hex.

@@ -271,3 +271,94 @@ async fn each_failure_is_its_own_error_with_a_stable_code() {
     assert!(e.to_string().contains("fingerprint"));
     server.shutdown().await;
 }
+
+async fn small_page_server(dir: &std::path::Path) -> dbsync_server::ServerHandle {
+    let db = dir.join("server.db");
+    make_db(&db);
+    let mut config = dbsync_server::Config::new(&db);
+    config.registration_token = Some(TOKEN.into());
+    config.limits.pull_page_ops = 4;
+    config.limits.repair_page_rows = 4;
+    dbsync_server::Server::bind(config).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_whose_page_is_lost_asks_again_with_the_same_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = small_page_server(dir.path()).await;
+    let a = node(dir.path(), "a", &url(server.local_addr())).await;
+    {
+        let db = a.database();
+        let conn = db.lock().unwrap();
+        for i in 0..20 {
+            conn.execute("INSERT INTO city (name) VALUES (?1)", [format!("c{i}")])
+                .unwrap();
+        }
+    }
+    a.sync().await.unwrap();
+    let relay = relay(server.local_addr(), "/v1/pull").await;
+    let b = node(dir.path(), "b", &url(relay.addr)).await;
+    relay.drop_responses.store(2, Ordering::SeqCst);
+    let merged = b.pull().await.unwrap();
+    assert_eq!(merged.ops_merged, 20);
+    assert_eq!(
+        relay.drop_responses.load(Ordering::SeqCst),
+        0,
+        "two answers were lost on the way"
+    );
+    assert_eq!(
+        dump(&db_path(dir.path(), "b")),
+        dump(&dir.path().join("server.db"))
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_cut_short_resumes_from_its_last_staged_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = small_page_server(dir.path()).await;
+    let a = node(dir.path(), "a", &url(server.local_addr())).await;
+    {
+        let db = a.database();
+        let conn = db.lock().unwrap();
+        for i in 0..30 {
+            conn.execute("INSERT INTO city (name) VALUES (?1)", [format!("c{i}")])
+                .unwrap();
+        }
+    }
+    a.sync().await.unwrap();
+    let relay = relay(server.local_addr(), "/v1/repair").await;
+    let b = node(dir.path(), "b", &url(relay.addr)).await;
+    // Let two pages through, then lose every answer: the repair gives up.
+    let pages = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let drops = relay.drop_responses.clone();
+    let b = b.with_progress(Arc::new(move |_| {
+        if pages.fetch_add(1, Ordering::SeqCst) + 1 == 2 {
+            drops.store(1000, Ordering::SeqCst);
+        }
+    }));
+    let cut = b.repair().await;
+    assert!(matches!(cut, Err(ClientError::Network(_))), "{cut:?}");
+    let staged = count(
+        &db_path(dir.path(), "b"),
+        "SELECT count(*) FROM dbsync_repair_stage",
+    );
+    assert_eq!(
+        staged, 8,
+        "two pages of four rows were staged before the cut"
+    );
+    relay.drop_responses.store(0, Ordering::SeqCst);
+    b.repair().await.unwrap();
+    assert_eq!(
+        dump(&db_path(dir.path(), "b")),
+        dump(&dir.path().join("server.db"))
+    );
+    assert_eq!(
+        count(
+            &db_path(dir.path(), "b"),
+            "SELECT count(*) FROM dbsync_repair_stage"
+        ),
+        0
+    );
+    server.shutdown().await;
+}

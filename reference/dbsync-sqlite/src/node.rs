@@ -646,7 +646,20 @@ pub fn merge(
 pub fn repair_begin(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM dbsync_repair_stage", [])?;
     clear_state(conn, "repair_version")?;
+    clear_state(conn, "repair_cursor")?;
     Ok(())
+}
+
+/// Where an interrupted repair stands (spec §13.2): `None` when no repair
+/// is under way; `Some(Some(cursor))` to ask for the next page;
+/// `Some(None)` when every page is staged.
+pub fn repair_progress(conn: &Connection) -> rusqlite::Result<Option<Option<String>>> {
+    conn.query_row(
+        "SELECT value FROM dbsync_state WHERE key = 'repair_cursor'",
+        [],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .optional()
 }
 
 /// Stages one repair page (spec §13.3) in its own transaction; the first
@@ -656,6 +669,8 @@ pub fn repair_stage(conn: &mut Connection, schema: &Schema, page: &RepairPage) -
     if get_state::<i64>(&tx, "repair_version")?.is_none() {
         set_state(&tx, "repair_version", &(page.version as i64))?;
     }
+    // Staged with the page: a repair cut short resumes from here.
+    set_state(&tx, "repair_cursor", &page.next_cursor)?;
     let ids: HashMap<String, i64> = track::table_ids(&tx)?
         .into_iter()
         .map(|(id, n)| (n, id))
@@ -808,6 +823,7 @@ fn replace_tables(tx: &Connection, schema: &Schema, pull: StagedPull) -> Result<
     tx.execute("DELETE FROM dbsync_repair_stage", [])?;
     forget_push(tx)?;
     clear_state(tx, "repair_version")?;
+    clear_state(tx, "repair_cursor")?;
     let version = pull.target_version;
     set_state(tx, "last_version", &(version as i64))?;
     Ok(version)

@@ -114,6 +114,10 @@ pub(crate) struct Planner<'a> {
     pub remote_max: Vec<i64>,
     /// Per table: the next fresh key, once one was needed.
     pub fresh: Vec<Option<i64>>,
+    /// Per table: the view's `max_id`, once asked. No local row has a
+    /// larger key, so a key above it needs no look-up (a pull of new rows
+    /// asks the view nothing per row).
+    pub local_max: Vec<Option<i64>>,
     pub rekeys: Vec<(TableId, i64, i64)>,
     /// Slots whose fate became `Remove`, in that order.
     pub removes: Vec<usize>,
@@ -154,6 +158,7 @@ impl<'a> Planner<'a> {
             max_seen: vec![0; n],
             remote_max: vec![0; n],
             fresh: vec![None; n],
+            local_max: vec![None; n],
             rekeys: Vec::new(),
             removes: Vec::new(),
             puts: Vec::new(),
@@ -261,7 +266,20 @@ impl<'a> Planner<'a> {
             return Ok(l.is_some());
         }
         let (t, id) = self.slots[i].key;
+        if id > self.local_max(t)? {
+            return Ok(false);
+        }
         Ok(self.view.contains(self.cat.name(t), id)?)
+    }
+
+    /// The view's largest key of table `t`, asked once per merge.
+    pub fn local_max(&mut self, t: TableId) -> Result<i64, MergeError> {
+        if let Some(m) = self.local_max[t as usize] {
+            return Ok(m);
+        }
+        let m = self.view.max_id(self.cat.name(t))?;
+        self.local_max[t as usize] = Some(m);
+        Ok(m)
     }
 
     /// The local row's values (foreign keys to moved rows rewritten), or
@@ -273,7 +291,11 @@ impl<'a> Planner<'a> {
         if !self.local.contains_key(&i) {
             let (t, id) = self.slots[i].key;
             let view_id = self.slots[i].moved_from.unwrap_or(id);
-            let mut values = self.view.row(self.cat.name(t), view_id)?;
+            let mut values = if view_id > self.local_max(t)? {
+                None
+            } else {
+                self.view.row(self.cat.name(t), view_id)?
+            };
             if let Some(v) = values.as_mut() {
                 for &(col, pt) in self.cat.references(t) {
                     if let Some(Value::Integer(pid)) = v.get(col) {
@@ -315,7 +337,7 @@ impl<'a> Planner<'a> {
         let next = match self.fresh[t as usize] {
             Some(n) => n,
             None => {
-                let local = self.view.max_id(self.cat.name(t))?;
+                let local = self.local_max(t)?;
                 let top = local
                     .max(self.max_seen[t as usize])
                     .max(self.remote_max[t as usize]);
