@@ -5,7 +5,8 @@
 //! - [`same`]: equal after that normalization.
 //! - [`subset`]: every member the expectation lists is present and equal;
 //!   members it does not list are ignored (spec §17.1: a receiver ignores
-//!   keys it does not know). Arrays compare whole, in order.
+//!   keys it does not know). Arrays must have the same length and compare
+//!   item by item, in order, each item as a subset.
 //! - [`same_multiset`]: two arrays hold the same items, in any order (rows,
 //!   pending ops and conflict entries of a merge, spec §12).
 
@@ -56,6 +57,12 @@ fn subset_at(at: &str, expected: &Value, actual: &Value) -> Result<(), String> {
             }
             Ok(())
         }
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                subset_at(&format!("{at}/{i}"), ev, av)?;
+            }
+            Ok(())
+        }
         _ if same(expected, actual) => Ok(()),
         _ => Err(format!(
             "{}: expected {expected}, got {actual}",
@@ -75,8 +82,17 @@ pub fn same_multiset(what: &str, expected: &[Value], actual: &[Value]) -> Result
     if e == a {
         return Ok(());
     }
-    let missing: Vec<&String> = e.iter().filter(|x| !a.contains(x)).collect();
-    let extra: Vec<&String> = a.iter().filter(|x| !e.contains(x)).collect();
+    // The multiset differences: each item matches at most one other.
+    let mut extra = a.clone();
+    let mut missing = Vec::new();
+    for x in &e {
+        match extra.iter().position(|y| y == x) {
+            Some(i) => {
+                extra.remove(i);
+            }
+            None => missing.push(x),
+        }
+    }
     let mut out = format!("{what} differ");
     for m in missing {
         out.push_str(&format!("\n  missing: {m}"));
@@ -112,6 +128,9 @@ mod tests {
         let err = subset(&json!({"details": {"a": 2}}), &actual).unwrap_err();
         assert!(err.starts_with("/details/a"), "{err}");
         assert!(subset(&json!({"c": 1}), &actual).is_err());
+        let list = json!({"v": [{"a": 1, "b": 2}]});
+        assert!(subset(&json!({"v": [{"a": 1}]}), &list).is_ok());
+        assert!(subset(&json!({"v": []}), &list).is_err());
     }
 
     #[test]
@@ -119,6 +138,9 @@ mod tests {
         let a = [json!(1), json!(2), json!(2)];
         assert!(same_multiset("items", &a, &[json!(2), json!(1), json!(2)]).is_ok());
         let err = same_multiset("items", &a, &[json!(2), json!(1), json!(3)]).unwrap_err();
-        assert!(err.contains("missing: 2") && err.contains("extra:   3"), "{err}");
+        assert!(
+            err.contains("missing: 2") && err.contains("extra:   3"),
+            "{err}"
+        );
     }
 }

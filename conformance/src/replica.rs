@@ -50,18 +50,24 @@ pub fn create(conn: &mut Connection, schema: &Schema, side: Side) -> Result<Sche
 /// Loads rows as they are, with capture off and foreign keys checked at
 /// commit.
 pub fn load_rows(conn: &mut Connection, schema: &Schema, loaded: &[Row]) -> Result<(), String> {
+    let mut tables = Vec::with_capacity(loaded.len());
+    for row in loaded {
+        tables.push(
+            schema
+                .table(&row.table)
+                .ok_or_else(|| format!("unknown table {:?}", row.table))?,
+        );
+    }
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     tx.pragma_update(None, "defer_foreign_keys", true)
         .map_err(|e| e.to_string())?;
-    track::without_capture(&tx, || -> Result<(), String> {
-        for row in loaded {
-            let t = schema
-                .table(&row.table)
-                .ok_or_else(|| format!("unknown table {:?}", row.table))?;
-            rows::insert(&tx, t, row).map_err(|e| format!("loading {row:?}: {e}"))?;
+    track::without_capture(&tx, || -> rusqlite::Result<()> {
+        for (row, t) in loaded.iter().zip(&tables) {
+            rows::insert(&tx, t, row)?;
         }
         Ok(())
-    })?;
+    })
+    .map_err(|e| format!("loading the rows: {e}"))?;
     tx.commit()
         .map_err(|e| format!("the loaded rows break a constraint: {e}"))
 }

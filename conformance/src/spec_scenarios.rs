@@ -30,7 +30,7 @@ fn heading_number(line: &str) -> Option<String> {
     if rest.len() == line.len() || !rest.starts_with(' ') {
         return None;
     }
-    let word = rest.trim_start().split_whitespace().next()?;
+    let word = rest.split_whitespace().next()?;
     let word = word.trim_end_matches('.');
     (!word.is_empty() && word.split('.').all(|p| p.parse::<u32>().is_ok())).then(|| word.into())
 }
@@ -93,7 +93,11 @@ pub fn slug(sentence: &str) -> String {
         }
     }
     let s = s.trim_end_matches('-');
-    s.chars().take(95).collect::<String>().trim_end_matches('-').into()
+    s.chars()
+        .take(80)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .into()
 }
 
 impl Scenario {
@@ -103,9 +107,15 @@ impl Scenario {
             .ok_or_else(|| format!("{}:{}: the scenario has no name", self.file, self.line))
     }
 
-    /// The vector's name: `spec-` and the scenario's name as a slug.
+    /// The vector's name: `spec-`, the scenario's name as a slug and, for
+    /// a merge, its policy (the spec shows some rules under both).
     pub fn vector_name(&self) -> Result<String, String> {
-        Ok(format!("spec-{}", slug(self.name_member()?)))
+        let mut name = format!("spec-{}", slug(self.name_member()?));
+        if let Some(p) = self.json.get("policy").and_then(Value::as_str) {
+            name.push('-');
+            name.push_str(&slug(p));
+        }
+        Ok(name)
     }
 
     /// The folder of its vector: the chapter file's stem, `05-compression`.

@@ -14,11 +14,13 @@ pub fn run(vector: &Value) -> Result<Value, LocalError> {
             let records: Vec<OplogRecord> = serde_json::from_value(ops).map_err(bad_input)?;
             match compress_pending(&records) {
                 Ok(ops) => Ok(json!({ "ops": ops })),
-                Err(e) => Err(LocalError::new(e.code().as_str(), e.to_string()).with(json!({
-                    "table": e.table,
-                    "row_id": e.row_id,
-                    "sequence": e.sequence,
-                }))),
+                Err(e) => Err(
+                    LocalError::new(e.code().as_str(), e.to_string()).with(json!({
+                        "table": e.table,
+                        "row_id": e.row_id,
+                        "sequence": e.sequence,
+                    })),
+                ),
             }
         }
         Some("pulled") => {

@@ -17,21 +17,23 @@ pub fn run(vector: &Value) -> Result<Value, LocalError> {
         .map_err(|e| internal(e.to_string()))?;
     let problems = store.check_integrity();
     if !problems.is_empty() {
-        return Err(internal(format!("the local rows break integrity: {problems:?}")));
+        return Err(internal(format!(
+            "the local rows break integrity: {problems:?}"
+        )));
     }
     for op in &input.local.pending {
         store.record(&op.table, op.row_id, op.command);
     }
-    let pending = store.pending_ops().map_err(|e| {
-        LocalError::new(e.code().as_str(), e.to_string()).with(json!(e))
-    })?;
+    let pending = store
+        .pending_ops()
+        .map_err(|e| LocalError::new(e.code().as_str(), e.to_string()).with(json!(e)))?;
     let merge_input = MergeInput::new(
         compress_pulled(&input.pull.ops),
         input.pull.rows.clone(),
         pending,
     );
-    let plan = merge::plan(&merge_input, store.schema(), policy, &store)
-        .map_err(|e| merge_error(&e))?;
+    let plan =
+        merge::plan(&merge_input, store.schema(), policy, &store).map_err(|e| merge_error(&e))?;
     store
         .apply(&plan)
         .map_err(|e| internal(format!("applying the plan failed: {e}")))?;

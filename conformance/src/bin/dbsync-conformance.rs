@@ -1,14 +1,31 @@
 //! `dbsync-conformance`: the conformance kit's runner (spec §18).
 //!
-//! `dbsync-conformance spec [--spec DIR]` executes every example of the
-//! spec against the protocol's JSON Schemas and the reference's types,
-//! printing each by name and ending with `N passed, N failed`.
+//! - `spec`: every example of the spec against the protocol's JSON Schemas
+//!   and the reference's types;
+//! - `node --adapter "CMD ARGS"`: the node vectors through an adapter
+//!   process (JSON lines on its stdin/stdout, see `conformance/README.md`);
+//! - `server --url BASE --token T` or `server --reference`: the wire
+//!   vectors against a server;
+//! - `vectors extract|validate`: the vectors of the spec's scenarios, and
+//!   the vector files' validity.
+//!
+//! Each vector is printed with its name and spec section, with expected and
+//! actual on failure; the last line is `N passed, N failed, N skipped`
+//! (`--json`: one JSON document). The exit code is 1 when a vector failed,
+//! 2 when the run could not start.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use dbsync_conformance::node::process::Adapter;
+use dbsync_conformance::report::{self, Verdict};
 use dbsync_conformance::schemas::SchemaSet;
 use dbsync_conformance::spec_examples::{all_examples, check};
+use dbsync_conformance::vectors::{self, Vector, VectorSchema};
+use dbsync_conformance::wire::{Reference, Target, WireRunner};
+use dbsync_conformance::{node, spec_scenarios};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +38,19 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Args)]
+struct Selection {
+    /// The vectors folder (default: the one this kit was built from).
+    #[arg(long, default_value_os_t = vectors::default_dir())]
+    vectors: PathBuf,
+    /// Only vectors whose name contains this text.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Print one JSON document instead of lines for people.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Check every example message of the spec against its JSON Schema.
@@ -29,11 +59,251 @@ enum Command {
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec"))]
         spec: PathBuf,
     },
+    /// Play the node vectors (compression, merge, history) through an adapter.
+    Node {
+        /// The adapter's command line, e.g. "python3 adapter.py".
+        #[arg(long)]
+        adapter: String,
+        /// Seconds to wait for each answer.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// Play the wire vectors against a server.
+    Server {
+        /// The server's base URL, e.g. http://127.0.0.1:8080.
+        #[arg(
+            long,
+            required_unless_present = "reference",
+            conflicts_with = "reference"
+        )]
+        url: Option<String>,
+        /// The registration token the server accepts (omit for open
+        /// registration).
+        #[arg(long)]
+        token: Option<String>,
+        /// The server implements the kit's hook convention (README).
+        #[arg(long)]
+        hooks: bool,
+        /// Start the reference server in process on 127.0.0.1:0 instead.
+        #[arg(long)]
+        reference: bool,
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// Work on the vector files.
+    Vectors {
+        #[command(subcommand)]
+        command: VectorsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum VectorsCommand {
+    /// Write the vector of every scenario of the spec.
+    Extract {
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec"))]
+        spec: PathBuf,
+        #[arg(long, default_value_os_t = vectors::default_dir())]
+        vectors: PathBuf,
+        /// Only report the scenarios whose vector is missing or different.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Validate every vector against vectors/vector.schema.json.
+    Validate {
+        #[arg(long, default_value_os_t = vectors::default_dir())]
+        vectors: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Spec { spec } => run_spec(spec),
+        Command::Node {
+            adapter,
+            timeout,
+            selection,
+        } => run_node(&adapter, timeout, &selection),
+        Command::Server {
+            url,
+            token,
+            hooks,
+            reference,
+            selection,
+        } => run_server(url, token, hooks, reference, &selection),
+        Command::Vectors { command } => run_vectors(command),
+    }
+}
+
+fn load(selection: &Selection) -> Result<Vec<Vector>, ExitCode> {
+    let mut all = vectors::load_dir(&selection.vectors).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    if let Some(f) = &selection.filter {
+        all.retain(|v| v.name().contains(f.as_str()));
+    }
+    Ok(all)
+}
+
+fn finish(verdicts: &[Verdict], json: bool) -> ExitCode {
+    match report::print(&mut std::io::stdout().lock(), verdicts, json) {
+        Ok(s) if s.failed == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_node(command: &str, timeout: u64, selection: &Selection) -> ExitCode {
+    let vectors = match load(selection) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let mut adapter = match Adapter::new(command, Duration::from_secs(timeout)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: --adapter: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let verdicts = node::run(&mut adapter, &vectors);
+    finish(&verdicts, selection.json)
+}
+
+fn run_server(
+    url: Option<String>,
+    token: Option<String>,
+    hooks: bool,
+    reference: bool,
+    selection: &Selection,
+) -> ExitCode {
+    let vectors = match load(selection) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        let (target, running) = if reference {
+            match Reference::start().await {
+                Ok(r) => (r.target.clone(), Some(r)),
+                Err(e) => {
+                    eprintln!("error: starting the reference server: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        } else {
+            let mut capabilities = BTreeSet::new();
+            if token.is_some() {
+                capabilities.insert("token_registration".to_string());
+            }
+            if hooks {
+                capabilities.insert("hooks".to_string());
+            }
+            let base = url.unwrap_or_default().trim_end_matches('/').to_string();
+            (
+                Target {
+                    base,
+                    token,
+                    capabilities,
+                    control: None,
+                },
+                None,
+            )
+        };
+        let mut runner = match WireRunner::new(target) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let verdicts = runner.run(&vectors).await;
+        if let Some(r) = running {
+            r.stop().await;
+        }
+        finish(&verdicts, selection.json)
+    })
+}
+
+fn run_vectors(command: VectorsCommand) -> ExitCode {
+    match command {
+        VectorsCommand::Extract {
+            spec,
+            vectors,
+            check,
+        } => {
+            let result = if check {
+                spec_scenarios::check(&spec, &vectors).map(|problems| {
+                    for p in &problems {
+                        println!("{p}");
+                    }
+                    problems.is_empty()
+                })
+            } else {
+                spec_scenarios::extract(&spec, &vectors).map(|written| {
+                    for p in &written {
+                        println!("wrote {}", p.display());
+                    }
+                    println!("{} vector(s) written", written.len());
+                    true
+                })
+            };
+            match result {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        VectorsCommand::Validate { vectors } => {
+            let schema = match VectorSchema::load() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: the vector schema: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let all = match vectors::load_dir(&vectors) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let mut bad = 0;
+            for v in &all {
+                if let Err(problems) = schema.check(v) {
+                    bad += 1;
+                    println!("INVALID {}", v.path.display());
+                    for p in problems {
+                        println!("     {p}");
+                    }
+                }
+            }
+            println!("{} vectors, {bad} invalid", all.len());
+            if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
     }
 }
 

@@ -46,7 +46,10 @@ pub enum Change {
     Pair(Option<UniqueVal>),
     /// Points foreign key number `fk` at another row (`None`: NULL, when
     /// the key is nullable).
-    Reparent { fk: u8, to: Option<u16> },
+    Reparent {
+        fk: u8,
+        to: Option<u16>,
+    },
 }
 
 /// An offline edit by the application on one node. Rows are picked by
@@ -77,9 +80,15 @@ pub enum Edit {
     },
     /// Deletes a row; rows that reference it are deleted (NOT NULL key) or
     /// detached (nullable key) first, in the same transaction.
-    Delete { table: u8, row: u16 },
+    Delete {
+        table: u8,
+        row: u16,
+    },
     /// The same, but picks among the rows that other rows reference.
-    DeleteParent { table: u8, row: u16 },
+    DeleteParent {
+        table: u8,
+        row: u16,
+    },
 }
 
 /// How a push goes wrong.
@@ -102,7 +111,9 @@ pub enum PullFault {
     /// The node crashes while its merge transaction runs: SQLite's
     /// progress handler interrupts it after about `after` × 64 virtual
     /// machine steps, the transaction rolls back, the node restarts.
-    CrashMidMerge { after: u16 },
+    CrashMidMerge {
+        after: u16,
+    },
     /// The node crashes at the merge's commit: the commit hook turns the
     /// COMMIT into a rollback, the node restarts.
     CrashAtCommit,
@@ -112,15 +123,28 @@ pub enum PullFault {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
-    Write { node: u8, edit: Edit },
-    Push { node: u8, fault: PushFault },
-    Pull { node: u8, fault: PullFault },
-    Sync { node: u8 },
+    Write {
+        node: u8,
+        edit: Edit,
+    },
+    Push {
+        node: u8,
+        fault: PushFault,
+    },
+    Pull {
+        node: u8,
+        fault: PullFault,
+    },
+    Sync {
+        node: u8,
+    },
     /// The server's process restarts: its connection is closed and the
     /// database opened again.
     RestartServer,
     /// A node's process restarts (between procedures).
-    RestartNode { node: u8 },
+    RestartNode {
+        node: u8,
+    },
 }
 
 /// A whole history.

@@ -88,7 +88,8 @@ pub fn integrity(conn: &Connection, schema: &Schema, who: &str) -> Result<(), Fa
 
 fn diff(a: &[Row], b: &[Row]) -> String {
     let key = |r: &Row| serde_json::to_string(r).unwrap_or_default();
-    let (sa, sb): (Vec<String>, Vec<String>) = (a.iter().map(key).collect(), b.iter().map(key).collect());
+    let (sa, sb): (Vec<String>, Vec<String>) =
+        (a.iter().map(key).collect(), b.iter().map(key).collect());
     let mut out = String::new();
     for x in sa.iter().filter(|x| !sb.contains(x)).take(5) {
         out.push_str(&format!("\n  only in the first:  {x}"));
@@ -127,11 +128,16 @@ impl World {
         for (i, n) in self.nodes.iter().enumerate() {
             let st = node::state(&n.conn)?;
             if st.outstanding_push.is_some() {
-                return Err(Failure::new(format!("node {i} still has an outstanding push")));
+                return Err(Failure::new(format!(
+                    "node {i} still has an outstanding push"
+                )));
             }
-            let pending = node::compressed_pending(&n.conn).map_err(|e| Failure::new(e.to_string()))?;
+            let pending =
+                node::compressed_pending(&n.conn).map_err(|e| Failure::new(e.to_string()))?;
             if !pending.is_empty() {
-                return Err(Failure::new(format!("node {i} still has pending ops: {pending:?}")));
+                return Err(Failure::new(format!(
+                    "node {i} still has pending ops: {pending:?}"
+                )));
             }
             if st.last_version != latest {
                 return Err(Failure::new(format!(

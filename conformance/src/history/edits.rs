@@ -115,7 +115,10 @@ impl World {
             let (code, pair) = if attempt == 0 {
                 (vals.code, vals.pair)
             } else {
-                (vals.code.map(|_| UniqueVal::Fresh), vals.pair.map(|_| UniqueVal::Fresh))
+                (
+                    vals.code.map(|_| UniqueVal::Fresh),
+                    vals.pair.map(|_| UniqueVal::Fresh),
+                )
             };
             if has(&t, "code") {
                 cols.push("code".into());
@@ -284,10 +287,7 @@ impl World {
             let referenced: Vec<i64> = candidates
                 .iter()
                 .copied()
-                .filter(|id| {
-                    self.children(n, &t.name, *id)
-                        .is_ok_and(|c| !c.is_empty())
-                })
+                .filter(|id| self.children(n, &t.name, *id).is_ok_and(|c| !c.is_empty()))
                 .collect();
             if !referenced.is_empty() {
                 candidates = referenced;
@@ -307,7 +307,7 @@ impl World {
         Ok(notes)
     }
 
-    /// The (table, id, nullable) of the rows referencing `table` row `id`.
+    /// The (table, id) of the rows referencing `table` row `id`.
     fn children(&self, n: usize, table: &str, id: i64) -> rusqlite::Result<Vec<(String, i64)>> {
         let mut out = Vec::new();
         for c in &self.schema.tables {
@@ -342,7 +342,9 @@ fn delete_cascade(
                     "SELECT id FROM \"{}\" WHERE \"{}\" = ?1 ORDER BY id",
                     c.name, fk.column
                 ))?;
-                let found = stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+                let found = stmt
+                    .query_map([id], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
                 found
             };
             for cid in children {
@@ -353,7 +355,10 @@ fn delete_cascade(
                     delete_cascade(tx, schema, &c.name, cid, notes)?;
                 } else {
                     tx.execute(
-                        &format!("UPDATE \"{}\" SET \"{}\" = NULL WHERE id = ?1", c.name, fk.column),
+                        &format!(
+                            "UPDATE \"{}\" SET \"{}\" = NULL WHERE id = ?1",
+                            c.name, fk.column
+                        ),
                         [cid],
                     )?;
                     notes.push(Note::Write {

@@ -101,7 +101,12 @@ pub fn logical(
     Ok(out)
 }
 
-fn read_logical(conn: &Connection, schema: &Schema, table: &str, id: i64) -> Result<Option<Logical>, Failure> {
+fn read_logical(
+    conn: &Connection,
+    schema: &Schema,
+    table: &str,
+    id: i64,
+) -> Result<Option<Logical>, Failure> {
     let t = schema
         .table(table)
         .ok_or_else(|| Failure::new(format!("unknown table {table}")))?;
@@ -226,9 +231,9 @@ impl World {
         for ((n, uid), last) in &self.ledger.last {
             match last {
                 LastOp::Write { table, values } => {
-                    let reached = accepted.iter().any(|(m, o)| {
-                        m == n && &o.uid == uid && o.values.as_ref() == Some(values)
-                    });
+                    let reached = accepted
+                        .iter()
+                        .any(|(m, o)| m == n && &o.uid == uid && o.values.as_ref() == Some(values));
                     if !reached {
                         return Err(Failure::new(format!(
                             "node {n}'s last write of {table} row {uid} never reached the server: {}",
@@ -244,9 +249,9 @@ impl World {
                     if !server_had {
                         continue;
                     }
-                    let reached = accepted.iter().any(|(m, o)| {
-                        m == n && &o.uid == uid && o.command == Command::Delete
-                    });
+                    let reached = accepted
+                        .iter()
+                        .any(|(m, o)| m == n && &o.uid == uid && o.command == Command::Delete);
                     let explained = node::conflicts(&self.nodes[*n].conn)
                         .map_err(|e| Failure::new(e.to_string()))?
                         .iter()

@@ -3,8 +3,8 @@
 //! §10.2.4). The harness has no direct server writes, so the server's
 //! tables must always equal this fold.
 
-use dbsync_core::protocol::PushRequest;
 use dbsync_core::protocol::value::Values;
+use dbsync_core::protocol::PushRequest;
 use dbsync_core::{Command, Row};
 use std::collections::BTreeMap;
 

@@ -11,7 +11,7 @@ use dbsync_core::{ErrorCode, Row, Value};
 use dbsync_sqlite::node::{self, MergeReport, NodeError, StagedPull};
 use dbsync_sqlite::server;
 use rusqlite::types::Value as Sql;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// How a push ended, for the node.
@@ -60,8 +60,14 @@ impl World {
             format!("p-{}-{:06}", nd.id, nd.pushes)
         };
         let nd = &mut self.nodes[n];
-        let out = node::begin_push(&mut nd.conn, &self.schema, &self.fingerprint, || push_id, None)
-            .map_err(|e| failed("building a push")(&e))?;
+        let out = node::begin_push(
+            &mut nd.conn,
+            &self.schema,
+            &self.fingerprint,
+            || push_id,
+            None,
+        )
+        .map_err(|e| failed("building a push")(&e))?;
         let Some(out) = out else {
             return Ok(Pushed::Nothing);
         };
@@ -74,7 +80,14 @@ impl World {
             return Ok(Pushed::Unknown);
         }
         let node_id = self.nodes[n].id;
-        let answer = server::push(&mut self.server.conn, &self.schema, node_id, &req, None, NOW);
+        let answer = server::push(
+            &mut self.server.conn,
+            &self.schema,
+            node_id,
+            &req,
+            None,
+            NOW,
+        );
         if let Ok(resp) = &answer {
             if resp.duplicate {
                 self.stats.count("push_duplicate");
@@ -119,7 +132,11 @@ impl World {
                 schema: self.fingerprint.clone(),
                 app_data: None,
                 base_version: st.last_version,
-                pending: if cursor.is_none() { pending.clone() } else { vec![] },
+                pending: if cursor.is_none() {
+                    pending.clone()
+                } else {
+                    vec![]
+                },
                 cursor: cursor.clone(),
             };
             let page = server::pull_page(
@@ -129,7 +146,9 @@ impl World {
                 &req,
                 &self.server.limits,
             )
-            .map_err(|r| Failure::new(format!("node {n}'s pull was rejected: {}", rejection(&r))))?;
+            .map_err(|r| {
+                Failure::new(format!("node {n}'s pull was rejected: {}", rejection(&r)))
+            })?;
             cursor = page.next_cursor.clone();
             staged.add(page);
             if cursor.is_none() {
@@ -139,7 +158,13 @@ impl World {
     }
 
     fn merge(&mut self, n: usize, staged: StagedPull) -> Result<MergeReport, NodeError> {
-        node::merge(&mut self.nodes[n].conn, &self.schema, &NodeWins, staged, NOW)
+        node::merge(
+            &mut self.nodes[n].conn,
+            &self.schema,
+            &NodeWins,
+            staged,
+            NOW,
+        )
     }
 
     fn count_report(&mut self, report: &MergeReport) {
@@ -189,13 +214,22 @@ impl World {
 
     /// A pull whose merge transaction is cut short by a crash: it must fail
     /// and leave the node exactly as it was, and the node restarts.
+    ///
+    /// The crash is injected into the real merge transaction of
+    /// `dbsync_sqlite::node::merge`, which offers no hook of its own:
+    /// SQLite's progress handler interrupts whichever statement runs after
+    /// about `after` × 64 virtual-machine steps (SQLite then rolls the
+    /// transaction back), or the commit hook turns the final COMMIT into a
+    /// ROLLBACK. Either way SQLite itself undoes every write the merge made,
+    /// as it would if the process died; the connection is then closed and
+    /// opened again, as a restarted node would.
     fn crashing_pull(&mut self, n: usize, fault: PullFault) -> Result<(), Failure> {
         let staged = self.fetch(n)?;
         let before = snapshot(&self.nodes[n].conn)?;
         let conn = &mut self.nodes[n].conn;
         match fault {
             PullFault::CrashMidMerge { after } => {
-                let left = Arc::new(AtomicU32::new(u32::from(after) + 1));
+                let left = Arc::new(AtomicI64::new(i64::from(after) + 1));
                 let l = left.clone();
                 conn.progress_handler(64, Some(move || l.fetch_sub(1, Ordering::Relaxed) <= 1))?;
             }
@@ -259,8 +293,7 @@ impl World {
             if filter.len() != c.columns.len() {
                 continue;
             }
-            let holder: Option<i64> = self
-                .nodes[n]
+            let holder: Option<i64> = self.nodes[n]
                 .conn
                 .query_row(
                     &format!(

@@ -70,11 +70,7 @@ impl World {
             pull_page_ops: case.page_ops.max(1) as usize,
             ..Limits::default()
         };
-        let mut server = ServerDb {
-            path,
-            conn,
-            limits,
-        };
+        let mut server = ServerDb { path, conn, limits };
         let mut nodes = Vec::new();
         for i in 0..case.nodes.max(1) {
             let path = dir.path().join(format!("node{i}.db"));

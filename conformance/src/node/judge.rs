@@ -119,7 +119,10 @@ mod tests {
         let got = LocalError::new("invalid_pending_sequence", "…")
             .with(json!({"row_id": 7, "table": "item"}));
         assert!(judge(Kind::Compression, &want, &Reply::Error(got.clone())).is_ok());
-        let other = LocalError { code: "x".into(), ..got };
+        let other = LocalError {
+            code: "x".into(),
+            ..got
+        };
         assert!(judge(Kind::Compression, &want, &Reply::Error(other)).is_err());
     }
 }

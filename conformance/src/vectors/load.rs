@@ -33,8 +33,8 @@ pub fn load_file(path: &Path) -> Result<Vector, LoadError> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let json: Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
-    let header: Header = serde_json::from_value(json.clone())
-        .map_err(|e| err(format!("not a vector: {e}")))?;
+    let header: Header =
+        serde_json::from_value(json.clone()).map_err(|e| err(format!("not a vector: {e}")))?;
     Ok(Vector {
         path: path.to_path_buf(),
         header,

@@ -451,11 +451,12 @@ impl MemoryStore {
         }
     }
 
-    /// The first row that references `table` row `id`.
+    /// The first row other than itself that references `table` row `id`.
     fn first_child(&self, table: &str, id: i64) -> Option<(String, i64)> {
         for (name, t) in &self.tables {
             for fk in t.fks.iter().filter(|fk| fk.references == table) {
-                if let Some(c) = fk.by_target.get(&id).and_then(|s| s.iter().next()) {
+                let other = |c: &&i64| !(name == table && **c == id);
+                if let Some(c) = fk.by_target.get(&id).and_then(|s| s.iter().find(other)) {
                     return Some((name.clone(), *c));
                 }
             }
@@ -511,14 +512,12 @@ impl MemoryStore {
             });
         }
         if let Some((child_table, child_id)) = self.first_child(table, id) {
-            if !(child_table == table && child_id == id) {
-                return Err(StoreError::Referenced {
-                    table: table.to_owned(),
-                    row_id: id,
-                    child_table,
-                    child_id,
-                });
-            }
+            return Err(StoreError::Referenced {
+                table: table.to_owned(),
+                row_id: id,
+                child_table,
+                child_id,
+            });
         }
         self.table_mut(table)?.take(id);
         self.record(table, id, Command::Delete);

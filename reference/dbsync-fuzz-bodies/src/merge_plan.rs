@@ -11,7 +11,8 @@
 //!   dropped, rows or ops added): the protocol never sends such a pull,
 //!   but the merge must still stay safe on it;
 //! - **a scenario** (input starting with `{`): a merge scenario of spec
-//!   §12.9 (or a compression scenario of §5.4) in its JSON form, so that
+//!   §12.9 or the `input` of a merge vector (or a compression scenario of
+//!   §5.4, or a compression vector's `input`) in its JSON form, so that
 //!   the spec's scenarios and the conformance vectors seed the corpus.
 //!
 //! Checked: no panic; when the merge plans, applying the plan leaves no
@@ -24,15 +25,16 @@
 //! documented [`MergeError`]s.
 
 use arbitrary::{Arbitrary, Unstructured};
-use dbsync_core::compress::compress_pulled;
+use dbsync_core::compress::{compress_pending, compress_pulled};
 use dbsync_core::merge::{plan, MergeError, MergeInput, NodeWins, Plan, Policy, ServerWins};
-use dbsync_core::model::scenario::{CompressionScenario, MergeScenario};
+use dbsync_core::model::scenario::{LocalState, PullState};
 use dbsync_core::model::MemoryStore;
 use dbsync_core::validate::{check_row, MAX_ROW_ID};
 use dbsync_core::{
-    Column, ColumnType, Command, Direction, ForeignKey, Op, Row, Schema, TableSchema, Value,
-    VersionedOp,
+    Column, ColumnType, Command, Direction, ForeignKey, Op, OplogRecord, Row, Schema, TableSchema,
+    Value, VersionedOp,
 };
+use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// The most rows, edits and perturbations a structured case uses.
@@ -208,7 +210,7 @@ fn values(table: &TableSchema, v: Vals, ids: &dyn Fn(&str) -> Vec<i64>) -> BTree
     out
 }
 
-fn table_of<'s>(schema: &'s Schema, t: u8) -> &'s TableSchema {
+fn table_of(schema: &Schema, t: u8) -> &TableSchema {
     &schema.tables[t as usize % schema.tables.len()]
 }
 
@@ -417,6 +419,22 @@ fn merge_and_check(
     };
     let input = MergeInput::new(compress_pulled(pulled), rows, pending);
     let outcome = plan(&input, node.schema(), policy, node);
+    if std::env::var_os("DBSYNC_FUZZ_TRACE").is_some() {
+        let what = match &outcome {
+            Ok(p) => {
+                let mut kinds: Vec<String> = p
+                    .conflicts
+                    .iter()
+                    .map(|c| format!("{:?}/{:?}", c.kind, c.rule))
+                    .collect();
+                kinds.sort();
+                kinds.dedup();
+                format!("plan {} actions {kinds:?}", p.actions.len())
+            }
+            Err(e) => format!("refused {:?}", e.code()),
+        };
+        eprintln!("merge_plan: {trust:?} {what}");
+    }
     match outcome {
         Ok(p) => check_plan(node, &p, &input, describe),
         Err(MergeError::UniqueCollisions(c)) => {
@@ -488,6 +506,14 @@ pub fn run_case(case: &MergeCase) {
     }
     for e in case.server.iter().take(MAX_EDITS) {
         edit(&mut server, e);
+    }
+    // The model checks every write: both sides stay consistent.
+    for (side, store) in [("node", &node), ("server", &server)] {
+        let problems = store.check_integrity();
+        assert!(
+            problems.is_empty(),
+            "the {side}'s own writes broke integrity: {problems:?}"
+        );
     }
     let records = server.pending_records();
     let spread = usize::from(case.versions % 4) + 1;
@@ -594,25 +620,76 @@ fn schema_ok(schema: &Schema) -> bool {
     })
 }
 
+/// A merge scenario of spec §12.9 or the `input` of a merge vector
+/// (other members, such as `name` and `expected`, are ignored).
+#[derive(Debug, Deserialize)]
+struct ScenarioInput {
+    policy: String,
+    schema: Vec<TableSchema>,
+    local: LocalState,
+    pull: PullState,
+}
+
+/// A compression scenario of spec §5.4 or the `input` of a compression
+/// vector.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "side", rename_all = "snake_case")]
+enum CompressionInput {
+    Pending { ops: Vec<OplogRecord> },
+    Pulled { ops: Vec<VersionedOp> },
+}
+
+/// Compression (spec §5): at most one op per row; the pulled side keeps
+/// the largest id and version it saw.
+fn run_compression(c: &CompressionInput) {
+    match c {
+        CompressionInput::Pending { ops } => {
+            if let Ok(out) = compress_pending(ops) {
+                let rows: HashSet<(&str, i64)> =
+                    out.iter().map(|o| (o.table.as_str(), o.row_id)).collect();
+                assert_eq!(rows.len(), out.len(), "two ops of one row: {out:?}");
+            }
+        }
+        CompressionInput::Pulled { ops } => {
+            let out = compress_pulled(ops);
+            let rows: HashSet<(&str, i64)> = out
+                .ops
+                .iter()
+                .map(|o| (o.table.as_str(), o.row_id))
+                .collect();
+            assert_eq!(
+                rows.len(),
+                out.ops.len(),
+                "two ops of one row: {:?}",
+                out.ops
+            );
+            assert_eq!(out.last_version, ops.iter().map(|o| o.version).max());
+            for op in ops {
+                assert!(out
+                    .max_row_ids
+                    .get(&op.table)
+                    .is_some_and(|m| *m >= op.row_id));
+            }
+        }
+    }
+}
+
 /// Runs a scenario of the spec's JSON form.
 fn run_scenario(data: &[u8]) {
-    if let Ok(c) = serde_json::from_slice::<CompressionScenario>(data) {
-        let _ = c.check();
+    if let Ok(c) = serde_json::from_slice::<CompressionInput>(data) {
+        run_compression(&c);
         return;
     }
-    let Ok(sc) = serde_json::from_slice::<MergeScenario>(data) else {
+    let Ok(sc) = serde_json::from_slice::<ScenarioInput>(data) else {
         return;
     };
     let schema = Schema::new(sc.schema.clone());
     if !schema_ok(&schema) {
         return;
     }
-    let Ok(node) = sc.local_store() else {
-        return; // the local rows break integrity
-    };
     // What a node's store and a pull's validation guarantee (spec §4,
-    // §12.8): rows fit their tables, ids are in range, the pending ops
-    // agree with the rows.
+    // §12.8): rows fit their tables, ids are in range, the local rows keep
+    // every constraint, the pending ops agree with the rows.
     let rows_fit = |rows: &[Row]| rows.iter().all(|r| check_row(&schema, r).is_ok());
     let ids_ok = sc
         .pull
@@ -627,13 +704,20 @@ fn run_scenario(data: &[u8]) {
     if !rows_fit(&sc.local.rows) || !rows_fit(&sc.pull.rows) || !ids_ok {
         return;
     }
+    let mut node = MemoryStore::new(schema.clone());
+    if node.load(sc.local.rows.clone()).is_err() || !node.check_integrity().is_empty() {
+        return;
+    }
+    for op in &sc.local.pending {
+        node.record(&op.table, op.row_id, op.command);
+    }
     if pending_agrees(&node).is_err() {
         return;
     }
     let Some(policy) = dbsync_core::merge::policy_by_name(&sc.policy) else {
         return;
     };
-    let describe = || serde_json::to_string(&sc).unwrap_or_default();
+    let describe = || format!("{sc:?}");
     merge_and_check(
         &node,
         &sc.pull.ops,

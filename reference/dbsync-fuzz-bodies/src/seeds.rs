@@ -5,10 +5,6 @@
 //! them to `DIR/<target>/<name>`; `fuzz/README.md` says how they are
 //! minimized into `fuzz/corpus/`.
 
-use dbsync_core::model::scenario::{CompressionScenario, MergeScenario};
-use dbsync_core::protocol::{
-    PullRequest, PushRequest, QueryRequest, RegisterRequest, RepairRequest,
-};
 use serde_json::Value;
 use std::path::Path;
 
@@ -121,45 +117,113 @@ pub fn from_spec(spec_dir: &Path) -> std::io::Result<Vec<Seed>> {
     Ok(out)
 }
 
-/// Walks every JSON object of a document.
-fn objects<'a>(v: &'a Value, out: &mut Vec<&'a serde_json::Map<String, Value>>) {
+/// The vectors' templates (conformance/README.md) made concrete for the
+/// fuzzed server: its latest version is 3, new rows take ids from 100.
+fn untemplate(v: &Value) -> Value {
     match v {
+        Value::String(s) => {
+            let latest = 3i64;
+            if s == "$latest" {
+                return latest.into();
+            }
+            if let Some(n) = s
+                .strip_prefix("$latest+")
+                .and_then(|n| n.parse::<i64>().ok())
+            {
+                return (latest + n).into();
+            }
+            if let Some(n) = s
+                .strip_prefix("$latest-")
+                .and_then(|n| n.parse::<i64>().ok())
+            {
+                return (latest - n).max(0).into();
+            }
+            if let Some(n) = s.strip_prefix("$id:").and_then(|n| n.parse::<i64>().ok()) {
+                return (100 + n).into();
+            }
+            if s.starts_with("$node:") {
+                return 1.into();
+            }
+            Value::String(
+                s.replace("${run}", "fz")
+                    .replace("${token}", crate::server_request::TOKEN)
+                    .replace("${latest}", &latest.to_string()),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(untemplate).collect()),
         Value::Object(m) => {
-            out.push(m);
-            for x in m.values() {
-                objects(x, out);
-            }
+            Value::Object(m.iter().map(|(k, x)| (k.clone(), untemplate(x))).collect())
         }
-        Value::Array(a) => {
-            for x in a {
-                objects(x, out);
-            }
-        }
-        _ => {}
+        other => other.clone(),
     }
 }
 
-/// The request path index of an object that parses as a request.
-fn request_path(v: &Value) -> Option<u8> {
-    let ok = |r: bool, p: u8| r.then_some(p);
-    ok(
-        serde_json::from_value::<RegisterRequest>(v.clone()).is_ok(),
-        0,
-    )
-    .or_else(|| ok(serde_json::from_value::<PushRequest>(v.clone()).is_ok(), 1))
-    .or_else(|| ok(serde_json::from_value::<PullRequest>(v.clone()).is_ok(), 2))
-    .or_else(|| {
-        ok(
-            serde_json::from_value::<RepairRequest>(v.clone()).is_ok(),
-            3,
-        )
-    })
-    .or_else(|| ok(serde_json::from_value::<QueryRequest>(v.clone()).is_ok(), 4))
+/// The `server_request` input of one step of a wire vector.
+fn wire_step(step: &serde_json::Map<String, Value>) -> Option<Vec<u8>> {
+    use crate::server_request::PATHS;
+    let path = step.get("path")?.as_str()?;
+    let method = match step.get("method").and_then(Value::as_str).unwrap_or("POST") {
+        "POST" => 0,
+        "GET" => 192,
+        "PUT" => 193,
+        "DELETE" => 194,
+        "PATCH" => 195,
+        _ => 197,
+    };
+    let path = PATHS
+        .iter()
+        .position(|p| *p == path)
+        .map_or(200, |i| i as u8);
+    let headers = step.get("headers").and_then(Value::as_object);
+    let content_type = headers.and_then(|h| {
+        h.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v)
+    });
+    let ct = match content_type {
+        None => 0,
+        Some(Value::Null) => 5,
+        Some(Value::String(t)) if t.to_ascii_lowercase().contains("charset") => 4,
+        Some(Value::String(t)) if t.starts_with("application/json") => 0,
+        Some(_) => 6,
+    };
+    let auth = match (
+        step.get("as").and_then(Value::as_str),
+        step.get("auth").and_then(Value::as_object),
+    ) {
+        (None, _) => 8,
+        (Some(who), None) => {
+            if who == "b" {
+                6
+            } else {
+                0
+            }
+        }
+        (Some(_), Some(a)) if a.contains_key("omit") => 13,
+        (Some(_), Some(a)) if a.contains_key("repeat") => 14,
+        (Some(_), Some(a)) if a.contains_key("timestamp_offset") || a.contains_key("timestamp") => {
+            9
+        }
+        (Some(_), Some(a)) if a.contains_key("node") => 11,
+        (Some(_), Some(a)) if a.contains_key("nonce") => 15,
+        (Some(_), Some(a)) if a.contains_key("sign_path") || a.contains_key("sign_body") => 12,
+        (Some(_), Some(_)) => 10,
+    };
+    let body = match (step.get("raw"), step.get("body")) {
+        (Some(Value::String(raw)), _) => raw.clone().into_bytes(),
+        (_, Some(b)) => serde_json::to_vec(&untemplate(b)).ok()?,
+        _ => Vec::new(),
+    };
+    let mut data = vec![method, path, ct, auth, 0];
+    data.extend(body);
+    Some(data)
 }
 
 /// Seeds from the conformance vectors under `dir` (every `.json` file,
-/// recursively): each file for `decode`, each request it holds for
-/// `server_request`, each scenario for `merge_plan`. No directory: none.
+/// recursively, but the vector format's schema): each file, each request
+/// body and each merge or compression input for `decode`; each step of a
+/// wire vector for `server_request`; each merge or compression input for
+/// `merge_plan`. No directory: none.
 pub fn from_vectors(dir: &Path) -> std::io::Result<Vec<Seed>> {
     let mut out = Vec::new();
     if !dir.is_dir() {
@@ -172,7 +236,9 @@ pub fn from_vectors(dir: &Path) -> std::io::Result<Vec<Seed>> {
             let p = e?.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "json") {
+            } else if p.extension().is_some_and(|x| x == "json")
+                && p.file_name().is_none_or(|n| n != "vector.schema.json")
+            {
                 files.push(p);
             }
         }
@@ -186,22 +252,30 @@ pub fn from_vectors(dir: &Path) -> std::io::Result<Vec<Seed>> {
             rel.trim_end_matches(".json").replace(['/', '\\'], "-")
         );
         out.push(seed("decode", name.clone(), bytes.clone()));
-        let Ok(doc) = serde_json::from_slice::<Value>(&bytes) else {
+        let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(&bytes) else {
             continue;
         };
-        let mut all = Vec::new();
-        objects(&doc, &mut all);
-        for (i, obj) in all.into_iter().enumerate() {
-            let v = Value::Object(obj.clone());
-            let text = serde_json::to_vec(&v).expect("JSON serializes");
-            let part = format!("{name}-{i}");
-            if let Some(p) = request_path(&v) {
-                out.extend(server_seeds(&part, p, &text));
-            } else if serde_json::from_value::<MergeScenario>(v.clone()).is_ok()
-                || serde_json::from_value::<CompressionScenario>(v.clone()).is_ok()
-            {
-                out.push(seed("merge_plan", part, text));
+        match doc.get("kind").and_then(Value::as_str) {
+            Some("merge") | Some("compression") => {
+                if let Some(input) = doc.get("input") {
+                    let text = serde_json::to_vec(input).expect("JSON serializes");
+                    out.push(seed("decode", format!("{name}-input"), text.clone()));
+                    out.push(seed("merge_plan", name.clone(), text));
+                }
             }
+            Some("wire") => {
+                let steps = doc.get("steps").and_then(Value::as_array);
+                for (i, step) in steps.into_iter().flatten().enumerate() {
+                    let Some(step) = step.as_object() else {
+                        continue;
+                    };
+                    if let Some(data) = wire_step(step) {
+                        out.push(seed("decode", format!("{name}-{i}"), data[5..].to_vec()));
+                        out.push(seed("server_request", format!("{name}-{i}"), data));
+                    }
+                }
+            }
+            _ => {}
         }
     }
     Ok(out)

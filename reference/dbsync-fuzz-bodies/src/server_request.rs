@@ -40,6 +40,7 @@ use hyper::{Method, Request};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -163,7 +164,25 @@ struct Monitor {
     pristine: Connection,
     data_version: i64,
     pristine_hash: String,
+    /// Each node's `last_seen` in the pristine state.
+    pristine_last_seen: Vec<(i64, i64)>,
 }
+
+/// The tables [`db_hash`] covers; with `dbsync_nonces` (which it leaves
+/// out), every table of the server database.
+const HASHED_TABLES: [&str; 11] = [
+    "city",
+    "person",
+    "holiday",
+    "visit",
+    "sqlite_sequence",
+    "dbsync_versions",
+    "dbsync_oplog",
+    "dbsync_push_ids",
+    "dbsync_nodes",
+    "dbsync_tables",
+    "dbsync_state",
+];
 
 struct Harness {
     rt: tokio::runtime::Runtime,
@@ -248,11 +267,36 @@ fn signed_headers(
     ]
 }
 
+/// Removes the `dbsync-fuzz-<pid>-*` directories under `parent` whose
+/// process no longer runs.
+fn forget_dead_dirs(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("dbsync-fuzz-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Sets up the server database: two nodes, three versions (two pushes and
 /// a sealed direct write), a push id to repeat.
 fn setup() -> Harness {
+    // The directory outlives the process (statics are never dropped):
+    // remove those of processes that are gone.
+    forget_dead_dirs(Path::new("/dev/shm"));
+    forget_dead_dirs(&std::env::temp_dir());
     let dir = tempfile::Builder::new()
-        .prefix("dbsync-fuzz-")
+        .prefix(&format!("dbsync-fuzz-{}-", std::process::id()))
         .tempdir_in("/dev/shm")
         .or_else(|_| tempfile::tempdir())
         .expect("a temporary directory");
@@ -461,6 +505,21 @@ fn setup() -> Harness {
     copy(&monitor, &mut pristine);
     let pristine_hash = db_hash(&monitor);
     let data_version = data_version(&mut monitor);
+    let mut all: Vec<String> = monitor
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .expect("the table list");
+    all.retain(|t| t != "dbsync_nonces");
+    let mut hashed = HASHED_TABLES.map(String::from).to_vec();
+    hashed.sort();
+    assert_eq!(
+        all, hashed,
+        "the hash must cover every table but the nonces"
+    );
+    let pristine_last_seen = monitor
+        .prepare("SELECT node_id, last_seen FROM dbsync_nodes ORDER BY node_id")
+        .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .expect("the nodes");
     Harness {
         rt,
         server,
@@ -471,6 +530,7 @@ fn setup() -> Harness {
             pristine,
             data_version,
             pristine_hash,
+            pristine_last_seen,
         }),
         _dir: dir,
     }
@@ -819,8 +879,28 @@ pub fn run(data: &[u8]) {
         }
     }
     if changed {
-        let Monitor { conn, pristine, .. } = &mut *m;
-        copy(&*pristine, conn);
+        let Monitor {
+            conn,
+            pristine,
+            pristine_hash,
+            pristine_last_seen,
+            ..
+        } = &mut *m;
+        if hash == *pristine_hash {
+            // Only the nonce and the nodes' last-seen times changed: undo
+            // just those (a whole copy makes every connection reload).
+            conn.execute("DELETE FROM dbsync_nonces WHERE nonce LIKE 'fuzz-%'", [])
+                .expect("forgetting the fuzz nonce");
+            for (node, seen) in pristine_last_seen.iter() {
+                conn.execute(
+                    "UPDATE dbsync_nodes SET last_seen = ?2 WHERE node_id = ?1",
+                    [node, seen],
+                )
+                .expect("resetting last_seen");
+            }
+        } else {
+            copy(&*pristine, conn);
+        }
         m.data_version = data_version(&mut m.conn);
     }
 }

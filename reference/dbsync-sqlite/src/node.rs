@@ -176,6 +176,35 @@ pub fn compressed_pending(conn: &Connection) -> Result<Vec<Op>> {
     Ok(compress_pending(&oplog::pending(conn)?)?)
 }
 
+/// Compresses `records` (the pending ops, spec §5.2) and deletes the
+/// records of every row whose ops compress to nothing (`i u* d`): that row
+/// came and went locally and is no work for anyone. Left in the oplog,
+/// those records would precede the ops of a later row with the same key
+/// (a remote insert that takes the key), forming a sequence no rule
+/// allows (`i d d`). Runs inside the caller's transaction.
+fn compressed_pending_pruning(
+    conn: &Connection,
+    records: &[dbsync_core::OplogRecord],
+) -> Result<Vec<Op>> {
+    let ops = compress_pending(records)?;
+    let kept: HashSet<(&str, i64)> = ops.iter().map(|o| (o.table.as_str(), o.row_id)).collect();
+    let ids: HashMap<String, i64> = track::table_ids(conn)?
+        .into_iter()
+        .map(|(id, n)| (n, id))
+        .collect();
+    let mut stmt = conn.prepare_cached("DELETE FROM dbsync_oplog WHERE version IS NULL AND table_id = ?1 AND row_id = ?2 AND seq <= ?3")?;
+    let mut done: HashSet<(&str, i64)> = HashSet::new();
+    for r in records.iter().rev() {
+        let key = (r.table.as_str(), r.row_id);
+        if !kept.contains(&key) && done.insert(key) {
+            if let Some(table_id) = ids.get(&r.table) {
+                stmt.execute(params![table_id, r.row_id, r.order as i64])?;
+            }
+        }
+    }
+    Ok(ops)
+}
+
 // ----------------------------------------------------------------- push --
 
 /// A push built and stored before it is sent (spec §10.4): retries send
@@ -218,13 +247,12 @@ pub fn begin_push(
     let Some(last_seq) = records.last().map(|r| r.order) else {
         return Ok(None);
     };
-    let ops: Vec<Op> = compress_pending(&records)?
+    let ops: Vec<Op> = compressed_pending_pruning(&tx, &records)?
         .into_iter()
         .filter(|o| schema.table(&o.table).is_some_and(|t| t.direction.pushes()))
         .collect();
     if ops.is_empty() {
-        // Only ops of tables that are not pushed: they are done with.
-        oplog::mark_pushed(&tx, last_seq, state(&tx)?.last_version)?;
+        // Everything pending compressed to nothing (`i … d`): done with.
         tx.commit()?;
         return Ok(None);
     }
@@ -592,7 +620,7 @@ pub fn merge(
     let ops = without_versions(staged.ops, &own);
     let ops_merged = ops.len();
     let pull = compress_pulled(&ops);
-    let pending = compress_pending(&oplog::pending(&tx)?)?;
+    let pending = compressed_pending_pruning(&tx, &oplog::pending(&tx)?)?;
     // A row may come in several pages; the last copy is the newest.
     let keep: Vec<bool> = {
         let mut seen: HashSet<(&str, i64)> = HashSet::with_capacity(staged.rows.len());

@@ -60,7 +60,10 @@ pub fn command_of(code: i64) -> Option<Command> {
 }
 
 /// dbsync's own tables. `IF NOT EXISTS` everywhere: creating them twice
-/// changes nothing.
+/// changes nothing. `seq` is AUTOINCREMENT so that it never goes back,
+/// even after the newest records are deleted: a stored push names its ops
+/// as "every pending op up to seq N" (spec §10.4), which must not take in
+/// an op recorded later.
 pub const META_SQL: &str = "
 CREATE TABLE IF NOT EXISTS dbsync_tables (
     table_id INTEGER PRIMARY KEY,
@@ -68,7 +71,7 @@ CREATE TABLE IF NOT EXISTS dbsync_tables (
     schema_json TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dbsync_oplog (
-    seq INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
     table_id INTEGER NOT NULL,
     row_id INTEGER NOT NULL,
     command INTEGER NOT NULL,

@@ -337,3 +337,19 @@ fn a_conflicting_dependency_keeps_the_parent_a_local_child_references() {
     );
     assert_eq!(dump(&a.conn, &a.schema), dump(&s.conn, &s.schema));
 }
+
+#[test]
+fn a_row_inserted_after_a_lost_push_request_is_pushed_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('A'); INSERT INTO city (name) VALUES ('B'); DELETE FROM city WHERE id = 1;");
+    // The request is lost before the server sees it: the push stays outstanding.
+    let lost = a.begin_push().unwrap();
+    assert_eq!(lost.ops, 1);
+    a.exec("INSERT INTO city (name) VALUES ('C');");
+    a.sync(&mut s);
+    a.sync(&mut s);
+    assert!(node::compressed_pending(&a.conn).unwrap().is_empty());
+    assert_eq!(dump(&a.conn, &a.schema), dump(&s.conn, &s.schema));
+}

@@ -1,0 +1,24 @@
+//! Wire vectors: HTTP exchanges with a server given its base URL
+//! (spec §8–§16), and the in-process reference server to run them on.
+//!
+//! - `steps`: the vector's JSON; `template`: its placeholders;
+//! - `session`: one vector's run; `request`: a step's bytes and headers;
+//! - `sign`: the MAC of spec §8.3; `http`: the transport;
+//! - `client`: the runner as a node (register, sign, observe);
+//! - `answer`: judging an answer; `run`: the runner;
+//! - `reference`: the reference server in process.
+
+mod answer;
+mod client;
+pub mod http;
+pub mod reference;
+mod request;
+pub mod run;
+mod session;
+pub mod sign;
+pub mod steps;
+pub mod template;
+
+pub use client::EXAMPLE_FINGERPRINT;
+pub use reference::Reference;
+pub use run::{Target, WireRunner};
