@@ -218,3 +218,27 @@ fn a_generated_case_survives_a_trip_through_json() {
         assert_eq!(back, case);
     }
 }
+
+/// Cases the harness found that the reference still gets wrong. They live
+/// outside `vectors/` so that CI's regression check above stays about
+/// fixed bugs; each file says what fails. Run them with
+/// `cargo test -p dbsync-conformance --test harness -- --ignored`.
+#[test]
+#[ignore = "known reference bugs, kept visible in conformance/known-failures/"]
+fn the_known_failures_pass_once_their_bugs_are_fixed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("known-failures");
+    let mut failing = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("known-failures/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let case: Case = serde_json::from_value(json["case"].clone()).expect("a case");
+        if let Err(f) = run_case(&case) {
+            failing.push(format!("{}: {f}", path.display()));
+        }
+    }
+    assert!(failing.is_empty(), "{}", failing.join("\n"));
+}

@@ -619,8 +619,44 @@ pub fn merge(
     }
     let ops = without_versions(staged.ops, &own);
     let ops_merged = ops.len();
-    let pull = compress_pulled(&ops);
+    let mut pull = compress_pulled(&ops);
     let pending = compressed_pending_pruning(&tx, &oplog::pending(&tx)?)?;
+    // A key the server's history inserted and deleted compresses to
+    // nothing (spec §5.3), yet another node used it: a local pending
+    // insert of that key is an insert conflict and must move to a fresh
+    // key (§12.3.4), or its push would reuse a key the server already
+    // handed out and later pulls would take it for the deleted row.
+    // Such a key reaches the planner as a remote delete.
+    {
+        let kept: HashSet<(&str, i64)> = pull
+            .ops
+            .iter()
+            .map(|o| (o.table.as_str(), o.row_id))
+            .collect();
+        let inserts: HashSet<(&str, i64)> = pending
+            .iter()
+            .filter(|o| o.command == Command::Insert)
+            .map(|o| (o.table.as_str(), o.row_id))
+            .collect();
+        let mut vanished: HashMap<(&str, i64), u64> = HashMap::new();
+        for op in &ops {
+            let key = (op.table.as_str(), op.row_id);
+            if !kept.contains(&key) && inserts.contains(&key) {
+                vanished.insert(key, op.version);
+            }
+        }
+        let mut extra: Vec<VersionedOp> = vanished
+            .into_iter()
+            .map(|((table, row_id), version)| VersionedOp {
+                version,
+                table: table.to_string(),
+                row_id,
+                command: Command::Delete,
+            })
+            .collect();
+        extra.sort_by(|a, b| (a.version, &a.table, a.row_id).cmp(&(b.version, &b.table, b.row_id)));
+        pull.ops.extend(extra);
+    }
     // A row may come in several pages; the last copy is the newest.
     let keep: Vec<bool> = {
         let mut seen: HashSet<(&str, i64)> = HashSet::with_capacity(staged.rows.len());
