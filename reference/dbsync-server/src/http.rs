@@ -56,6 +56,15 @@ impl Endpoint {
 /// Whether the request says its body is `application/json`, optionally
 /// with `charset=utf-8` (case-insensitive, spaces allowed around `;`).
 pub fn content_type_ok(headers: &HeaderMap) -> bool {
+    // Bodies travel as they are (spec §16.2): no content coding but identity.
+    for coding in headers.get_all(hyper::header::CONTENT_ENCODING) {
+        if !coding
+            .to_str()
+            .is_ok_and(|c| c.trim().eq_ignore_ascii_case("identity"))
+        {
+            return false;
+        }
+    }
     let mut values = headers.get_all(CONTENT_TYPE).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return false;

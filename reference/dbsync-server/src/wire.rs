@@ -28,10 +28,24 @@ fn at(pointer: String, message: String) -> Rejection {
     malformed(format!("{pointer}: {message}")).with(json!({ "pointer": pointer }))
 }
 
+/// A number that is valid JSON but no column value: a real beyond
+/// binary64 or an integer outside the signed 64-bit range (spec §4.1).
+fn out_of_range(e: &serde_json::Error) -> Option<Rejection> {
+    let text = e.to_string();
+    (text.contains("number out of range") || text.contains("64-bit signed range")).then(|| {
+        Rejection::new(
+            ErrorCode::InvalidValue,
+            format!("a number is outside the range of any column type: {text}"),
+        )
+    })
+}
+
 /// Checks the body is a JSON object whose `protocol` is `"1.0"` (spec §7.1).
 pub fn check_protocol(body: &[u8]) -> Result<(), Rejection> {
     let probe: Probe = serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
+        if let Some(r) = out_of_range(&e) {
+            r
+        } else if e.is_data() {
             malformed(format!("the body is not a JSON object: {e}"))
         } else {
             malformed(format!("the body is not JSON: {e}"))
@@ -52,7 +66,26 @@ pub fn check_protocol(body: &[u8]) -> Result<(), Rejection> {
 /// Reads a whole message: protocol first, then every member.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
     check_protocol(body)?;
-    serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))
+    let typed = serde_json::from_slice(body)
+        .map_err(|e| out_of_range(&e).unwrap_or_else(|| malformed(e.to_string())))?;
+    // `app_data` may be absent, but when present it is an object (§7.3):
+    // serde reads `null` as absent, so look at it as it was sent.
+    let probe: AppDataProbe = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+    if probe.app_data.is_some_and(|v| !v.is_object()) {
+        return Err(at("/app_data".into(), "app_data must be an object".into()));
+    }
+    Ok(typed)
+}
+
+/// `app_data` as sent: `Some(Value::Null)` for an explicit `null`.
+#[derive(serde::Deserialize)]
+struct AppDataProbe {
+    #[serde(default, deserialize_with = "as_sent")]
+    app_data: Option<serde_json::Value>,
+}
+
+fn as_sent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde::Deserialize::deserialize(d).map(Some)
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]{0,62}` (spec §2.1).
