@@ -86,7 +86,7 @@ fn step(tables: u8) -> impl Strategy<Value = Step> {
     ];
     let pull_fault = prop_oneof![
         7 => Just(PullFault::None),
-        2 => (0u16..400).prop_map(|after| PullFault::CrashMidMerge { after }),
+        2 => (0u16..40).prop_map(|after| PullFault::CrashMidMerge { after }),
         1 => Just(PullFault::CrashAtCommit),
     ];
     prop_oneof![
