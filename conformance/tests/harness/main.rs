@@ -63,12 +63,19 @@ fn run_seed(seed: u64, totals: &Mutex<Stats>, on_failure: OnFailure) -> Result<(
     let tree = strategy::case()
         .new_tree(&mut runner)
         .expect("the case strategy never rejects");
-    let outcome = runner.run_one(tree, |case: Case| match run_case(&case) {
-        Ok(stats) => {
-            totals.lock().unwrap_or_else(|p| p.into_inner()).add(&stats);
-            Ok(())
+    // Only the generated case counts in the totals, not its shrinking.
+    let first = std::cell::Cell::new(true);
+    let outcome = runner.run_one(tree, |case: Case| {
+        let counted = first.replace(false);
+        match run_case(&case) {
+            Ok(stats) => {
+                if counted {
+                    totals.lock().unwrap_or_else(|p| p.into_inner()).add(&stats);
+                }
+                Ok(())
+            }
+            Err(f) => Err(TestCaseError::fail(f.to_string())),
         }
-        Err(f) => Err(TestCaseError::fail(f.to_string())),
     });
     match outcome {
         Ok(_) => Ok(()),
