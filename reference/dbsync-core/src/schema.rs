@@ -167,10 +167,6 @@ impl Schema {
     /// canonical text.
     pub fn fingerprint(&self) -> String {
         let digest = Sha256::digest(self.canonical_text().as_bytes());
-        let mut hex = String::with_capacity(64);
-        for b in digest.iter() {
-            let _ = write!(hex, "{b:02x}");
-        }
-        hex
+        crate::auth::hex(&digest)
     }
 }
