@@ -2,7 +2,8 @@
 //! replica's tables from a schema, load rows and pending ops as they are,
 //! and read every row back.
 
-use dbsync_core::{Op, Row, Schema};
+use dbsync_core::merge::Restore;
+use dbsync_core::{Command, Op, Row, Schema};
 use dbsync_sqlite::track::{self, command_code, TableSpec};
 use dbsync_sqlite::{node, rows, server};
 use rusqlite::{params, Connection};
@@ -73,7 +74,7 @@ pub fn load_rows(conn: &mut Connection, schema: &Schema, loaded: &[Row]) -> Resu
 }
 
 /// Records pending ops as capture would have (oldest first).
-pub fn record_pending(conn: &Connection, ops: &[Op]) -> Result<(), String> {
+pub fn record_pending(conn: &Connection, ops: &[Op], restores: &[Restore]) -> Result<(), String> {
     let ids = track::table_ids(conn).map_err(|e| e.to_string())?;
     for op in ops {
         let id = ids
@@ -86,6 +87,13 @@ pub fn record_pending(conn: &Connection, ops: &[Op]) -> Result<(), String> {
             params![id, op.row_id, command_code(op.command)],
         )
         .map_err(|e| e.to_string())?;
+        let restore = restores
+            .iter()
+            .find(|r| r.table == op.table && r.row_id == op.row_id);
+        if let (Some(r), Command::Insert) = (restore, op.command) {
+            node::mark_restore(conn, conn.last_insert_rowid(), r.changed)
+                .map_err(|e| e.to_string())?;
+        }
     }
     Ok(())
 }

@@ -148,9 +148,13 @@ impl Scenario {
                 let expected = if let Some(c) = e.get("unique_collisions") {
                     json!({ "error": { "code": "unique_collision", "details": { "collisions": c } } })
                 } else {
-                    json!({ "outcome": {
+                    let mut outcome = json!({
                         "rows": e["rows"], "pending": e["pending"], "conflicts": e["conflicts"],
-                    } })
+                    });
+                    if let Some(r) = e.get("restores") {
+                        outcome["restores"] = r.clone();
+                    }
+                    json!({ "outcome": outcome })
                 };
                 (input, expected)
             }

@@ -2,9 +2,9 @@
 
 use super::merge_input::{merge_error, outcome, MergeVectorInput};
 use crate::node::protocol::LocalError;
-use dbsync_core::compress::compress_pulled;
 use dbsync_core::merge::{self, MergeInput};
 use dbsync_core::model::MemoryStore;
+use dbsync_core::Command;
 use serde_json::{json, Value};
 
 pub fn run(vector: &Value) -> Result<Value, LocalError> {
@@ -22,15 +22,26 @@ pub fn run(vector: &Value) -> Result<Value, LocalError> {
         )));
     }
     for op in &input.local.pending {
-        store.record(&op.table, op.row_id, op.command);
+        let restore = input
+            .local
+            .restores
+            .iter()
+            .find(|r| r.table == op.table && r.row_id == op.row_id);
+        match restore {
+            Some(r) if op.command == Command::Insert => {
+                store.record_restore(&op.table, op.row_id, r.changed)
+            }
+            _ => store.record(&op.table, op.row_id, op.command),
+        }
     }
     let pending = store
         .pending_ops()
         .map_err(|e| LocalError::new(e.code().as_str(), e.to_string()).with(json!(e)))?;
-    let merge_input = MergeInput::new(
-        compress_pulled(&input.pull.ops),
+    let merge_input = MergeInput::of_pull(
+        &input.pull.ops,
         input.pull.rows.clone(),
         pending,
+        store.pending_restores(),
     );
     let plan =
         merge::plan(&merge_input, store.schema(), policy, &store).map_err(|e| merge_error(&e))?;
@@ -38,5 +49,10 @@ pub fn run(vector: &Value) -> Result<Value, LocalError> {
         .apply(&plan)
         .map_err(|e| internal(format!("applying the plan failed: {e}")))?;
     let pending = store.pending_ops().map_err(|e| internal(e.to_string()))?;
-    Ok(outcome(&store.rows(), &pending, &plan.conflicts))
+    Ok(outcome(
+        &store.rows(),
+        &pending,
+        &store.pending_restores(),
+        &plan.conflicts,
+    ))
 }

@@ -3,7 +3,7 @@
 
 use super::bad_input;
 use crate::node::protocol::LocalError;
-use dbsync_core::merge::{policy_by_name, ConflictEntry, MergeError, Policy};
+use dbsync_core::merge::{policy_by_name, ConflictEntry, MergeError, Policy, Restore};
 use dbsync_core::model::scenario::{LocalState, PullState};
 use dbsync_core::{Op, Row, Schema, TableSchema};
 use serde::Deserialize;
@@ -32,9 +32,14 @@ impl MergeVectorInput {
     }
 }
 
-/// `{"rows", "pending", "conflicts"}`.
-pub fn outcome(rows: &[Row], pending: &[Op], conflicts: &[ConflictEntry]) -> Value {
-    json!({ "rows": rows, "pending": pending, "conflicts": conflicts })
+/// `{"rows", "pending", "restores", "conflicts"}`.
+pub fn outcome(
+    rows: &[Row],
+    pending: &[Op],
+    restores: &[Restore],
+    conflicts: &[ConflictEntry],
+) -> Value {
+    json!({ "rows": rows, "pending": pending, "restores": restores, "conflicts": conflicts })
 }
 
 /// A merge that stopped, as a local error (spec §17.2): the collisions of

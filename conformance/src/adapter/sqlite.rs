@@ -35,7 +35,8 @@ pub fn run(vector: &Value) -> Result<Value, LocalError> {
         .map_err(internal)?;
     replica::create(&mut conn, &schema, Side::Node).map_err(internal)?;
     replica::load_rows(&mut conn, &schema, &input.local.rows).map_err(internal)?;
-    replica::record_pending(&conn, &input.local.pending).map_err(internal)?;
+    replica::record_pending(&conn, &input.local.pending, &input.local.restores)
+        .map_err(internal)?;
     node::save_registration(
         &conn,
         "http://conformance.invalid",
@@ -66,10 +67,11 @@ pub fn run(vector: &Value) -> Result<Value, LocalError> {
     node::merge(&mut conn, &schema, policy, staged, NOW).map_err(node_error)?;
     let rows = replica::dump(&conn, &schema).map_err(internal)?;
     let pending = node::compressed_pending(&conn).map_err(node_error)?;
+    let restores = node::restores(&conn).map_err(node_error)?;
     let conflicts: Vec<_> = node::conflicts(&conn)
         .map_err(node_error)?
         .into_iter()
         .map(|c| c.entry)
         .collect();
-    Ok(outcome(&rows, &pending, &conflicts))
+    Ok(outcome(&rows, &pending, &restores, &conflicts))
 }

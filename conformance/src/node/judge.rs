@@ -3,7 +3,7 @@
 //! | kind | outcome compared | error compared |
 //! |------|------------------|----------------|
 //! | `compression` | `ops` exactly, in order; `max_row_ids` when the vector lists it | `code`; the `details` the vector lists |
-//! | `merge` | `rows`, `pending`, `conflicts`, each in any order | `code`; `details.collisions` in any order |
+//! | `merge` | `rows`, `pending`, `restores` (absent: none), `conflicts`, each in any order | `code`; `details.collisions` in any order |
 //! | `history` | the members the vector lists | — |
 
 use super::protocol::Reply;
@@ -36,6 +36,15 @@ fn array<'a>(v: &'a Value, member: &str) -> Result<&'a [Value], String> {
         .ok_or_else(|| format!("`{member}` is missing or not an array"))
 }
 
+/// A list of a merge outcome. `restores` is optional: absent is none
+/// (spec §12.9.1).
+fn merge_list<'a>(v: &'a Value, member: &str) -> Result<&'a [Value], String> {
+    match (member, v.get(member)) {
+        ("restores", None) => Ok(&[]),
+        _ => array(v, member),
+    }
+}
+
 fn outcome(kind: Kind, want: &Value, got: &Value) -> Result<(), String> {
     match kind {
         Kind::Compression => {
@@ -55,9 +64,9 @@ fn outcome(kind: Kind, want: &Value, got: &Value) -> Result<(), String> {
         }
         Kind::Merge => {
             let mut problems = Vec::new();
-            for member in ["rows", "pending", "conflicts"] {
-                let w = array(want, member)?;
-                match array(got, member) {
+            for member in ["rows", "pending", "restores", "conflicts"] {
+                let w = merge_list(want, member)?;
+                match merge_list(got, member) {
                     Ok(g) => {
                         if let Err(e) = same_multiset(member, w, g) {
                             problems.push(e);

@@ -155,6 +155,7 @@ fn setup(n: i64) -> (MemoryStore, MergeInput) {
         pulled,
         rows,
         pending,
+        restores: Vec::new(),
         remote_max_ids: BTreeMap::from([("item".to_string(), n)]),
     };
     (store, input)

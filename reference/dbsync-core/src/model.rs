@@ -7,9 +7,11 @@
 
 pub mod scenario;
 
-use crate::compress::{compress_pending, compress_pulled, InvalidPendingSequence};
+use crate::compress::{compress_pending, InvalidPendingSequence};
 use crate::merge::hash::{FxHashMap, IdHashMap};
-use crate::merge::{self, Action, LocalView, MergeError, MergeInput, Plan, Policy, ViewError};
+use crate::merge::{
+    self, Action, LocalView, MergeError, MergeInput, Plan, Policy, Restore, ViewError,
+};
 use crate::protocol::op::{Command, Op, OplogRecord, VersionedOp};
 use crate::protocol::value::{Row, Value, Values};
 use crate::schema::{Schema, TableSchema};
@@ -284,6 +286,9 @@ pub struct MemoryStore {
     pending: BTreeMap<u64, OplogRecord>,
     /// The orders of each row's pending records.
     pending_rows: HashMap<(String, i64), BTreeSet<u64>>,
+    /// The pending `i` records that are restores (spec §12.3.5), by
+    /// order: whether the merge kept local changes.
+    restores: HashMap<u64, bool>,
     next_order: u64,
     version: Option<u64>,
 }
@@ -301,6 +306,7 @@ impl MemoryStore {
             tables,
             pending: BTreeMap::new(),
             pending_rows: HashMap::new(),
+            restores: HashMap::new(),
             next_order: 1,
             version: None,
         }
@@ -390,12 +396,27 @@ impl MemoryStore {
             .insert(order);
     }
 
+    /// Records a pending `i` that is a restore (spec §12.3.5), without
+    /// touching the rows.
+    pub fn record_restore(&mut self, table: &str, row_id: i64, changed: bool) {
+        let order = self.next_order;
+        self.record(table, row_id, Command::Insert);
+        self.restores.insert(order, changed);
+    }
+
     fn drop_pending(&mut self, table: &str, row_id: i64) {
         if let Some(orders) = self.pending_rows.remove(&(table.to_owned(), row_id)) {
             for o in orders {
                 self.pending.remove(&o);
+                self.restores.remove(&o);
             }
         }
+    }
+
+    /// The pending `i` ops that are restores (spec §12.3.5), sorted. A
+    /// restore updated since the merge is changed.
+    pub fn pending_restores(&self) -> Vec<Restore> {
+        merge::pending_restores(&self.pending_records(), &self.restores)
     }
 
     /// Every pending record, oldest first.
@@ -413,6 +434,7 @@ impl MemoryStore {
     pub fn mark_pushed(&mut self, version: u64) {
         self.pending.clear();
         self.pending_rows.clear();
+        self.restores.clear();
         self.version = Some(version);
     }
 
@@ -666,6 +688,15 @@ impl MemoryStore {
                 self.drop_pending(table, *row_id);
                 self.record(table, *row_id, *command);
             }
+            Action::Restore {
+                table,
+                row_id,
+                changed,
+            } => {
+                self.table(table)?;
+                self.drop_pending(table, *row_id);
+                self.record_restore(table, *row_id, *changed);
+            }
             Action::DropPending { table, row_id } => {
                 self.table(table)?;
                 self.drop_pending(table, *row_id);
@@ -689,7 +720,7 @@ impl MemoryStore {
         policy: &dyn Policy,
     ) -> Result<Plan, PullError> {
         let pending = self.pending_ops()?;
-        let input = MergeInput::new(compress_pulled(pulled), rows, pending);
+        let input = MergeInput::of_pull(pulled, rows, pending, self.pending_restores());
         Ok(merge::plan(&input, &self.schema, policy, self)?)
     }
 

@@ -5,7 +5,7 @@
 //! `PROPTEST_CASES=5000 cargo test -p dbsync-core --test properties`.
 
 use dbsync_core::compress::{compress_pending, compress_pulled};
-use dbsync_core::merge::{self, MergeError, MergeInput, NodeWins, Policy, ServerWins};
+use dbsync_core::merge::{self, MergeError, MergeInput, NodeWins, Policy, Restore, ServerWins};
 use dbsync_core::model::{MemoryStore, PullError};
 use dbsync_core::protocol::op::{Command, Op, OplogRecord, VersionedOp};
 use dbsync_core::protocol::value::{Row, Value, Values};
@@ -339,6 +339,7 @@ proptest! {
         pending in prop::collection::vec((0usize..5, 0i64..8, 0u8..3), 0..8),
         pulled in prop::collection::vec((0usize..5, 0i64..8, 0u8..3, 0u64..5), 0..10),
         rows in prop::collection::vec((0usize..5, 0i64..8, any::<u8>(), 0i64..9), 0..12),
+        restores in prop::collection::vec((0usize..5, 0i64..8, any::<bool>()), 0..4),
         server_wins in any::<bool>(),
     ) {
         let tables = ["author", "book", "note", "pair", "ghost"];
@@ -359,6 +360,7 @@ proptest! {
             pulled: pulled.into_iter().map(|(t, id, c, v)| VersionedOp { version: v, table: tables[t].into(), row_id: id, command: cmd(c) }).collect(),
             rows: rows.into_iter().map(row).collect(),
             pending: pending.into_iter().map(|(t, id, c)| Op { table: tables[t].into(), row_id: id, command: cmd(c) }).collect(),
+            restores: restores.into_iter().map(|(t, id, changed)| Restore { table: tables[t].into(), row_id: id, changed }).collect(),
             remote_max_ids: BTreeMap::new(),
             target_version: Some(9),
         };

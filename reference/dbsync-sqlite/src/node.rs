@@ -11,11 +11,10 @@ use crate::rows;
 use crate::track::{self, command_code, Role, TableSpec};
 use crate::{oplog, StoreError};
 use dbsync_core::auth::Secret;
-use dbsync_core::compress::{
-    compress_pending, compress_pulled, without_versions, InvalidPendingSequence,
-};
+use dbsync_core::compress::{compress_pending, without_versions, InvalidPendingSequence};
 use dbsync_core::merge::{
-    self, Action, ConflictEntry, LocalView, MergeError, MergeInput, Plan, Policy, ViewError,
+    self, Action, ConflictEntry, LocalView, MergeError, MergeInput, Plan, Policy, Restore,
+    ViewError,
 };
 use dbsync_core::protocol::value::Values;
 use dbsync_core::protocol::*;
@@ -30,6 +29,10 @@ CREATE TABLE IF NOT EXISTS dbsync_conflicts (
     recorded_at INTEGER NOT NULL,
     version INTEGER,
     entry TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dbsync_restores (
+    seq INTEGER PRIMARY KEY,
+    changed INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dbsync_repair_stage (
     table_id INTEGER NOT NULL,
@@ -176,18 +179,73 @@ pub fn compressed_pending(conn: &Connection) -> Result<Vec<Op>> {
     Ok(compress_pending(&oplog::pending(conn)?)?)
 }
 
+/// The restores among the pending ops (spec §12.3.5): `dbsync_restores`
+/// marks the oplog record of each pending `i` a merge wrote as a restore.
+pub fn pending_restores(
+    conn: &Connection,
+    records: &[dbsync_core::OplogRecord],
+) -> Result<Vec<Restore>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.seq, r.changed FROM dbsync_restores r \
+         JOIN dbsync_oplog o ON o.seq = r.seq WHERE o.version IS NULL",
+    )?;
+    let marks = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, bool>(1)?))
+        })?
+        .collect::<rusqlite::Result<HashMap<u64, bool>>>()?;
+    Ok(merge::pending_restores(records, &marks))
+}
+
+/// The restores among the node's pending ops (spec §12.3.5).
+pub fn restores(conn: &Connection) -> Result<Vec<Restore>> {
+    pending_restores(conn, &oplog::pending(conn)?)
+}
+
+/// Marks the pending `i` record `seq` as a restore (spec §12.3.5).
+pub fn mark_restore(conn: &Connection, seq: i64, changed: bool) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO dbsync_restores (seq, changed) VALUES (?1, ?2)",
+        params![seq, changed],
+    )?;
+    Ok(())
+}
+
+/// Forgets the restore marks of records that are no longer pending.
+fn forget_settled_restores(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM dbsync_restores WHERE NOT EXISTS (SELECT 1 FROM dbsync_oplog o \
+         WHERE o.seq = dbsync_restores.seq AND o.version IS NULL)",
+        [],
+    )
+}
+
 /// Compresses `records` (the pending ops, spec §5.2) and deletes the
 /// records of every row whose ops compress to nothing (`i u* d`): that row
 /// came and went locally and is no work for anyone. Left in the oplog,
 /// those records would precede the ops of a later row with the same key
 /// (a remote insert that takes the key), forming a sequence no rule
 /// allows (`i d d`). Runs inside the caller's transaction.
+///
+/// Records an outstanding push covers (order ≤ its watermark) are never
+/// deleted, nor are the later records of the same row (spec §3.2.1): the
+/// stored push still carries that row's `i`, and once the server applies
+/// it, the later `d` is the only thing that deletes the row there.
 fn compressed_pending_pruning(
     conn: &Connection,
     records: &[dbsync_core::OplogRecord],
 ) -> Result<Vec<Op>> {
     let ops = compress_pending(records)?;
-    let kept: HashSet<(&str, i64)> = ops.iter().map(|o| (o.table.as_str(), o.row_id)).collect();
+    let mut kept: HashSet<(&str, i64)> = ops.iter().map(|o| (o.table.as_str(), o.row_id)).collect();
+    if get_state::<String>(conn, "push_id")?.is_some() {
+        let watermark = get_state::<i64>(conn, "push_last_seq")?.unwrap_or(0) as u64;
+        kept.extend(
+            records
+                .iter()
+                .filter(|r| r.order <= watermark)
+                .map(|r| (r.table.as_str(), r.row_id)),
+        );
+    }
     let ids: HashMap<String, i64> = track::table_ids(conn)?
         .into_iter()
         .map(|(id, n)| (n, id))
@@ -314,6 +372,7 @@ fn forget_push(conn: &Connection) -> rusqlite::Result<()> {
 pub fn finish_push(conn: &mut Connection, push: &OutboundPush, version: u64) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     oplog::mark_pushed(&tx, push.last_seq, version)?;
+    forget_settled_restores(&tx)?;
     let last = state(&tx)?.last_version.max(version);
     set_state(&tx, "last_version", &(last as i64))?;
     forget_push(&tx)?;
@@ -448,6 +507,7 @@ fn apply_actions(conn: &Connection, schema: &Schema, plan: &Plan, now: u64) -> R
         conn.execute("DELETE FROM dbsync_oplog WHERE version IS NULL AND table_id = ?1 AND row_id = ?2 AND seq <= ?3", params![ids[t], id, before])
     };
     let mut set_pending = Vec::new();
+    let mut restores = Vec::new();
     let mut version = None;
     for action in &plan.actions {
         match action {
@@ -508,6 +568,14 @@ fn apply_actions(conn: &Connection, schema: &Schema, plan: &Plan, now: u64) -> R
                 drop_pending(name, *row_id)?;
                 set_pending.push((ids[name.as_str()], *row_id, *command));
             }
+            Action::Restore {
+                table: name,
+                row_id,
+                changed,
+            } => {
+                drop_pending(name, *row_id)?;
+                restores.push((ids[name.as_str()], *row_id, *changed));
+            }
             Action::DropPending {
                 table: name,
                 row_id,
@@ -535,6 +603,15 @@ fn apply_actions(conn: &Connection, schema: &Schema, plan: &Plan, now: u64) -> R
             params![table_id, row_id, command_code(command)],
         )?;
     }
+    // A restore is a pending `i` whose record is marked (spec §12.3.5).
+    for (table_id, row_id, changed) in restores {
+        conn.execute(
+            "INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES (?1, ?2, ?3)",
+            params![table_id, row_id, command_code(Command::Insert)],
+        )?;
+        mark_restore(conn, conn.last_insert_rowid(), changed)?;
+    }
+    forget_settled_restores(conn)?;
     for entry in &plan.conflicts {
         conn.execute(
             "INSERT INTO dbsync_conflicts (recorded_at, version, entry) VALUES (?1, ?2, ?3)",
@@ -619,44 +696,9 @@ pub fn merge(
     }
     let ops = without_versions(staged.ops, &own);
     let ops_merged = ops.len();
-    let mut pull = compress_pulled(&ops);
-    let pending = compressed_pending_pruning(&tx, &oplog::pending(&tx)?)?;
-    // A key the server's history inserted and deleted compresses to
-    // nothing (spec §5.3), yet another node used it: a local pending
-    // insert of that key is an insert conflict and must move to a fresh
-    // key (§12.3.4), or its push would reuse a key the server already
-    // handed out and later pulls would take it for the deleted row.
-    // Such a key reaches the planner as a remote delete.
-    {
-        let kept: HashSet<(&str, i64)> = pull
-            .ops
-            .iter()
-            .map(|o| (o.table.as_str(), o.row_id))
-            .collect();
-        let inserts: HashSet<(&str, i64)> = pending
-            .iter()
-            .filter(|o| o.command == Command::Insert)
-            .map(|o| (o.table.as_str(), o.row_id))
-            .collect();
-        let mut vanished: HashMap<(&str, i64), u64> = HashMap::new();
-        for op in &ops {
-            let key = (op.table.as_str(), op.row_id);
-            if !kept.contains(&key) && inserts.contains(&key) {
-                vanished.insert(key, op.version);
-            }
-        }
-        let mut extra: Vec<VersionedOp> = vanished
-            .into_iter()
-            .map(|((table, row_id), version)| VersionedOp {
-                version,
-                table: table.to_string(),
-                row_id,
-                command: Command::Delete,
-            })
-            .collect();
-        extra.sort_by(|a, b| (a.version, &a.table, a.row_id).cmp(&(b.version, &b.table, b.row_id)));
-        pull.ops.extend(extra);
-    }
+    let records = oplog::pending(&tx)?;
+    let pending = compressed_pending_pruning(&tx, &records)?;
+    let restores = pending_restores(&tx, &records)?;
     // A row may come in several pages; the last copy is the newest.
     let keep: Vec<bool> = {
         let mut seen: HashSet<(&str, i64)> = HashSet::with_capacity(staged.rows.len());
@@ -672,7 +714,9 @@ pub fn merge(
         .zip(keep)
         .filter_map(|(r, k)| k.then_some(r))
         .collect();
-    let mut input = MergeInput::new(pull, rows, pending);
+    // A key whose remote ops compress to nothing reaches a local pending
+    // `i` as a remote `d` (spec §12.3.4); restores are marked (§12.3.5).
+    let mut input = MergeInput::of_pull(&ops, rows, pending, restores);
     input.target_version = Some(staged.target_version);
     let sql = rows::SqlCatalog::new(schema);
     let plan = merge::plan(

@@ -182,7 +182,7 @@ impl<'a> Planner<'a> {
                 None => (None, None),
             };
             let key = self.slots[c].key;
-            let local_op = self.slots[c].pending;
+            let local_op = self.slots[c].began_with();
             self.log_with_remote(
                 ConflictKind::Dependency,
                 key,

@@ -74,16 +74,26 @@ impl Planner<'_> {
             }
             let table = || name(&self, s.key.0);
             match s.pending_after {
-                PendingAfter::Drop if s.pending.is_some() => actions.push(Action::DropPending {
+                PendingAfter::Drop if s.began_with().is_some() => {
+                    actions.push(Action::DropPending {
+                        table: table(),
+                        row_id: s.key.1,
+                    })
+                }
+                // A pending `i` set by a merge keeps a row the server
+                // deleted: a restore (spec §12.3.5), changed when the
+                // node's values are local work.
+                PendingAfter::Set(Command::Insert) => actions.push(Action::Restore {
                     table: table(),
                     row_id: s.key.1,
+                    changed: s.pending == Some(Command::Update),
                 }),
                 PendingAfter::Set(command) => actions.push(Action::SetPending {
                     table: table(),
                     row_id: s.key.1,
                     command,
                 }),
-                PendingAfter::Same if s.cascaded && s.pending.is_none() && s.kept() => actions
+                PendingAfter::Same if s.cascaded && s.began_with().is_none() && s.kept() => actions
                     .push(Action::SetPending {
                         table: table(),
                         row_id: s.key.1,
@@ -96,7 +106,7 @@ impl Planner<'_> {
             .slots
             .iter()
             .filter(|s| s.swap)
-            .map(|s| (s.key, s.remote, s.pending))
+            .map(|s| (s.key, s.remote, s.began_with()))
             .collect();
         for (key, remote, pending) in swaps {
             self.log_swap(key, remote, pending);

@@ -80,6 +80,12 @@ impl Planner<'_> {
         let Some((remote, _)) = self.slots[i].remote else {
             return Ok(());
         };
+        if self.slots[i].restore == Some(false) {
+            // An unchanged restore is a row without a pending op (spec
+            // §12.3.5): the remote op settles it. A dependency resolution
+            // may keep it again.
+            self.slots[i].pending_after = PendingAfter::Drop;
+        }
         match self.slots[i].pending {
             Some(Command::Insert) => {
                 // Rekeyed already; the remote row takes the freed key.
@@ -155,7 +161,8 @@ impl Planner<'_> {
             remote_values,
             local_values: &local,
         });
-        let local_op = Some(Command::Update);
+        let local_op = self.slots[i].began_with();
+        let restore = self.slots[i].restore.is_some();
         match (as_seen, winner) {
             (Command::Delete, Winner::Local) => {
                 self.slots[i].fate = Fate::Keep;
@@ -180,6 +187,10 @@ impl Planner<'_> {
             (_, Winner::Local) => {
                 let lost = remote_values.cloned();
                 self.slots[i].fate = Fate::Keep;
+                if restore {
+                    // The server has the row again (spec §12.3.5).
+                    self.slots[i].pending_after = PendingAfter::Set(Command::Update);
+                }
                 let rule = Rule::LocalUpdateKept;
                 self.log(ConflictKind::Direct, i, local_op, rule, lost, None, None);
             }

@@ -36,15 +36,15 @@ mod view;
 mod tests;
 
 pub use error::{MergeError, UniqueCollision};
-pub use plan::{Action, ConflictEntry, ConflictKind, Plan, RowRef, Rule};
+pub use plan::{Action, ConflictEntry, ConflictKind, Plan, Restore, RowRef, Rule};
 pub use policy::{by_name as policy_by_name, DirectConflict, NodeWins, Policy, ServerWins, Winner};
 pub use view::{LocalView, ViewError};
 
-use crate::compress::CompressedPull;
-use crate::protocol::op::{Op, VersionedOp};
+use crate::compress::{compress_pulled, CompressedPull};
+use crate::protocol::op::{Command, Op, OplogRecord, VersionedOp};
 use crate::protocol::value::Row;
 use crate::schema::Schema;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Everything a merge needs besides the local database (spec §12.1.1).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,6 +58,8 @@ pub struct MergeInput {
     pub rows: Vec<Row>,
     /// The compressed pending ops (spec §5.2): at most one per row.
     pub pending: Vec<Op>,
+    /// The pending `i` ops that are restores (spec §12.3.5).
+    pub restores: Vec<Restore>,
     /// The largest row id each table used in the pulled ops, compressed
     /// away or not (spec §5.3.2).
     pub remote_max_ids: BTreeMap<String, i64>,
@@ -73,10 +75,98 @@ impl MergeInput {
             pulled: pull.ops,
             rows,
             pending,
+            restores: Vec::new(),
             remote_max_ids: pull.max_row_ids,
             target_version: pull.last_version,
         }
     }
+
+    /// The input of a merge of the raw pulled ops `pulled` (server order,
+    /// the node's own versions removed, spec §5.3.3): compresses them
+    /// (§5.3) and feeds every key whose remote ops compress to nothing
+    /// and that has a pending `i` to the planner as a remote `d` with the
+    /// version of its last remote op (§12.3.4, §12.3.5).
+    pub fn of_pull(
+        pulled: &[VersionedOp],
+        rows: Vec<Row>,
+        pending: Vec<Op>,
+        restores: Vec<Restore>,
+    ) -> MergeInput {
+        let mut pull = compress_pulled(pulled);
+        let kept: HashSet<(&str, i64)> = pull
+            .ops
+            .iter()
+            .map(|o| (o.table.as_str(), o.row_id))
+            .collect();
+        let inserts: HashSet<(&str, i64)> = pending
+            .iter()
+            .filter(|o| o.command == Command::Insert)
+            .map(|o| (o.table.as_str(), o.row_id))
+            .collect();
+        let mut vanished: HashMap<(&str, i64), u64> = HashMap::new();
+        for op in pulled {
+            let key = (op.table.as_str(), op.row_id);
+            if !kept.contains(&key) && inserts.contains(&key) {
+                vanished.insert(key, op.version);
+            }
+        }
+        let mut extra: Vec<VersionedOp> = vanished
+            .into_iter()
+            .map(|((table, row_id), version)| VersionedOp {
+                version,
+                table: table.to_owned(),
+                row_id,
+                command: Command::Delete,
+            })
+            .collect();
+        extra.sort_by(|a, b| (a.version, &a.table, a.row_id).cmp(&(b.version, &b.table, b.row_id)));
+        pull.ops.extend(extra);
+        let mut input = MergeInput::new(pull, rows, pending);
+        input.restores = restores;
+        input
+    }
+}
+
+/// The restores among a node's pending records (spec §12.3.5). `marks`
+/// maps the `order` of each pending `i` record a merge wrote as a restore
+/// to whether it was changed then. A mark counts while its record is the
+/// first of its row's pending records and the row is not deleted since
+/// (`i u* d` is nothing); an update since makes the restore changed.
+/// Sorted by table and row id.
+pub fn pending_restores(records: &[OplogRecord], marks: &HashMap<u64, bool>) -> Vec<Restore> {
+    if marks.is_empty() {
+        return Vec::new();
+    }
+    // Per row: its first pending record's order, whether it was updated
+    // and whether it was deleted after it.
+    let mut rows: HashMap<(&str, i64), (u64, bool, bool)> = HashMap::new();
+    let mut sorted: Vec<&OplogRecord> = records.iter().filter(|r| r.version.is_none()).collect();
+    sorted.sort_by_key(|r| r.order);
+    for r in sorted {
+        let e = rows
+            .entry((r.table.as_str(), r.row_id))
+            .or_insert((r.order, false, false));
+        if e.0 != r.order {
+            match r.command {
+                Command::Update => e.1 = true,
+                Command::Delete => e.2 = true,
+                Command::Insert => {}
+            }
+        }
+    }
+    let mut out: Vec<Restore> = rows
+        .into_iter()
+        .filter_map(|((table, row_id), (first, updated, deleted))| {
+            let changed = marks.get(&first)?;
+            (!deleted).then(|| Restore {
+                table: table.to_owned(),
+                row_id,
+                changed: *changed || updated,
+            })
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Plans a merge (spec §12). Nothing is changed: the store applies the

@@ -17,7 +17,8 @@ pub struct Plan {
 
 /// One store action (spec §12.6). Actions never record pending ops by
 /// themselves: the store applies them with capture off, and pending ops
-/// change only through `rekey`, `set_pending` and `drop_pending`.
+/// change only through `rekey`, `set_pending`, `restore` and
+/// `drop_pending`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
@@ -39,11 +40,20 @@ pub enum Action {
         row_id: i64,
         values: Values,
     },
-    /// Replace the row's pending ops by one pending op `command`.
+    /// Replace the row's pending ops by one pending op `command`: a `u`
+    /// or a `d` (a pending `i` set by a merge is always a [`Action::Restore`]).
     SetPending {
         table: String,
         row_id: i64,
         command: Command,
+    },
+    /// Replace the row's pending ops by one pending `i` that is a restore
+    /// (spec §12.3.5): the row the server deleted comes back under its own
+    /// key. `changed`: the node's values are local work.
+    Restore {
+        table: String,
+        row_id: i64,
+        changed: bool,
     },
     /// Remove the row's pending ops.
     DropPending { table: String, row_id: i64 },
@@ -126,4 +136,15 @@ pub struct ConflictEntry {
     /// The other row of a dependency pair: the local child for
     /// `dependency`, the incoming child for `reversed_dependency`.
     pub related: Option<RowRef>,
+}
+
+/// A pending `i` that is a restore (spec §12.3.5): the row the server
+/// deleted and a resolution kept. `changed`: the node's values are local
+/// work (a kept local update, or an update since).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Restore {
+    pub table: String,
+    pub row_id: i64,
+    pub changed: bool,
 }

@@ -42,8 +42,11 @@ pub(crate) struct Slot<'a> {
     /// The compressed remote op and its version.
     pub remote: Option<(Command, u64)>,
     /// The compressed pending op when planning started (for a slot made by
-    /// a rekey: the moved row's `i`).
+    /// a rekey: the moved row's `i`). A restore (spec §12.3.5) is here as
+    /// the op it stands for: `u` when changed, none when unchanged.
     pub pending: Option<Command>,
+    /// The pending op is a restore: `Some(changed)`.
+    pub restore: Option<bool>,
     pub fate: Fate<'a>,
     pub pending_after: PendingAfter,
     /// The local row moved away to this key (insert conflict).
@@ -65,6 +68,7 @@ impl Slot<'_> {
             key,
             remote: None,
             pending: None,
+            restore: None,
             fate: Fate::Untouched,
             pending_after: PendingAfter::Same,
             moved_to: None,
@@ -81,9 +85,18 @@ impl Slot<'_> {
             return None;
         }
         match self.pending_after {
-            PendingAfter::Same => self.pending,
+            PendingAfter::Same => self.began_with(),
             PendingAfter::Drop => None,
             PendingAfter::Set(c) => Some(c),
+        }
+    }
+
+    /// The compressed pending op when planning started, as the conflict
+    /// log names it: a restore is an `i`.
+    pub fn began_with(&self) -> Option<Command> {
+        match self.restore {
+            Some(_) => Some(Command::Insert),
+            None => self.pending,
         }
     }
 
@@ -190,6 +203,17 @@ impl<'a> Planner<'a> {
             }
             p.slots[i].pending = Some(op.command);
             p.see(t, op.row_id);
+        }
+        // A restore takes part as the op it stands for (spec §12.3.5). A
+        // listed restore whose row has no pending `i` is not one.
+        for r in &input.restores {
+            let t = p.cat.id(&r.table)?;
+            if let Some(&i) = p.index.get(&(t, r.row_id)) {
+                if p.slots[i].pending == Some(Command::Insert) && p.slots[i].restore.is_none() {
+                    p.slots[i].restore = Some(r.changed);
+                    p.slots[i].pending = r.changed.then_some(Command::Update);
+                }
+            }
         }
         for op in &input.pulled {
             let t = p.cat.id(&op.table)?;

@@ -8,9 +8,9 @@
 use super::MemoryStore;
 use crate::compress::{compress_pending, compress_pulled, InvalidPendingSequence};
 use crate::merge::{
-    self, policy_by_name, ConflictEntry, MergeError, MergeInput, Plan, UniqueCollision,
+    self, policy_by_name, ConflictEntry, MergeError, MergeInput, Plan, Restore, UniqueCollision,
 };
-use crate::protocol::op::{Op, OplogRecord, VersionedOp};
+use crate::protocol::op::{Command, Op, OplogRecord, VersionedOp};
 use crate::protocol::value::Row;
 use crate::schema::{Schema, TableSchema};
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,9 @@ pub struct LocalState {
     /// The compressed pending ops.
     #[serde(default)]
     pub pending: Vec<Op>,
+    /// The pending `i` ops that are restores (spec §12.3.5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restores: Vec<Restore>,
 }
 
 /// What the pull brings.
@@ -113,6 +116,9 @@ pub enum Expected {
         /// The compressed pending ops after the merge (order not
         /// significant).
         pending: Vec<Op>,
+        /// Which pending `i` ops are restores (spec §12.3.5).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        restores: Vec<Restore>,
         /// The conflict-log entries (order not significant).
         conflicts: Vec<ConflictEntry>,
     },
@@ -177,7 +183,17 @@ impl MergeScenario {
             return Err(format!("the local rows break integrity: {problems:?}"));
         }
         for op in &self.local.pending {
-            store.record(&op.table, op.row_id, op.command);
+            let restore = self
+                .local
+                .restores
+                .iter()
+                .find(|r| r.table == op.table && r.row_id == op.row_id);
+            match restore {
+                Some(r) if op.command == Command::Insert => {
+                    store.record_restore(&op.table, op.row_id, r.changed)
+                }
+                _ => store.record(&op.table, op.row_id, op.command),
+            }
         }
         Ok(store)
     }
@@ -188,10 +204,11 @@ impl MergeScenario {
             .ok_or_else(|| format!("unknown policy {:?}", self.policy))?;
         let mut store = self.local_store()?;
         let pending = store.pending_ops().map_err(|e| e.to_string())?;
-        let input = MergeInput::new(
-            compress_pulled(&self.pull.ops),
+        let input = MergeInput::of_pull(
+            &self.pull.ops,
             self.pull.rows.clone(),
             pending,
+            store.pending_restores(),
         );
         match merge::plan(&input, store.schema(), policy, &store) {
             Ok(plan) => {
@@ -214,6 +231,7 @@ impl MergeScenario {
                 Expected::Merged {
                     rows,
                     pending,
+                    restores,
                     conflicts,
                 },
                 MergeOutcome::Plan(plan),
@@ -232,6 +250,16 @@ impl MergeScenario {
                         "pending ops differ\nexpected: {}\n     got: {}",
                         serde_json::to_string(&sorted_ops(pending)).unwrap_or_default(),
                         serde_json::to_string(&sorted_ops(&got_pending)).unwrap_or_default()
+                    ));
+                }
+                let mut want_restores = restores.clone();
+                want_restores.sort();
+                let got_restores = store.pending_restores();
+                if want_restores != got_restores {
+                    return Err(format!(
+                        "restores differ\nexpected: {}\n     got: {}",
+                        serde_json::to_string(&want_restores).unwrap_or_default(),
+                        serde_json::to_string(&got_restores).unwrap_or_default()
                     ));
                 }
                 if sorted_json(conflicts) != sorted_json(&plan.conflicts) {
