@@ -106,6 +106,12 @@ impl Transport {
             .await
             .map_err(|_| ClientError::Network(format!("no answer within {:?}", self.timeout)))??;
         if status == 200 {
+            // Maps would keep the last copy of a repeated member (§7.4).
+            if let Some(pointer) = dbsync_core::protocol::json::first_duplicate_member(&bytes) {
+                return Err(ClientError::Protocol(format!(
+                    "{path} answered 200 with the member {pointer} twice in its object"
+                )));
+            }
             return serde_json::from_slice(&bytes).map_err(|e| {
                 ClientError::Protocol(format!(
                     "{path} answered 200 with a body that is not its message: {e}"

@@ -66,6 +66,14 @@ pub fn check_protocol(body: &[u8]) -> Result<(), Rejection> {
 /// Reads a whole message: protocol first, then every member.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
     check_protocol(body)?;
+    // Maps (`values`, `where`, `app_data`) would keep the last copy of a
+    // repeated member (spec §7.4).
+    if let Some(pointer) = dbsync_core::protocol::json::first_duplicate_member(body) {
+        return Err(at(
+            pointer,
+            "this member name appears twice in its object".into(),
+        ));
+    }
     let typed = serde_json::from_slice(body)
         .map_err(|e| out_of_range(&e).unwrap_or_else(|| malformed(e.to_string())))?;
     // `app_data` may be absent, but when present it is an object (§7.3):

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use dbsync_core::merge::{ConflictKind, Rule, ServerWins};
+use dbsync_core::merge::{ConflictKind, Restore, Rule, ServerWins};
 use dbsync_core::ErrorCode;
 use dbsync_sqlite::node;
 
@@ -387,4 +387,82 @@ fn a_local_insert_of_a_key_the_server_inserted_and_deleted_moves_to_a_fresh_key(
     }
     assert_eq!(dump(&a.conn, &a.schema), dump(&s.conn, &s.schema));
     assert_eq!(dump(&b.conn, &b.schema), dump(&s.conn, &s.schema));
+}
+
+#[test]
+fn a_pull_keeps_the_deletes_written_after_a_push_whose_request_was_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon'); INSERT INTO person (name, city_id) VALUES ('Ana', 1);");
+    // The request is lost: the stored push still carries `i` of both rows.
+    let lost = a.begin_push().unwrap();
+    assert_eq!(lost.ops, 2);
+    a.exec("DELETE FROM person WHERE id = 1; DELETE FROM city WHERE id = 1;");
+    // Both rows compress to nothing (`i d`), but the records after the
+    // push's watermark must survive the pull (spec §3.2.1).
+    a.pull(&mut s);
+    a.sync(&mut s);
+    a.sync(&mut s);
+    assert_eq!(count(&s.conn, "SELECT count(*) FROM city"), 0);
+    assert_eq!(count(&s.conn, "SELECT count(*) FROM person"), 0);
+    assert!(node::compressed_pending(&a.conn).unwrap().is_empty());
+    assert_eq!(dump(&a.conn, &a.schema), dump(&s.conn, &s.schema));
+}
+
+#[test]
+fn two_nodes_that_restore_the_same_row_leave_one_copy_on_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    let mut c = node(dir.path(), "c", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon');");
+    a.sync(&mut s);
+    b.sync(&mut s);
+    c.sync(&mut s);
+    // b updates the city, c gives it a person, a deletes it.
+    b.exec("UPDATE city SET name = 'Lisboa' WHERE id = 1;");
+    c.exec("INSERT INTO person (name, city_id) VALUES ('Ana', 1);");
+    a.exec("DELETE FROM city WHERE id = 1;");
+    a.sync(&mut s);
+    // c keeps the city for its person: an unchanged restore.
+    c.pull(&mut s);
+    assert_eq!(
+        node::restores(&c.conn).unwrap(),
+        vec![Restore {
+            table: "city".into(),
+            row_id: 1,
+            changed: false
+        }]
+    );
+    // b keeps it for its update (a changed restore) and pushes it first.
+    b.sync(&mut s);
+    assert_eq!(count(&s.conn, "SELECT count(*) FROM city"), 1);
+    // c pulls b's `i` of the city: the same row, not an insert conflict.
+    c.sync(&mut s);
+    for n in [&mut a, &mut b] {
+        n.sync(&mut s);
+    }
+    assert_eq!(count(&s.conn, "SELECT count(*) FROM city"), 1);
+    assert_eq!(
+        count(
+            &s.conn,
+            "SELECT count(*) FROM city WHERE id = 1 AND name = 'Lisboa'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&s.conn, "SELECT count(*) FROM person WHERE city_id = 1"),
+        1
+    );
+    let log = node::conflicts(&c.conn).unwrap();
+    assert!(
+        !log.iter().any(|e| e.entry.rule == Rule::LocalInsertRekeyed),
+        "{log:?}"
+    );
+    for n in [&a, &b, &c] {
+        assert_eq!(dump(&n.conn, &n.schema), dump(&s.conn, &s.schema));
+        assert!(node::restores(&n.conn).unwrap().is_empty());
+    }
 }
