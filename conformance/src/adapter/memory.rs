@@ -4,7 +4,6 @@ use super::merge_input::{merge_error, outcome, MergeVectorInput};
 use crate::node::protocol::LocalError;
 use dbsync_core::merge::{self, MergeInput};
 use dbsync_core::model::MemoryStore;
-use dbsync_core::Command;
 use serde_json::{json, Value};
 
 pub fn run(vector: &Value) -> Result<Value, LocalError> {
@@ -21,19 +20,7 @@ pub fn run(vector: &Value) -> Result<Value, LocalError> {
             "the local rows break integrity: {problems:?}"
         )));
     }
-    for op in &input.local.pending {
-        let restore = input
-            .local
-            .restores
-            .iter()
-            .find(|r| r.table == op.table && r.row_id == op.row_id);
-        match restore {
-            Some(r) if op.command == Command::Insert => {
-                store.record_restore(&op.table, op.row_id, r.changed)
-            }
-            _ => store.record(&op.table, op.row_id, op.command),
-        }
-    }
+    input.local.record_pending(&mut store);
     let pending = store
         .pending_ops()
         .map_err(|e| LocalError::new(e.code().as_str(), e.to_string()).with(json!(e)))?;

@@ -156,6 +156,10 @@ pub struct Case {
     pub nodes: u8,
     /// The server's pull page size, in ops (small values exercise paging).
     pub page_ops: u16,
+    /// The nodes that merge with `server_wins` (spec §12.4.2); the others
+    /// use `node_wins`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_wins: Vec<u8>,
     pub steps: Vec<Step>,
 }
 

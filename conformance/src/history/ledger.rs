@@ -12,13 +12,21 @@
 //! `d`, unless the conflict log says why not (the row came back for
 //! someone's update or child, or both sides deleted it), or the server
 //! never had the row.
+//!
+//! A node that merges with `server_wins` loses local work where the spec
+//! says so (§12.4.2), and says so in its conflict log: a merge entry that
+//! names the node's local values as `lost` (`remote_update_taken`,
+//! `remote_delete_taken`, `local_child_reverted`,
+//! `local_children_deleted_with_parent`) ends that row's last write, and a
+//! row the merge deleted with its parent counts as deleted.
 
 use super::world::World;
 use super::Failure;
 use dbsync_core::merge::Rule;
 use dbsync_core::protocol::PushRequest;
 use dbsync_core::{Command, Schema, Value};
-use dbsync_sqlite::{node, rows};
+use dbsync_sqlite::node::{self, MergeReport};
+use dbsync_sqlite::rows;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -70,6 +78,18 @@ pub struct Ledger {
     pub built: BTreeMap<(usize, String), Vec<LogicalOp>>,
     /// The pushes the server applied: (node, push id).
     pub accepted: Vec<(usize, String)>,
+}
+
+/// Whether a merge rule drops the node's local work on the row it names
+/// (its `lost` values are the node's): spec §12.4.2.
+fn drops_local_work(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::RemoteUpdateTaken
+            | Rule::RemoteDeleteTaken
+            | Rule::LocalChildReverted
+            | Rule::LocalChildrenDeletedWithParent
+    )
 }
 
 /// The logical form of `values` of a row of `table`, read on `conn`.
@@ -209,6 +229,24 @@ impl World {
         }
         self.ledger.built.insert(key, ops);
         Ok(())
+    }
+
+    /// Node `n`'s merge committed: the local work it dropped, as its
+    /// conflict entries say, is no longer a write that must reach the
+    /// server (spec §12.4.2).
+    pub fn note_merged(&mut self, n: usize, report: &MergeReport) {
+        for c in &report.conflicts {
+            if !drops_local_work(c.rule) {
+                continue;
+            }
+            let Some(Value::Text(uid)) = c.lost.as_ref().and_then(|l| l.get("uid")) else {
+                continue;
+            };
+            self.ledger.last.remove(&(n, uid.clone()));
+            if c.rule == Rule::LocalChildrenDeletedWithParent {
+                self.ledger.deleted.insert(uid.clone());
+            }
+        }
     }
 
     /// The server applied node `n`'s push (not a duplicate).

@@ -5,7 +5,7 @@ use super::case::{PullFault, PushFault, Step};
 use super::checks::snapshot;
 use super::world::{World, NOW};
 use super::{failed, Failure};
-use dbsync_core::merge::{MergeError, NodeWins, UniqueCollision};
+use dbsync_core::merge::{MergeError, UniqueCollision};
 use dbsync_core::protocol::{PullRequest, PushRequest};
 use dbsync_core::{ErrorCode, Row, Value};
 use dbsync_sqlite::node::{self, MergeReport, NodeError, StagedPull};
@@ -158,16 +158,12 @@ impl World {
     }
 
     fn merge(&mut self, n: usize, staged: StagedPull) -> Result<MergeReport, NodeError> {
-        node::merge(
-            &mut self.nodes[n].conn,
-            &self.schema,
-            &NodeWins,
-            staged,
-            NOW,
-        )
+        let policy = self.nodes[n].policy;
+        node::merge(&mut self.nodes[n].conn, &self.schema, policy, staged, NOW)
     }
 
-    fn count_report(&mut self, report: &MergeReport) {
+    fn count_report(&mut self, n: usize, report: &MergeReport) {
+        self.note_merged(n, report);
         self.stats.count("merge");
         if !report.own_versions.is_empty() {
             self.stats.count("own_version_recognised");
@@ -192,7 +188,7 @@ impl World {
             let before = snapshot(&self.nodes[n].conn)?;
             match self.merge(n, staged) {
                 Ok(report) => {
-                    self.count_report(&report);
+                    self.count_report(n, &report);
                     return Ok(());
                 }
                 Err(NodeError::Merge(MergeError::UniqueCollisions(c))) => {
@@ -243,7 +239,7 @@ impl World {
         match result {
             Ok(report) => {
                 // The merge finished before the crash point.
-                self.count_report(&report);
+                self.count_report(n, &report);
                 Ok(())
             }
             Err(_) => {

@@ -7,6 +7,7 @@ use super::ledger::Ledger;
 use super::model::ServerModel;
 use super::{failed, Failure, Stats};
 use crate::replica::{self, Side};
+use dbsync_core::merge::{NodeWins, Policy, ServerWins};
 use dbsync_core::Schema;
 use dbsync_sqlite::node;
 use dbsync_sqlite::server::{self, Limits};
@@ -30,6 +31,8 @@ pub struct NodeDb {
     pub id: u64,
     /// Push ids made so far (push ids are `p-<node>-<n>`).
     pub pushes: u32,
+    /// The policy its merges use.
+    pub policy: &'static dyn Policy,
 }
 
 /// The server, the nodes and what the checks need to know.
@@ -79,11 +82,17 @@ impl World {
             let reg = server::register(&mut server.conn, None, None, NOW)
                 .map_err(|r| Failure::new(format!("register: {}: {}", r.code, r.message)))?;
             node::save_registration(&conn, "http://in-process", &reg)?;
+            let policy: &'static dyn Policy = if case.server_wins.contains(&i) {
+                &ServerWins
+            } else {
+                &NodeWins
+            };
             nodes.push(NodeDb {
                 path,
                 conn,
                 id: reg.node_id,
                 pushes: 0,
+                policy,
             });
         }
         Ok(World {

@@ -1,6 +1,7 @@
 //! The proptest strategies of a history: a schema of 2–4 tables in a
-//! foreign-key chain, 2–5 nodes, and the steps they take. Weights keep
-//! unique collisions and faults reachable but not dominant.
+//! foreign-key chain, 2–5 nodes (some merging with `server_wins`), and the
+//! steps they take. Weights keep unique collisions and faults reachable
+//! but not dominant.
 
 use dbsync_conformance::history::{
     Case, Change, Edit, PullFault, PushFault, Step, TableGen, UniqueVal, Vals,
@@ -39,8 +40,8 @@ fn table_gen(index: u8) -> BoxedStrategy<TableGen> {
 
 fn unique_val() -> impl Strategy<Value = UniqueVal> {
     prop_oneof![
-        9 => Just(UniqueVal::Fresh),
-        1 => (0u8..4).prop_map(UniqueVal::Shared),
+        4 => Just(UniqueVal::Fresh),
+        1 => (0u8..2).prop_map(UniqueVal::Shared),
     ]
 }
 
@@ -110,13 +111,17 @@ pub fn case() -> impl Strategy<Value = Case> {
                 tables,
                 2u8..=5,
                 prop_oneof![Just(1u16), Just(3), Just(10_000)],
+                // Which nodes merge with server_wins: none in two cases
+                // of three.
+                prop_oneof![2 => Just(0u8), 1 => 0u8..32],
                 prop::collection::vec(step(n), 4..48),
             )
         })
-        .prop_map(|(tables, nodes, page_ops, steps)| Case {
+        .prop_map(|(tables, nodes, page_ops, server_wins, steps)| Case {
             tables,
             nodes,
             page_ops,
+            server_wins: (0..nodes).filter(|i| server_wins & (1 << i) != 0).collect(),
             steps,
         })
 }

@@ -94,6 +94,25 @@ pub struct LocalState {
     pub restores: Vec<Restore>,
 }
 
+impl LocalState {
+    /// Records the pending ops on `store`, the listed restores as
+    /// restores (spec §12.3.5), without touching its rows.
+    pub fn record_pending(&self, store: &mut MemoryStore) {
+        for op in &self.pending {
+            let restore = self
+                .restores
+                .iter()
+                .find(|r| r.table == op.table && r.row_id == op.row_id);
+            match restore {
+                Some(r) if op.command == Command::Insert => {
+                    store.record_restore(&op.table, op.row_id, r.changed)
+                }
+                _ => store.record(&op.table, op.row_id, op.command),
+            }
+        }
+    }
+}
+
 /// What the pull brings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -182,19 +201,7 @@ impl MergeScenario {
         if !problems.is_empty() {
             return Err(format!("the local rows break integrity: {problems:?}"));
         }
-        for op in &self.local.pending {
-            let restore = self
-                .local
-                .restores
-                .iter()
-                .find(|r| r.table == op.table && r.row_id == op.row_id);
-            match restore {
-                Some(r) if op.command == Command::Insert => {
-                    store.record_restore(&op.table, op.row_id, r.changed)
-                }
-                _ => store.record(&op.table, op.row_id, op.command),
-            }
-        }
+        self.local.record_pending(&mut store);
         Ok(store)
     }
 
