@@ -9,54 +9,13 @@
 use super::run::Target;
 use dbsync_core::protocol::AppData;
 use dbsync_core::protocol::{PushRequest, RegisterRequest};
-use dbsync_core::Direction;
 use dbsync_server::{Config, Hooks, RegisterDecision, Server, ServerHandle};
-use dbsync_sqlite::TableSpec;
 use std::sync::Arc;
 
-/// The example application's tables, as spec §2.6 creates them.
-pub const EXAMPLE_APP_SQL: &str = "
-CREATE TABLE city (
-  id      INTEGER PRIMARY KEY AUTOINCREMENT,
-  name    TEXT NOT NULL UNIQUE,
-  founded DATE
-);
-CREATE TABLE person (
-  id      INTEGER PRIMARY KEY AUTOINCREMENT,
-  name    TEXT NOT NULL,
-  city_id INTEGER REFERENCES city(id) DEFERRABLE INITIALLY DEFERRED,
-  photo   BLOB
-);
-CREATE TABLE holiday (
-  id        INTEGER PRIMARY KEY AUTOINCREMENT,
-  day       DATE NOT NULL UNIQUE,
-  name      TEXT NOT NULL,
-  closes_at TIME
-);
-CREATE TABLE visit (
-  id        INTEGER PRIMARY KEY AUTOINCREMENT,
-  person_id INTEGER NOT NULL REFERENCES person(id) DEFERRABLE INITIALLY DEFERRED,
-  at        DATETIME NOT NULL,
-  km        REAL
-);
-";
+pub use dbsync_server::example::{tables as example_tables, APP_SQL as EXAMPLE_APP_SQL};
 
 /// The registration token of the in-process server.
 pub const TOKEN: &str = "conformance-kit-token";
-
-/// The example application's tables with their directions.
-pub fn example_tables() -> Vec<TableSpec> {
-    let spec = |name: &str, direction| TableSpec {
-        name: name.into(),
-        direction,
-    };
-    vec![
-        spec("city", Direction::Both),
-        spec("person", Direction::Both),
-        spec("holiday", Direction::PullOnly),
-        spec("visit", Direction::PushOnly),
-    ]
-}
 
 fn asks_for_refusal(app_data: &Option<AppData>) -> bool {
     app_data

@@ -16,53 +16,20 @@
 //! The server runs as a separate `dbsync serve` process in every case.
 
 use dbsync_client::Node;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dbsync");
 const SCHEMA: &str = "CREATE TABLE item (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, qty INTEGER, price REAL);";
 
-struct Serving {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "../tests/support/serving.rs"]
+mod serving;
+use serving::Serving;
 
 fn serve(db: &Path) -> Serving {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--open-registration",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(
-            std::fs::File::create(db.with_extension("log")).unwrap(),
-        ))
-        .env("DBSYNC_LOG", "warn")
-        .spawn()
-        .expect("dbsync serve");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("address line")
-        .to_string();
-    Serving { child, url }
+    let log = std::fs::File::create(db.with_extension("log")).unwrap();
+    serving::serve(BIN, db, &["--open-registration"], Stdio::from(log))
 }
 
 /// The peak resident set (VmHWM) of a running process, in MB.

@@ -1,9 +1,8 @@
 //! The `dbsync` binary driven as a subprocess: a whole serve, track,
 //! register, sync cycle, and the documented exit codes.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dbsync");
 const SCHEMA: &str = "
@@ -34,44 +33,13 @@ fn make_db(path: &Path) {
         .unwrap();
 }
 
-struct Serving {
-    child: Child,
-    url: String,
+mod support {
+    pub mod serving;
 }
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::serving::Serving;
 
 fn serve(db: &Path) -> Serving {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--registration-token",
-            "sesame",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("first line names the address")
-        .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    Serving { child, url }
+    support::serving::serve(BIN, db, &["--registration-token", "sesame"], Stdio::null())
 }
 
 #[test]

@@ -32,9 +32,8 @@
 use bytes::Bytes;
 use dbsync_core::auth::{sign, Secret};
 use dbsync_core::protocol::*;
-use dbsync_core::{Command, Direction, ErrorCode, Op, Row, Value};
+use dbsync_core::{Command, ErrorCode, Op, Row, Value};
 use dbsync_server::{Config, Endpoint, Server};
-use dbsync_sqlite::TableSpec;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
 use rusqlite::types::ValueRef;
@@ -47,32 +46,7 @@ use std::time::Duration;
 /// The registration token of the fuzzed server.
 pub const TOKEN: &str = "fuzz-registration-token";
 
-/// The example application of spec §2.6, as its SQL says.
-pub const APP_SQL: &str = "
-CREATE TABLE city (
-  id      INTEGER PRIMARY KEY AUTOINCREMENT,
-  name    TEXT NOT NULL UNIQUE,
-  founded DATE
-);
-CREATE TABLE person (
-  id      INTEGER PRIMARY KEY AUTOINCREMENT,
-  name    TEXT NOT NULL,
-  city_id INTEGER REFERENCES city(id) DEFERRABLE INITIALLY DEFERRED,
-  photo   BLOB
-);
-CREATE TABLE holiday (
-  id        INTEGER PRIMARY KEY AUTOINCREMENT,
-  day       DATE NOT NULL UNIQUE,
-  name      TEXT NOT NULL,
-  closes_at TIME
-);
-CREATE TABLE visit (
-  id        INTEGER PRIMARY KEY AUTOINCREMENT,
-  person_id INTEGER NOT NULL REFERENCES person(id) DEFERRABLE INITIALLY DEFERRED,
-  at        DATETIME NOT NULL,
-  km        REAL
-);
-";
+pub use dbsync_server::example::{tables, APP_SQL};
 
 /// The five paths, in the order of control byte 1.
 pub const PATHS: [&str; 5] = [
@@ -197,22 +171,6 @@ static HARNESS: OnceLock<Harness> = OnceLock::new();
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The synced tables of the server: spec §2.6.
-pub fn tables() -> Vec<TableSpec> {
-    vec![
-        TableSpec::both("city"),
-        TableSpec::both("person"),
-        TableSpec {
-            name: "holiday".into(),
-            direction: Direction::PullOnly,
-        },
-        TableSpec {
-            name: "visit".into(),
-            direction: Direction::PushOnly,
-        },
-    ]
 }
 
 /// An answer, read whole.

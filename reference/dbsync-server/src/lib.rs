@@ -4,6 +4,7 @@
 //! §16) on hyper 1 and tokio, over the SQLite store of `dbsync-sqlite`.
 //!
 //! - [`config`]: what an operator sets, and the application's hooks;
+//! - [`example`]: the example application of spec §2.6;
 //! - [`http`]: the route table, content type, body limits and responses;
 //! - [`auth`]: request authentication (spec §8);
 //! - [`wire`]: reading a body into its message (spec §7);
@@ -28,6 +29,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod example;
 mod handlers;
 pub mod http;
 mod store;

@@ -186,8 +186,9 @@ pub fn pending_restores(
     records: &[dbsync_core::OplogRecord],
 ) -> Result<Vec<Restore>> {
     let mut stmt = conn.prepare_cached(
+        // CROSS JOIN keeps the (small) marks table outermost.
         "SELECT r.seq, r.changed FROM dbsync_restores r \
-         JOIN dbsync_oplog o ON o.seq = r.seq WHERE o.version IS NULL",
+         CROSS JOIN dbsync_oplog o ON o.seq = r.seq WHERE o.version IS NULL",
     )?;
     let marks = stmt
         .query_map([], |r| {
