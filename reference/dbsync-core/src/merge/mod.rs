@@ -93,21 +93,23 @@ impl MergeInput {
         restores: Vec<Restore>,
     ) -> MergeInput {
         let mut pull = compress_pulled(pulled);
-        let kept: HashSet<(&str, i64)> = pull
-            .ops
-            .iter()
-            .map(|o| (o.table.as_str(), o.row_id))
-            .collect();
         let inserts: HashSet<(&str, i64)> = pending
             .iter()
             .filter(|o| o.command == Command::Insert)
             .map(|o| (o.table.as_str(), o.row_id))
             .collect();
+        // The pending inserts' keys the pulled ops name, with the version
+        // of their last op; those compression kept are not vanished.
         let mut vanished: HashMap<(&str, i64), u64> = HashMap::new();
-        for op in pulled {
-            let key = (op.table.as_str(), op.row_id);
-            if !kept.contains(&key) && inserts.contains(&key) {
-                vanished.insert(key, op.version);
+        if !inserts.is_empty() {
+            for op in pulled {
+                let key = (op.table.as_str(), op.row_id);
+                if inserts.contains(&key) {
+                    vanished.insert(key, op.version);
+                }
+            }
+            for op in &pull.ops {
+                vanished.remove(&(op.table.as_str(), op.row_id));
             }
         }
         let mut extra: Vec<VersionedOp> = vanished
