@@ -127,18 +127,7 @@ impl World {
         let mut staged = StagedPull::default();
         let mut cursor = None;
         loop {
-            let req = PullRequest {
-                protocol: "1.0".into(),
-                schema: self.fingerprint.clone(),
-                app_data: None,
-                base_version: st.last_version,
-                pending: if cursor.is_none() {
-                    pending.clone()
-                } else {
-                    vec![]
-                },
-                cursor: cursor.clone(),
-            };
+            let req = PullRequest::page(&self.fingerprint, st.last_version, &pending, cursor);
             let page = server::pull_page(
                 &mut self.server.conn,
                 &self.schema,

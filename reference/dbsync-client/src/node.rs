@@ -282,19 +282,13 @@ impl Node {
             .await?;
         let mut staged = StagedPull::default();
         let mut cursor = None;
-        let mut first = true;
         loop {
             let req = PullRequest {
-                protocol: dbsync_core::PROTOCOL_VERSION.into(),
-                schema: self.fingerprint.clone(),
                 app_data: self.app_data.clone(),
-                base_version: st.last_version,
-                pending: if first { pending.clone() } else { Vec::new() },
-                cursor: cursor.clone(),
+                ..PullRequest::page(&self.fingerprint, st.last_version, &pending, cursor)
             };
             let page: PullResponse =
                 page_with_retries(&transport, "/v1/pull", &req, &signer).await?;
-            first = false;
             cursor = page.next_cursor.clone();
             let total = page.target_version.saturating_sub(st.last_version);
             staged.add(page);
@@ -386,12 +380,8 @@ impl Node {
         let mut cursor = None;
         loop {
             let req = PullRequest {
-                protocol: dbsync_core::PROTOCOL_VERSION.into(),
-                schema: self.fingerprint.clone(),
                 app_data: self.app_data.clone(),
-                base_version: base,
-                pending: Vec::new(),
-                cursor: cursor.clone(),
+                ..PullRequest::page(&self.fingerprint, base, &[], cursor)
             };
             let page: PullResponse =
                 page_with_retries(&transport, "/v1/pull", &req, &signer).await?;

@@ -417,7 +417,8 @@ fn merge_and_check(
     let Ok(pending) = node.pending_ops() else {
         return; // the node reports invalid_pending_sequence before merging
     };
-    let input = MergeInput::new(compress_pulled(pulled), rows, pending);
+    // As the store plans it: compressed-away keys fed, restores marked.
+    let input = MergeInput::of_pull(pulled, rows, pending, node.pending_restores());
     let outcome = plan(&input, node.schema(), policy, node);
     if std::env::var_os("DBSYNC_FUZZ_TRACE").is_some() {
         let what = match &outcome {

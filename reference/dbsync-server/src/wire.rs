@@ -13,11 +13,15 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-/// The only member read before the rest: every other is skipped.
+/// The members read as sent, before the typed parse: every other is
+/// skipped. `app_data` is `Some(Value::Null)` for an explicit `null`
+/// (serde would read it as absent).
 #[derive(Deserialize)]
 struct Probe {
     #[serde(default)]
     protocol: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "as_sent")]
+    app_data: Option<serde_json::Value>,
 }
 
 fn malformed(message: impl Into<String>) -> Rejection {
@@ -42,6 +46,11 @@ fn out_of_range(e: &serde_json::Error) -> Option<Rejection> {
 
 /// Checks the body is a JSON object whose `protocol` is `"1.0"` (spec §7.1).
 pub fn check_protocol(body: &[u8]) -> Result<(), Rejection> {
+    probe(body).map(drop)
+}
+
+/// Reads the probe and checks `protocol` (spec §7.1).
+fn probe(body: &[u8]) -> Result<Probe, Rejection> {
     let probe: Probe = serde_json::from_slice(body).map_err(|e| {
         if let Some(r) = out_of_range(&e) {
             r
@@ -51,8 +60,8 @@ pub fn check_protocol(body: &[u8]) -> Result<(), Rejection> {
             malformed(format!("the body is not JSON: {e}"))
         }
     })?;
-    match probe.protocol {
-        Some(serde_json::Value::String(v)) if v == PROTOCOL_VERSION => Ok(()),
+    match &probe.protocol {
+        Some(serde_json::Value::String(v)) if v == PROTOCOL_VERSION => Ok(probe),
         Some(serde_json::Value::String(v)) => Err(Rejection::new(
             ErrorCode::UnsupportedProtocol,
             format!("protocol {v} is not supported; this server speaks {PROTOCOL_VERSION}"),
@@ -65,7 +74,7 @@ pub fn check_protocol(body: &[u8]) -> Result<(), Rejection> {
 
 /// Reads a whole message: protocol first, then every member.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
-    check_protocol(body)?;
+    let probe = probe(body)?;
     // Maps (`values`, `where`, `app_data`) would keep the last copy of a
     // repeated member (spec §7.4).
     if let Some(pointer) = dbsync_core::protocol::json::first_duplicate_member(body) {
@@ -76,20 +85,11 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
     }
     let typed = serde_json::from_slice(body)
         .map_err(|e| out_of_range(&e).unwrap_or_else(|| malformed(e.to_string())))?;
-    // `app_data` may be absent, but when present it is an object (§7.3):
-    // serde reads `null` as absent, so look at it as it was sent.
-    let probe: AppDataProbe = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+    // `app_data` may be absent, but when present it is an object (§7.3).
     if probe.app_data.is_some_and(|v| !v.is_object()) {
         return Err(at("/app_data".into(), "app_data must be an object".into()));
     }
     Ok(typed)
-}
-
-/// `app_data` as sent: `Some(Value::Null)` for an explicit `null`.
-#[derive(serde::Deserialize)]
-struct AppDataProbe {
-    #[serde(default, deserialize_with = "as_sent")]
-    app_data: Option<serde_json::Value>,
 }
 
 fn as_sent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {

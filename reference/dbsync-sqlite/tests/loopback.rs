@@ -269,14 +269,12 @@ fn repair_replaces_the_node_tables_with_the_server_snapshot() {
     a.sync(&mut s);
     let staged = {
         let mut st = dbsync_sqlite::node::StagedPull::default();
-        let req = dbsync_core::protocol::PullRequest {
-            protocol: "1.0".into(),
-            schema: b.schema.fingerprint(),
-            app_data: None,
-            base_version: node::repair_version(&b.conn).unwrap(),
-            pending: vec![],
-            cursor: None,
-        };
+        let req = dbsync_core::protocol::PullRequest::page(
+            b.schema.fingerprint(),
+            node::repair_version(&b.conn).unwrap(),
+            &[],
+            None,
+        );
         st.add(
             dbsync_sqlite::server::pull_page(&mut s.conn, &s.schema, b.id, &req, &s.limits)
                 .unwrap(),

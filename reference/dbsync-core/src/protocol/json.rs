@@ -4,6 +4,7 @@
 //! finds the first repeated name anywhere in a body.
 
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -11,6 +12,9 @@ use std::fmt;
 /// earlier member of the same object, in document order. `None` when
 /// every object's names are distinct, and also when `body` is not JSON
 /// (the message parse reports that).
+///
+/// One pass, no tree: names are borrowed from `body` unless they hold
+/// escapes, and the pointer is only spelled out for a repeat.
 pub fn first_duplicate_member(body: &[u8]) -> Option<String> {
     let mut path = Vec::new();
     let mut found = None;
@@ -23,20 +27,91 @@ pub fn first_duplicate_member(body: &[u8]) -> Option<String> {
     found
 }
 
-fn pointer(path: &[String], last: &str) -> String {
-    path.iter()
-        .map(String::as_str)
-        .chain(std::iter::once(last))
-        .map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1")))
-        .collect()
+/// One step of the path from the body to a value.
+enum Step<'de> {
+    Member(Cow<'de, str>),
+    Index(usize),
 }
 
-struct Walk<'a> {
-    path: &'a mut Vec<String>,
+fn pointer(path: &[Step<'_>], last: &str) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Member(name) => push_token(&mut out, name),
+            Step::Index(i) => out.push_str(&format!("/{i}")),
+        }
+    }
+    push_token(&mut out, last);
+    out
+}
+
+fn push_token(out: &mut String, name: &str) {
+    out.push('/');
+    out.push_str(&name.replace('~', "~0").replace('/', "~1"));
+}
+
+/// The member names of one object so far. Most objects are small: a
+/// list, until it grows past `SMALL` names and a hash set takes over (an
+/// object with very many members costs linear time, not quadratic).
+#[derive(Default)]
+struct Names<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: HashSet<Cow<'de, str>>,
+}
+
+impl<'de> Names<'de> {
+    const SMALL: usize = 16;
+
+    /// Adds `name`; false when the object already had it.
+    fn insert(&mut self, name: Cow<'de, str>) -> bool {
+        if self.many.is_empty() {
+            if self.few.contains(&name) {
+                return false;
+            }
+            if self.few.len() < Self::SMALL {
+                self.few.push(name);
+                return true;
+            }
+            self.many.extend(self.few.drain(..));
+        }
+        self.many.insert(name)
+    }
+}
+
+/// A member name, borrowed from the body when it has no escapes.
+struct Name;
+
+impl<'de> DeserializeSeed<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+struct Walk<'a, 'de> {
+    path: &'a mut Vec<Step<'de>>,
     found: &'a mut Option<String>,
 }
 
-impl<'de> DeserializeSeed<'de> for Walk<'_> {
+impl<'de> DeserializeSeed<'de> for Walk<'_, 'de> {
     type Value = ();
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -44,7 +119,7 @@ impl<'de> DeserializeSeed<'de> for Walk<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Walk<'_> {
+impl<'de> Visitor<'de> for Walk<'_, 'de> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -73,7 +148,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0usize;
         loop {
-            self.path.push(i.to_string());
+            self.path.push(Step::Index(i));
             let more = seq.next_element_seed(Walk {
                 path: self.path,
                 found: self.found,
@@ -87,18 +162,17 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = HashSet::new();
-        while let Some(name) = map.next_key::<String>()? {
-            if self.found.is_none() && seen.contains(&name) {
+        let mut names = Names::default();
+        while let Some(name) = map.next_key_seed(Name)? {
+            if !names.insert(name.clone()) && self.found.is_none() {
                 *self.found = Some(pointer(self.path, &name));
             }
-            self.path.push(name.clone());
+            self.path.push(Step::Member(name));
             map.next_value_seed(Walk {
                 path: self.path,
                 found: self.found,
             })?;
             self.path.pop();
-            seen.insert(name);
         }
         Ok(())
     }
@@ -135,6 +209,22 @@ mod tests {
     fn pointer_characters_are_escaped() {
         let body = br#"{"a/b": {"c~d": 1, "c~d": 2}}"#;
         assert_eq!(first_duplicate_member(body).as_deref(), Some("/a~1b/c~0d"));
+    }
+
+    #[test]
+    fn a_repeat_in_a_large_object_is_found() {
+        let members: Vec<String> = (0..100).map(|i| format!("\"m{i}\": {i}")).collect();
+        let body = format!("{{\"o\": {{{}, \"m7\": 0}}}}", members.join(", "));
+        assert_eq!(
+            first_duplicate_member(body.as_bytes()).as_deref(),
+            Some("/o/m7")
+        );
+    }
+
+    #[test]
+    fn a_name_with_escapes_is_compared_by_its_value() {
+        let body = br#"{"a": 1, "\u0061": 2}"#;
+        assert_eq!(first_duplicate_member(body).as_deref(), Some("/a"));
     }
 
     #[test]

@@ -101,6 +101,31 @@ pub struct PullRequest {
     pub cursor: Option<String>,
 }
 
+impl PullRequest {
+    /// The request for one page of a pull (spec §11.1), without
+    /// `app_data`: `pending` goes with the first page only (`cursor`
+    /// null); later pages send `[]` (§11.2).
+    pub fn page(
+        schema: impl Into<String>,
+        base_version: u64,
+        pending: &[Op],
+        cursor: Option<String>,
+    ) -> PullRequest {
+        PullRequest {
+            protocol: crate::PROTOCOL_VERSION.into(),
+            schema: schema.into(),
+            app_data: None,
+            base_version,
+            pending: if cursor.is_none() {
+                pending.to_vec()
+            } else {
+                Vec::new()
+            },
+            cursor,
+        }
+    }
+}
+
 /// One page of a pull (spec §11.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

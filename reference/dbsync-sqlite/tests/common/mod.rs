@@ -100,18 +100,8 @@ impl Node {
         let mut cursor = None;
         server::seal(&server.conn, NOW).unwrap();
         loop {
-            let req = PullRequest {
-                protocol: "1.0".into(),
-                schema: self.schema.fingerprint(),
-                app_data: None,
-                base_version: st.last_version,
-                pending: if cursor.is_none() {
-                    pending.clone()
-                } else {
-                    vec![]
-                },
-                cursor: cursor.clone(),
-            };
+            let req =
+                PullRequest::page(self.schema.fingerprint(), st.last_version, &pending, cursor);
             let page = server::pull_page(
                 &mut server.conn,
                 &server.schema,
