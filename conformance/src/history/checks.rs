@@ -4,7 +4,7 @@ use super::world::World;
 use super::Failure;
 use crate::replica;
 use dbsync_core::{Row, Schema};
-use dbsync_sqlite::{node, server};
+use dbsync_sqlite::node;
 use rusqlite::types::Value as Sql;
 use rusqlite::Connection;
 
@@ -124,7 +124,11 @@ impl World {
     pub fn check_final(&self) -> Result<(), Failure> {
         self.check_always()?;
         let on_server = replica::dump(&self.server.conn, &self.schema)?;
-        let latest = server::latest_version(&self.server.conn)?;
+        let latest = self
+            .server
+            .engine
+            .seal(super::world::NOW)
+            .map_err(|r| Failure::new(format!("reading the latest version: {}", r.message)))?;
         for (i, n) in self.nodes.iter().enumerate() {
             let st = node::state(&n.conn)?;
             if st.outstanding_push.is_some() {

@@ -8,8 +8,8 @@ use super::{failed, Failure};
 use dbsync_core::merge::{MergeError, UniqueCollision};
 use dbsync_core::protocol::{PullRequest, PushRequest};
 use dbsync_core::{ErrorCode, Row, Value};
+use dbsync_engine::Rejection;
 use dbsync_sqlite::node::{self, MergeReport, NodeError, StagedPull};
-use dbsync_sqlite::server;
 use rusqlite::types::Value as Sql;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -31,7 +31,7 @@ const SYNC_ROUNDS: usize = 5;
 /// history counts the pull as stuck.
 const COLLISION_RETRIES: usize = 6;
 
-fn rejection(r: &server::Rejection) -> String {
+fn rejection(r: &Rejection) -> String {
     format!("{}: {}", r.code, r.message)
 }
 
@@ -80,14 +80,7 @@ impl World {
             return Ok(Pushed::Unknown);
         }
         let node_id = self.nodes[n].id;
-        let answer = server::push(
-            &mut self.server.conn,
-            &self.schema,
-            node_id,
-            &req,
-            None,
-            NOW,
-        );
+        let answer = self.server.engine.push(node_id, &req, NOW);
         if let Ok(resp) = &answer {
             if resp.duplicate {
                 self.stats.count("push_duplicate");
@@ -123,19 +116,11 @@ impl World {
         let nd = &self.nodes[n];
         let st = node::state(&nd.conn)?;
         let pending = node::compressed_pending(&nd.conn).map_err(|e| failed("pending ops")(&e))?;
-        server::seal(&self.server.conn, NOW)?;
         let mut staged = StagedPull::default();
         let mut cursor = None;
         loop {
             let req = PullRequest::page(&self.fingerprint, st.last_version, &pending, cursor);
-            let page = server::pull_page(
-                &mut self.server.conn,
-                &self.schema,
-                nd.id,
-                &req,
-                &self.server.limits,
-            )
-            .map_err(|r| {
+            let page = self.server.engine.pull(nd.id, &req, NOW).map_err(|r| {
                 Failure::new(format!("node {n}'s pull was rejected: {}", rejection(&r)))
             })?;
             cursor = page.next_cursor.clone();

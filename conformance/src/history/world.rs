@@ -8,20 +8,48 @@ use super::model::ServerModel;
 use super::{failed, Failure, Stats};
 use crate::replica::{self, Side};
 use dbsync_core::merge::{NodeWins, Policy, ServerWins};
+use dbsync_core::protocol::RegisterRequest;
 use dbsync_core::Schema;
-use dbsync_sqlite::node;
-use dbsync_sqlite::server::{self, Limits};
+use dbsync_engine::settings::{Limits, Registration, Settings};
+use dbsync_engine::{Engine, Store};
+use dbsync_sqlite::server::Synchronous;
+use dbsync_sqlite::{node, SqliteStore, StoreOptions};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The clock of a history (fixed: timestamps do not matter here).
 pub const NOW: u64 = 1_735_732_800;
 
-/// The server side.
+/// The server side: the engine over a SQLite store, and a connection of
+/// its own to read the server's tables for the checks.
 pub struct ServerDb {
     pub path: PathBuf,
+    pub engine: Engine,
     pub conn: Connection,
     pub limits: Limits,
+}
+
+/// The engine over the server database at `path` (tables already made).
+fn server_engine(path: &Path, schema: &Schema, limits: &Limits) -> Result<Engine, Failure> {
+    let options = StoreOptions {
+        synchronous: Synchronous::Off,
+        ..StoreOptions::default()
+    };
+    let store = SqliteStore::open(path, &replica::specs(schema), options)
+        .map_err(|e| failed("opening the server's store")(&e))?;
+    if store.schema().fingerprint() != schema.fingerprint() {
+        return Err(Failure::new(
+            "the server reads its tables as another schema",
+        ));
+    }
+    let settings = Settings {
+        limits: limits.clone(),
+        registration: Registration::Open,
+        ..Settings::default()
+    };
+    Engine::open(Arc::new(store), settings)
+        .map_err(|r| Failure::new(format!("opening the engine: {}", r.message)))
 }
 
 /// One node.
@@ -73,13 +101,27 @@ impl World {
             pull_page_ops: case.page_ops.max(1) as usize,
             ..Limits::default()
         };
-        let mut server = ServerDb { path, conn, limits };
+        let engine = server_engine(&path, &schema, &limits)?;
+        let server = ServerDb {
+            path,
+            engine,
+            conn,
+            limits,
+        };
+        let register = RegisterRequest {
+            protocol: dbsync_core::PROTOCOL_VERSION.into(),
+            schema: schema.fingerprint(),
+            app_data: None,
+            token: None,
+        };
         let mut nodes = Vec::new();
         for i in 0..case.nodes.max(1) {
             let path = dir.path().join(format!("node{i}.db"));
             let mut conn = open(&path)?;
             replica::create(&mut conn, &schema, Side::Node)?;
-            let reg = server::register(&mut server.conn, None, None, NOW)
+            let reg = server
+                .engine
+                .register(&register, NOW)
                 .map_err(|r| Failure::new(format!("register: {}: {}", r.code, r.message)))?;
             node::save_registration(&conn, "http://in-process", &reg)?;
             let policy: &'static dyn Policy = if case.server_wins.contains(&i) {
@@ -118,18 +160,11 @@ impl World {
         format!("{prefix}{}", self.counter)
     }
 
-    /// The server's process restarts: its connection closes and the
-    /// database is opened and prepared again, as the server does at start.
+    /// The server's process restarts: its store closes and the database
+    /// is opened and prepared again, as the server does at start.
     pub fn restart_server(&mut self) -> Result<(), Failure> {
-        let placeholder = Connection::open_in_memory()?;
-        drop(std::mem::replace(&mut self.server.conn, placeholder));
-        let mut conn = open(&self.server.path)?;
-        let read = server::prepare(&mut conn, &replica::specs(&self.schema))
-            .map_err(|e| failed("preparing the server again")(&e))?;
-        if read.fingerprint() != self.fingerprint {
-            return Err(Failure::new("the server's schema changed across a restart"));
-        }
-        self.server.conn = conn;
+        let engine = server_engine(&self.server.path, &self.schema, &self.server.limits)?;
+        drop(std::mem::replace(&mut self.server.engine, engine));
         self.stats.count("restart_server");
         Ok(())
     }

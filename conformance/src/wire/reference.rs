@@ -42,8 +42,9 @@ impl Reference {
             conn.execute_batch(EXAMPLE_APP_SQL)
                 .map_err(|e| e.to_string())?;
         }
-        let mut config = Config::new(&db);
-        config.tables = example_tables();
+        let store = dbsync_sqlite::SqliteStore::open(&db, &example_tables(), Default::default())
+            .map_err(|e| e.to_string())?;
+        let mut config = Config::new();
         config.registration_token = Some(TOKEN.into());
         config.hooks = Hooks {
             register: Some(Arc::new(|r: &RegisterRequest| {
@@ -62,7 +63,9 @@ impl Reference {
             })),
             after_push: None,
         };
-        let handle = Server::bind(config).await.map_err(|e| e.to_string())?;
+        let handle = Server::bind(Arc::new(store), config)
+            .await
+            .map_err(|e| e.to_string())?;
         let target = Target {
             base: format!("http://{}", handle.local_addr()),
             token: Some(TOKEN.into()),

@@ -326,8 +326,11 @@ pub async fn conflicts(db: PathBuf, json: bool) -> ExitCode {
 
 pub async fn trim(db: PathBuf, stale_after_days: u64) -> ExitCode {
     if role(&db).as_deref() == Some("server") {
-        let config = dbsync_server::Config::new(&db);
-        let server = match dbsync_server::Server::open(config) {
+        let store = match crate::store::open_served(&db) {
+            Ok(s) => s,
+            Err(e) => return local_failure(e),
+        };
+        let server = match dbsync_server::Server::open(store, dbsync_server::Config::new()) {
             Ok(s) => s,
             Err(e) => return local_failure(e),
         };

@@ -138,9 +138,10 @@ async fn demo() -> Result<bool, ClientError> {
     rusqlite::Connection::open(&server_db)
         .and_then(|c| c.execute_batch(SCHEMA))
         .map_err(|e| ClientError::Store(e.to_string()))?;
-    let mut config = Config::new(&server_db);
+    let store = crate::store::open(&server_db, &[]).map_err(ClientError::Store)?;
+    let mut config = Config::new();
     config.registration_token = Some(TOKEN.into());
-    let server = Server::bind(config)
+    let server = Server::bind(store, config)
         .await
         .map_err(|e| ClientError::Store(e.to_string()))?;
     let url = format!("http://{}", server.local_addr());

@@ -5,6 +5,7 @@ mod demo;
 mod exit;
 mod progress;
 mod serve;
+mod store;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

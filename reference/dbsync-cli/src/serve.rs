@@ -55,24 +55,27 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             db
         }
     };
-    let mut config = Config::new(&db);
+    let mut tables: Vec<TableSpec> = args.tables.iter().map(|n| TableSpec::both(n)).collect();
+    tables.extend(args.push_only.iter().map(|n| TableSpec {
+        name: n.clone(),
+        direction: Direction::PushOnly,
+    }));
+    tables.extend(args.pull_only.iter().map(|n| TableSpec {
+        name: n.clone(),
+        direction: Direction::PullOnly,
+    }));
+    let store = match crate::store::open(&db, &tables) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let mut config = Config::new();
     config.listen = args.listen;
-    config.tables = args.tables.iter().map(|n| TableSpec::both(n)).collect();
-    config
-        .tables
-        .extend(args.push_only.iter().map(|n| TableSpec {
-            name: n.clone(),
-            direction: Direction::PushOnly,
-        }));
-    config
-        .tables
-        .extend(args.pull_only.iter().map(|n| TableSpec {
-            name: n.clone(),
-            direction: Direction::PullOnly,
-        }));
     config.registration_token = args.registration_token;
     config.open_registration = args.open_registration;
-    let handle = match Server::bind(config).await {
+    let handle = match Server::bind(store, config).await {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");

@@ -275,11 +275,13 @@ async fn each_failure_is_its_own_error_with_a_stable_code() {
 async fn small_page_server(dir: &std::path::Path) -> dbsync_server::ServerHandle {
     let db = dir.join("server.db");
     make_db(&db);
-    let mut config = dbsync_server::Config::new(&db);
+    let mut config = dbsync_server::Config::new();
     config.registration_token = Some(TOKEN.into());
     config.limits.pull_page_ops = 4;
     config.limits.repair_page_rows = 4;
-    dbsync_server::Server::bind(config).await.unwrap()
+    dbsync_server::Server::bind(sqlite_store(&db), config)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

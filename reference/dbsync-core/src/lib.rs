@@ -29,7 +29,7 @@ pub use model::MemoryStore;
 
 pub use protocol::op::{Command, Op, OplogRecord, VersionedOp};
 pub use protocol::value::{Row, Value};
-pub use schema::{Column, ColumnType, Direction, ForeignKey, Schema, TableSchema};
+pub use schema::{Column, ColumnType, Direction, ForeignKey, Schema, TableSchema, TableSpec};
 
 /// The protocol version this crate speaks (spec §7.1).
 pub const PROTOCOL_VERSION: &str = "1.0";

@@ -60,6 +60,25 @@ impl Direction {
     }
 }
 
+/// One table a store is asked to track, and which way it syncs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    /// The table's name.
+    pub name: String,
+    /// Which way its changes travel.
+    pub direction: Direction,
+}
+
+impl TableSpec {
+    /// A table synced both ways.
+    pub fn both(name: &str) -> TableSpec {
+        TableSpec {
+            name: name.into(),
+            direction: Direction::Both,
+        }
+    }
+}
+
 /// A column other than the primary key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Column {

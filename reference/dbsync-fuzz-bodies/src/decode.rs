@@ -3,14 +3,14 @@
 //! Whatever parses must serialize, parse back to an equal value, and
 //! serialize again to the same bytes (a receiver that forwards or stores a
 //! message never changes it). The server's own reading of a body
-//! ([`dbsync_server::wire`]) runs on the same bytes: it must never panic.
+//! ([`dbsync_engine::envelope`]) runs on the same bytes: it must never panic.
 
 use dbsync_core::compress::InvalidPendingSequence;
 use dbsync_core::merge::{ConflictEntry, Plan, UniqueCollision};
 use dbsync_core::model::scenario::{CompressionScenario, MergeScenario};
 use dbsync_core::protocol::*;
 use dbsync_core::{Command, Op, OplogRecord, Row, Schema, Value, VersionedOp};
-use dbsync_server::wire;
+use dbsync_engine::envelope as wire;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Debug;

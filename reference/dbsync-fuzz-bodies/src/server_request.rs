@@ -263,12 +263,15 @@ fn setup() -> Harness {
     conn.execute_batch(APP_SQL)
         .expect("the application's tables");
     drop(conn);
-    let mut config = Config::new(&db);
-    config.tables = tables();
+    let options = dbsync_sqlite::StoreOptions {
+        idle_readers: 2,
+        ..Default::default()
+    };
+    let store = dbsync_sqlite::SqliteStore::open(&db, &tables(), options).expect("the store opens");
+    let mut config = Config::new();
     config.registration_token = Some(TOKEN.into());
     config.body_limit = 16 * 1024;
-    config.idle_readers = 2;
-    let server = Server::open(config).expect("the server opens");
+    let server = Server::open(std::sync::Arc::new(store), config).expect("the server opens");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -723,7 +726,7 @@ fn check_reply(w: &Wanted, reply: &Reply) {
         "every answer is JSON: {}",
         shown()
     );
-    let endpoint = Endpoint::of_path(path_only(&w.path));
+    let endpoint = dbsync_server::http::endpoint_of(path_only(&w.path));
     if reply.status == 200 {
         assert_eq!(w.method, "POST", "200 for another method: {}", shown());
         let parsed = match endpoint {

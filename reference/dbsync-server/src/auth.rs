@@ -1,14 +1,14 @@
-//! Request authentication (spec §8.4), in the spec's order: headers (A1),
-//! node (A2), timestamp (A3), MAC (A4), nonce (A5). The nonce is only
-//! remembered once the MAC verified. Nothing here logs a secret.
+//! The HTTP side of request authentication (spec §8.2, check A1): the
+//! four `Dbsync-*` headers, present once each and well formed. The rest
+//! (A2–A5: node, timestamp, MAC, nonce) is the engine's
+//! ([`dbsync_engine::authentication`]).
 
-use crate::store::Store;
 use dbsync_core::auth::{
-    self, AuthHeaders, HEADER_NODE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    AuthHeaders, HEADER_NODE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use dbsync_core::validate::MAX_ROW_ID;
 use dbsync_core::ErrorCode;
-use dbsync_sqlite::server::{self, Rejection};
+use dbsync_engine::Rejection;
 use hyper::header::HeaderMap;
 use serde_json::json;
 
@@ -92,56 +92,6 @@ pub fn parse_headers(headers: &HeaderMap) -> Result<AuthHeaders, Rejection> {
         _ => None,
     })
     .map_err(|code| Rejection::new(code, "the authentication headers are not well formed"))
-}
-
-/// Authenticates one request (A1–A5) and returns its node id. Blocking:
-/// it reads the node and records the nonce.
-pub(crate) fn authenticate(
-    store: &Store,
-    skew: u64,
-    now: u64,
-    method: &str,
-    path: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<u64, Rejection> {
-    let h = parse_headers(headers)?;
-    let node = store
-        .read(|conn| Ok(server::node(conn, h.node_id)?))?
-        .ok_or_else(|| {
-            Rejection::new(
-                ErrorCode::UnknownNode,
-                format!("node {} is not registered on this server", h.node_id),
-            )
-            .with(json!({ "node_id": h.node_id }))
-        })?;
-    if !auth::fresh(h.timestamp, now, skew) {
-        let off = h.timestamp.abs_diff(now);
-        return Err(Rejection::new(
-            ErrorCode::StaleTimestamp,
-            format!(
-                "timestamp {} is {off} s from the server's clock; the window is {skew} s",
-                h.timestamp
-            ),
-        )
-        .with(json!({ "server_time": now, "window": skew })));
-    }
-    if !auth::verify(&node.secret, method, path, &h, body) {
-        // The signed string holds no secret: it helps an operator compare
-        // with what the node signed.
-        tracing::debug!(
-            node = h.node_id,
-            signed = ?auth::string_to_sign(method, path, h.node_id, h.timestamp, &h.nonce, body),
-            "bad signature"
-        );
-        return Err(Rejection::new(
-            ErrorCode::BadSignature,
-            "the request signature does not match",
-        ));
-    }
-    let forget_before = now.saturating_sub(2 * skew);
-    store.write(|conn| server::use_nonce(conn, h.node_id, &h.nonce, now, forget_before))?;
-    Ok(h.node_id)
 }
 
 #[cfg(test)]

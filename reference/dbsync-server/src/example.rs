@@ -3,7 +3,7 @@
 //! the conformance kit's wire vectors and the fuzz targets run against.
 
 use dbsync_core::Direction;
-use dbsync_sqlite::TableSpec;
+use dbsync_core::TableSpec;
 
 /// The example application's tables, as spec §2.6 creates them.
 pub const APP_SQL: &str = "

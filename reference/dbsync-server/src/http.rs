@@ -3,23 +3,13 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use dbsync_core::ErrorCode;
-use dbsync_sqlite::server::Rejection;
+use dbsync_engine::{Endpoint, Rejection};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 use hyper::header::{HeaderMap, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 use std::time::Duration;
-
-/// One endpoint of the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    Register,
-    Push,
-    Pull,
-    Repair,
-    Query,
-}
 
 /// Every path the server serves, each with its endpoint; all take `POST`.
 pub const ROUTES: &[(&str, Endpoint)] = &[
@@ -33,24 +23,18 @@ pub const ROUTES: &[(&str, Endpoint)] = &[
 /// The one method every route takes.
 pub const METHOD: &str = "POST";
 
-impl Endpoint {
-    /// The endpoint serving `path` (the path only, no query string).
-    pub fn of_path(path: &str) -> Option<Endpoint> {
-        ROUTES.iter().find(|(p, _)| *p == path).map(|(_, e)| *e)
-    }
+/// The endpoint serving `path` (the path only, no query string).
+pub fn endpoint_of(path: &str) -> Option<Endpoint> {
+    ROUTES.iter().find(|(p, _)| *p == path).map(|(_, e)| *e)
+}
 
-    pub fn path(self) -> &'static str {
-        ROUTES
-            .iter()
-            .find(|(_, e)| *e == self)
-            .map(|(p, _)| *p)
-            .expect("every endpoint has a route")
-    }
-
-    /// Every endpoint but register needs a signed request (spec §8).
-    pub fn authenticated(self) -> bool {
-        self != Endpoint::Register
-    }
+/// The path of `endpoint`.
+pub fn path_of(endpoint: Endpoint) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|(_, e)| *e == endpoint)
+        .map(|(p, _)| *p)
+        .expect("every endpoint has a route")
 }
 
 /// Whether the request says its body is `application/json`, optionally
@@ -243,9 +227,9 @@ mod tests {
     #[test]
     fn every_endpoint_has_exactly_one_route() {
         for (path, e) in ROUTES {
-            assert_eq!(e.path(), *path);
-            assert_eq!(Endpoint::of_path(path), Some(*e));
+            assert_eq!(path_of(*e), *path);
+            assert_eq!(endpoint_of(path), Some(*e));
         }
-        assert_eq!(Endpoint::of_path("/v1/push/"), None);
+        assert_eq!(endpoint_of("/v1/push/"), None);
     }
 }

@@ -1,21 +1,20 @@
 //! # dbsync-server
 //!
 //! The reference dbsync server: the HTTP binding of the protocol (spec
-//! §16) on hyper 1 and tokio, over the SQLite store of `dbsync-sqlite`.
+//! §16) on hyper 1 and tokio, over the engine of `dbsync-engine` and any
+//! store that implements its [`Store`] trait (`dbsync-sqlite`,
+//! `dbsync-postgres`).
 //!
 //! - [`config`]: what an operator sets, and the application's hooks;
-//! - [`example`]: the example application of spec §2.6;
 //! - [`http`]: the route table, content type, body limits and responses;
-//! - [`auth`]: request authentication (spec §8);
-//! - [`wire`]: reading a body into its message (spec §7);
-//! - `handlers`: the five endpoints;
-//! - `store`: the writer connection and the read connections.
+//! - [`auth`]: the authentication headers (spec §8.2);
+//! - [`example`]: the example application of spec §2.6.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), dbsync_server::ServerError> {
-//! let mut config = dbsync_server::Config::new("app.db");
+//! # async fn run(store: std::sync::Arc<dyn dbsync_server::Store>) -> Result<(), dbsync_server::ServerError> {
+//! let mut config = dbsync_server::Config::new();
 //! config.registration_token = Some("let-me-in".into());
-//! let running = dbsync_server::Server::bind(config).await?;
+//! let running = dbsync_server::Server::bind(store, config).await?;
 //! println!("listening on http://{}", running.local_addr());
 //! running.shutdown().await;
 //! # Ok(()) }
@@ -26,21 +25,25 @@
 //! `protocol` member, the whole message, the schema fingerprint, then the
 //! endpoint. A rejected request changes nothing (beyond the nonce it used
 //! and the node's last-seen time, once it authenticated).
+//!
+//! Architecture invariant: this crate depends on no database crate; the
+//! store is given to [`Server::open`].
 
 pub mod auth;
 pub mod config;
 pub mod example;
-mod handlers;
 pub mod http;
-mod store;
-pub mod wire;
 
-pub use config::{AfterPushHook, BeforePushHook, Config, Hooks, RegisterDecision, RegisterHook};
-pub use dbsync_sqlite::server::{Limits, Rejection, TrimReport};
-pub use http::{Endpoint, ROUTES};
+pub use config::Config;
+pub use dbsync_engine::settings::{
+    AfterPushHook, BeforePushHook, Hooks, Limits, RegisterDecision, RegisterHook,
+};
+pub use dbsync_engine::{Endpoint, Engine, Rejection, Store, TrimReport};
+pub use http::ROUTES;
 
 use bytes::Bytes;
 use dbsync_core::{ErrorCode, Schema};
+use dbsync_engine::SignedRequest;
 use http_body_util::Full;
 use hyper::body::Body;
 use hyper::{Method, Request, Response};
@@ -49,7 +52,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -57,9 +59,9 @@ use tokio::task::JoinHandle;
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// The database could not be opened or prepared.
+    /// The store could not be read or prepared.
     #[error("database: {0}")]
-    Store(#[from] dbsync_sqlite::StoreError),
+    Store(String),
     /// The address could not be bound.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
@@ -69,14 +71,12 @@ pub enum ServerError {
 }
 
 /// What every request handler shares.
-pub(crate) struct Inner {
-    pub(crate) store: Store,
-    pub(crate) schema: Schema,
-    pub(crate) fingerprint: String,
-    pub(crate) config: Config,
+struct Inner {
+    engine: Engine,
+    config: Config,
 }
 
-/// A server over one database: answers requests (through [`Server::bind`]
+/// A server over one store: answers requests (through [`Server::bind`]
 /// or directly with [`Server::handle`]) and trims. Cheap to clone.
 #[derive(Clone)]
 pub struct Server {
@@ -90,14 +90,17 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn internal(e: impl std::fmt::Display) -> Rejection {
-    Rejection::new(ErrorCode::InternalError, format!("the server failed: {e}"))
+fn joined<T>(r: Result<Result<T, Rejection>, tokio::task::JoinError>) -> Result<T, Rejection> {
+    r.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a request's task failed");
+        Err(Rejection::internal())
+    })
 }
 
 impl Server {
-    /// Opens and prepares the database (blocking: tracks the tables and
-    /// creates the server's own tables) without listening.
-    pub fn open(config: Config) -> Result<Server, ServerError> {
+    /// A server over `store` (blocking: the engine reads the store once
+    /// to make or load the cursor key), without listening.
+    pub fn open(store: Arc<dyn Store>, config: Config) -> Result<Server, ServerError> {
         if config.body_limit == 0 {
             return Err(ServerError::Config(
                 "body_limit must be at least 1 byte".into(),
@@ -108,25 +111,20 @@ impl Server {
                 "skew_window must be at least 1 s".into(),
             ));
         }
-        let (store, schema) = Store::open(&config.db_path, &config.tables, config.idle_readers)?;
-        let fingerprint = schema.fingerprint();
+        let engine =
+            Engine::open(store, config.settings()).map_err(|r| ServerError::Store(r.message))?;
         Ok(Server {
-            inner: Arc::new(Inner {
-                store,
-                schema,
-                fingerprint,
-                config,
-            }),
+            inner: Arc::new(Inner { engine, config }),
         })
     }
 
-    /// Opens the database, binds `config.listen` and serves until the
-    /// returned handle is shut down (or dropped).
-    pub async fn bind(config: Config) -> Result<ServerHandle, ServerError> {
+    /// Opens a server over `store`, binds `config.listen` and serves until
+    /// the returned handle is shut down (or dropped).
+    pub async fn bind(store: Arc<dyn Store>, config: Config) -> Result<ServerHandle, ServerError> {
         let listen = config.listen;
-        let server = tokio::task::spawn_blocking(move || Server::open(config))
+        let server = tokio::task::spawn_blocking(move || Server::open(store, config))
             .await
-            .map_err(|e| ServerError::Config(format!("opening the database panicked: {e}")))??;
+            .map_err(|e| ServerError::Config(format!("opening the store panicked: {e}")))??;
         let listener = TcpListener::bind(listen).await?;
         server.serve(listener)
     }
@@ -140,7 +138,7 @@ impl Server {
             tokio::spawn(async move { server.trim_every(every).await })
         });
         let task = tokio::spawn(self.clone().accept_loop(listener, stopped));
-        tracing::info!(%addr, tables = self.inner.schema.tables.len(), "dbsync server listening");
+        tracing::info!(%addr, tables = self.schema().tables.len(), "dbsync server listening");
         Ok(ServerHandle {
             addr,
             server: self,
@@ -152,25 +150,24 @@ impl Server {
 
     /// The synced schema.
     pub fn schema(&self) -> &Schema {
-        &self.inner.schema
+        self.inner.engine.schema()
     }
 
     /// The schema fingerprint requests must carry (spec §7.2).
     pub fn fingerprint(&self) -> &str {
-        &self.inner.fingerprint
+        self.inner.engine.fingerprint()
+    }
+
+    /// The engine, for work outside HTTP (tests, tools).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
     }
 
     /// Trims the history (spec §15): nodes unseen since `now - stale_after`
     /// seconds become stale; versions every live node holds are dropped.
     pub async fn trim(&self, now: u64, stale_after: u64) -> Result<TrimReport, Rejection> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            inner
-                .store
-                .write(|conn| dbsync_sqlite::server::trim(conn, now, stale_after))
-        })
-        .await
-        .map_err(internal)?
+        joined(tokio::task::spawn_blocking(move || inner.engine.trim(now, stale_after)).await)
     }
 
     async fn trim_every(self, every: Duration) {
@@ -206,12 +203,7 @@ impl Server {
         let path = req.uri().path().to_owned();
         let resp = match self.answer(req).await {
             Ok(body) => http::ok(body),
-            Err(rejection) => {
-                if rejection.code == ErrorCode::InternalError {
-                    tracing::error!(message = %rejection.message, "internal error");
-                }
-                http::error(&rejection)
-            }
+            Err(rejection) => http::error(&rejection),
         };
         tracing::info!(
             method = %method,
@@ -231,7 +223,7 @@ impl Server {
     {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_owned();
-        let endpoint = Endpoint::of_path(&path).ok_or_else(|| {
+        let endpoint = http::endpoint_of(&path).ok_or_else(|| {
             Rejection::new(
                 ErrorCode::NotFound,
                 format!("no endpoint has the path {path:?}"),
@@ -240,7 +232,11 @@ impl Server {
         if parts.method != Method::POST {
             return Err(Rejection::new(
                 ErrorCode::MethodNotAllowed,
-                format!("{} takes POST, not {}", endpoint.path(), parts.method),
+                format!(
+                    "{} takes POST, not {}",
+                    http::path_of(endpoint),
+                    parts.method
+                ),
             ));
         }
         if !http::content_type_ok(&parts.headers) {
@@ -258,26 +254,25 @@ impl Server {
         )
         .await?;
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let now = unix_now();
-            let node = if endpoint.authenticated() {
-                let skew = inner.config.skew_window.as_secs();
-                Some(auth::authenticate(
-                    &inner.store,
-                    skew,
-                    now,
-                    "POST",
-                    &path,
-                    &parts.headers,
-                    &body,
-                )?)
-            } else {
-                None
-            };
-            handlers::handle(&inner, endpoint, node, &body, now)
-        })
-        .await
-        .map_err(internal)?
+        joined(
+            tokio::task::spawn_blocking(move || {
+                let now = unix_now();
+                let node = if endpoint.authenticated() {
+                    let headers = auth::parse_headers(&parts.headers)?;
+                    let signed = SignedRequest {
+                        headers: &headers,
+                        method: "POST",
+                        path: &path,
+                        body: &body,
+                    };
+                    Some(inner.engine.authenticate(signed, now)?)
+                } else {
+                    None
+                };
+                inner.engine.handle(endpoint, node, &body, now)
+            })
+            .await,
+        )
     }
 
     async fn accept_loop(self, listener: TcpListener, mut stopped: oneshot::Receiver<()>) {

@@ -15,6 +15,7 @@ pub mod server;
 pub mod track;
 
 pub use introspect::TableRefused;
+pub use server::{SqliteStore, StoreOptions};
 pub use track::{Role, TableSpec};
 
 use rusqlite::Connection;

@@ -74,6 +74,8 @@ pub fn row_from(t: &TableSchema, r: &rusqlite::Row<'_>) -> rusqlite::Result<Row>
 #[derive(Debug, Clone)]
 pub struct TableSql {
     read: String,
+    read_many: String,
+    after: String,
     exists: String,
     insert: String,
     update: Option<String>,
@@ -94,6 +96,15 @@ impl TableSql {
             .collect();
         TableSql {
             read: format!("{} WHERE \"{pk}\" = ?1", select_sql(t)),
+            // Any number of keys in one statement: they travel as a JSON array.
+            read_many: format!(
+                "{} WHERE \"{pk}\" IN (SELECT value FROM json_each(?1)) ORDER BY \"{pk}\"",
+                select_sql(t)
+            ),
+            after: format!(
+                "{} WHERE \"{pk}\" > ?1 ORDER BY \"{pk}\" LIMIT ?2",
+                select_sql(t)
+            ),
             exists: format!("SELECT 1 FROM \"{name}\" WHERE \"{pk}\" = ?1"),
             insert: format!(
                 "INSERT INTO \"{name}\" ({}) VALUES ({})",
@@ -161,6 +172,25 @@ impl<'a> Rows<'a> {
         conn.prepare_cached(&self.sql.read)?
             .query_row([id], |r| row_from(t, r))
             .optional()
+    }
+
+    /// The rows whose keys are in `ids` (those that exist), by key.
+    pub fn read_many(&self, conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Row>> {
+        let t = self.t;
+        let keys = serde_json::to_string(ids).expect("integers serialize");
+        let mut stmt = conn.prepare_cached(&self.sql.read_many)?;
+        let rows = stmt.query_map([keys], |r| row_from(t, r))?.collect();
+        rows
+    }
+
+    /// Up to `limit` rows with keys above `after`, by key.
+    pub fn after(&self, conn: &Connection, after: i64, limit: usize) -> rusqlite::Result<Vec<Row>> {
+        let t = self.t;
+        let mut stmt = conn.prepare_cached(&self.sql.after)?;
+        let rows = stmt
+            .query_map(rusqlite::params![after, limit as i64], |r| row_from(t, r))?
+            .collect();
+        rows
     }
 
     /// Whether a row with key `id` exists.

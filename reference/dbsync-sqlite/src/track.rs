@@ -24,21 +24,7 @@ pub enum Role {
     Server,
 }
 
-/// One table to track and which way it syncs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableSpec {
-    pub name: String,
-    pub direction: Direction,
-}
-
-impl TableSpec {
-    pub fn both(name: &str) -> TableSpec {
-        TableSpec {
-            name: name.into(),
-            direction: Direction::Both,
-        }
-    }
-}
+pub use dbsync_core::TableSpec;
 
 /// The integer code of a command in `dbsync_oplog.command`.
 pub fn command_code(c: Command) -> i64 {
@@ -269,15 +255,16 @@ pub fn table_ids(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
     ids
 }
 
-/// Runs `f` with capture off: inside the caller's open transaction, the
-/// capture triggers are dropped, `f` runs, and they are re-created exactly
-/// as they were. Other connections cannot write while the transaction
+/// The capture triggers of a database, as [`suspend_capture`] dropped
+/// them: put them back with [`resume_capture`].
+#[derive(Debug, Clone, Default)]
+pub struct SuspendedCapture(Vec<(String, String)>);
+
+/// Drops dbsync's triggers inside the caller's open transaction and
+/// returns them. Other connections cannot write while the transaction
 /// holds the write lock, so no application write goes uncaptured; if the
 /// transaction rolls back, so does the dropping.
-pub fn without_capture<T, E: From<rusqlite::Error>>(
-    conn: &Connection,
-    f: impl FnOnce() -> Result<T, E>,
-) -> Result<T, E> {
+pub fn suspend_capture(conn: &Connection) -> rusqlite::Result<SuspendedCapture> {
     let triggers: Vec<(String, String)> = {
         let mut stmt = conn.prepare(
             "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'dbsync\\_%' ESCAPE '\\' ORDER BY name",
@@ -290,9 +277,25 @@ pub fn without_capture<T, E: From<rusqlite::Error>>(
     for (name, _) in &triggers {
         conn.execute_batch(&format!("DROP TRIGGER \"{name}\";"))?;
     }
-    let out = f();
-    for (_, sql) in &triggers {
+    Ok(SuspendedCapture(triggers))
+}
+
+/// Re-creates the triggers [`suspend_capture`] dropped, exactly as they were.
+pub fn resume_capture(conn: &Connection, suspended: &SuspendedCapture) -> rusqlite::Result<()> {
+    for (_, sql) in &suspended.0 {
         conn.execute_batch(&format!("{sql};"))?;
     }
+    Ok(())
+}
+
+/// Runs `f` with capture off (see [`suspend_capture`]), inside the
+/// caller's open transaction.
+pub fn without_capture<T, E: From<rusqlite::Error>>(
+    conn: &Connection,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let suspended = suspend_capture(conn)?;
+    let out = f();
+    resume_capture(conn, &suspended)?;
     out
 }

@@ -169,14 +169,13 @@ fn a_retried_push_after_a_lost_response_applies_nothing_twice() {
     // The server applies the push, but the answer never reaches the node.
     let out = a.begin_push().unwrap();
     let req: dbsync_core::protocol::PushRequest = serde_json::from_slice(&out.body).unwrap();
-    let first = dbsync_sqlite::server::push(&mut s.conn, &s.schema, a.id, &req, None, NOW).unwrap();
+    let first = s.engine.push(a.id, &req, NOW).unwrap();
     // The node writes more meanwhile; the retry still sends the same push.
     a.exec("INSERT INTO city (name) VALUES ('Porto');");
     let again = a.begin_push().unwrap();
     assert_eq!(again, out);
     let req: dbsync_core::protocol::PushRequest = serde_json::from_slice(&again.body).unwrap();
-    let second =
-        dbsync_sqlite::server::push(&mut s.conn, &s.schema, a.id, &req, None, NOW).unwrap();
+    let second = s.engine.push(a.id, &req, NOW).unwrap();
     assert_eq!(second.version, first.version);
     assert!(second.duplicate);
     node::finish_push(&mut a.conn, &again, second.version).unwrap();
@@ -195,7 +194,7 @@ fn a_node_that_pulls_after_a_lost_push_response_recognises_its_own_version() {
     a.exec("INSERT INTO city (name) VALUES ('Lisbon');");
     let out = a.begin_push().unwrap();
     let req: dbsync_core::protocol::PushRequest = serde_json::from_slice(&out.body).unwrap();
-    dbsync_sqlite::server::push(&mut s.conn, &s.schema, a.id, &req, None, NOW).unwrap();
+    s.engine.push(a.id, &req, NOW).unwrap();
     b.exec("INSERT INTO city (name) VALUES ('Porto');");
     b.sync(&mut s);
     let report = a.pull(&mut s);
@@ -219,7 +218,7 @@ fn a_pull_in_small_pages_equals_a_pull_in_one() {
         }
     }
     a.sync(&mut s);
-    s.limits.pull_page_ops = 3;
+    s.set_limits(|l| l.pull_page_ops = 3);
     let staged = b.fetch(&mut s);
     assert_eq!(staged.ops.len(), 50);
     node::merge(
@@ -245,7 +244,7 @@ fn repair_replaces_the_node_tables_with_the_server_snapshot() {
     a.exec("INSERT INTO person (name, city_id) VALUES ('Ana', 3);");
     a.sync(&mut s);
     b.exec("INSERT INTO city (name) VALUES ('junk');");
-    s.limits.repair_page_rows = 7;
+    s.set_limits(|l| l.repair_page_rows = 7);
     node::repair_begin(&b.conn).unwrap();
     let mut cursor = None;
     loop {
@@ -255,9 +254,7 @@ fn repair_replaces_the_node_tables_with_the_server_snapshot() {
             app_data: None,
             cursor,
         };
-        let page =
-            dbsync_sqlite::server::repair_page(&mut s.conn, &s.schema, b.id, &req, &s.limits)
-                .unwrap();
+        let page = s.engine.repair(b.id, &req, NOW).unwrap();
         cursor = page.next_cursor.clone();
         node::repair_stage(&mut b.conn, &b.schema, &page).unwrap();
         if cursor.is_none() {
@@ -275,19 +272,13 @@ fn repair_replaces_the_node_tables_with_the_server_snapshot() {
             &[],
             None,
         );
-        st.add(
-            dbsync_sqlite::server::pull_page(&mut s.conn, &s.schema, b.id, &req, &s.limits)
-                .unwrap(),
-        );
+        st.add(s.engine.pull(b.id, &req, NOW).unwrap());
         st
     };
     node::repair_finish(&mut b.conn, &b.schema, staged).unwrap();
     assert_eq!(dump(&b.conn, &b.schema), dump(&s.conn, &s.schema));
     assert!(node::compressed_pending(&b.conn).unwrap().is_empty());
-    assert_eq!(
-        node::state(&b.conn).unwrap().last_version,
-        dbsync_sqlite::server::latest_version(&s.conn).unwrap()
-    );
+    assert_eq!(node::state(&b.conn).unwrap().last_version, s.latest());
     b.exec("INSERT INTO city (name) VALUES ('after repair');");
     b.sync(&mut s);
     assert_eq!(

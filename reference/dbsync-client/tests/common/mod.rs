@@ -28,9 +28,14 @@ pub fn make_db(path: &Path) {
 pub async fn start_server(dir: &Path) -> ServerHandle {
     let db = dir.join("server.db");
     make_db(&db);
-    let mut config = Config::new(&db);
+    let mut config = Config::new();
     config.registration_token = Some(TOKEN.into());
-    Server::bind(config).await.unwrap()
+    Server::bind(sqlite_store(&db), config).await.unwrap()
+}
+
+/// A SQLite store serving every table of `db`.
+pub fn sqlite_store(db: &Path) -> std::sync::Arc<dyn dbsync_server::Store> {
+    std::sync::Arc::new(dbsync_sqlite::SqliteStore::open(db, &[], Default::default()).unwrap())
 }
 
 pub fn url(addr: SocketAddr) -> String {

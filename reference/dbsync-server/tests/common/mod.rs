@@ -7,7 +7,7 @@ use dbsync_core::auth::{sign, Secret};
 use dbsync_core::protocol::*;
 use dbsync_core::{Command, Direction, Op, Row, Value};
 use dbsync_server::{Config, Server, ServerHandle};
-use dbsync_sqlite::TableSpec;
+use dbsync_sqlite::{SqliteStore, TableSpec};
 use http_body_util::{BodyExt, Full};
 use hyper::header::HeaderMap;
 use hyper::{Method, Request};
@@ -19,6 +19,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 pub const TOKEN: &str = "let-me-in-0123";
 
@@ -153,11 +154,11 @@ impl TestServer {
     pub async fn start(configure: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let db = app_db(dir.path());
-        let mut config = Config::new(&db);
-        config.tables = tables();
+        let store = SqliteStore::open(&db, &tables(), Default::default()).unwrap();
+        let mut config = Config::new();
         config.registration_token = Some(TOKEN.into());
         configure(&mut config);
-        let handle = Server::bind(config).await.unwrap();
+        let handle = Server::bind(Arc::new(store), config).await.unwrap();
         let base = format!("http://{}", handle.local_addr());
         let fingerprint = handle.server().fingerprint().to_string();
         TestServer {

@@ -1,16 +1,19 @@
-//! An in-process loopback: a server database and node databases, driven
-//! through the store functions the HTTP layers call, without a network.
+//! An in-process loopback: a server (the engine over a SQLite store) and
+//! node databases, driven through the functions the HTTP layers call,
+//! without a network.
 
 #![allow(dead_code)]
 
 use dbsync_core::merge::{NodeWins, Policy};
 use dbsync_core::protocol::*;
 use dbsync_core::Schema;
+use dbsync_engine::settings::{Limits, Registration, Settings};
+use dbsync_engine::{Engine, Rejection};
 use dbsync_sqlite::node::{self, MergeReport, StagedPull};
-use dbsync_sqlite::open;
-use dbsync_sqlite::server::{self, Limits, Rejection};
+use dbsync_sqlite::{open, SqliteStore};
 use rusqlite::Connection;
 use std::path::Path;
+use std::sync::Arc;
 
 pub const APP: &str = "
 CREATE TABLE city (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, founded DATE);
@@ -21,9 +24,35 @@ CREATE TABLE person (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
 pub const NOW: u64 = 1_700_000_000;
 
 pub struct Server {
+    /// A connection of its own to the server's database, as any other
+    /// program writing to it directly would have.
     pub conn: Connection,
     pub schema: Schema,
-    pub limits: Limits,
+    pub store: Arc<SqliteStore>,
+    pub engine: Engine,
+}
+
+fn engine(store: &Arc<SqliteStore>, limits: Limits) -> Engine {
+    let settings = Settings {
+        limits,
+        registration: Registration::Open,
+        ..Settings::default()
+    };
+    Engine::open(store.clone(), settings).unwrap()
+}
+
+impl Server {
+    /// Changes the page sizes of the server.
+    pub fn set_limits(&mut self, change: impl FnOnce(&mut Limits)) {
+        let mut limits = self.engine.settings().limits.clone();
+        change(&mut limits);
+        self.engine = engine(&self.store, limits);
+    }
+
+    /// The server's latest version.
+    pub fn latest(&self) -> u64 {
+        self.engine.seal(NOW).unwrap()
+    }
 }
 
 pub struct Node {
@@ -34,13 +63,15 @@ pub struct Node {
 }
 
 pub fn server(dir: &Path) -> Server {
-    let mut conn = open(&dir.join("server.db")).unwrap();
+    let path = dir.join("server.db");
+    let conn = open(&path).unwrap();
     conn.execute_batch(APP).unwrap();
-    let schema = server::prepare(&mut conn, &[]).unwrap();
+    let store = Arc::new(SqliteStore::open(&path, &[], Default::default()).unwrap());
     Server {
         conn,
-        schema,
-        limits: Limits::default(),
+        schema: dbsync_engine::Store::schema(&*store).clone(),
+        engine: engine(&store, Limits::default()),
+        store,
     }
 }
 
@@ -49,7 +80,13 @@ pub fn node(dir: &Path, name: &str, server: &mut Server) -> Node {
     conn.execute_batch(APP).unwrap();
     let schema = node::prepare(&mut conn, &[]).unwrap();
     assert_eq!(schema.fingerprint(), server.schema.fingerprint());
-    let reg = server::register(&mut server.conn, None, None, NOW).unwrap();
+    let register = RegisterRequest {
+        protocol: "1.0".into(),
+        schema: schema.fingerprint(),
+        app_data: None,
+        token: None,
+    };
+    let reg = server.engine.register(&register, NOW).unwrap();
     node::save_registration(&conn, "http://loopback", &reg).unwrap();
     Node {
         conn,
@@ -81,7 +118,7 @@ impl Node {
             return Ok(None);
         };
         let req: PushRequest = serde_json::from_slice(&out.body).unwrap();
-        match server::push(&mut server.conn, &server.schema, self.id, &req, None, NOW) {
+        match server.engine.push(self.id, &req, NOW) {
             Ok(resp) => {
                 node::finish_push(&mut self.conn, &out, resp.version).unwrap();
                 Ok(Some(resp.version))
@@ -98,18 +135,10 @@ impl Node {
         let pending = node::compressed_pending(&self.conn).unwrap();
         let mut staged = StagedPull::default();
         let mut cursor = None;
-        server::seal(&server.conn, NOW).unwrap();
         loop {
             let req =
                 PullRequest::page(self.schema.fingerprint(), st.last_version, &pending, cursor);
-            let page = server::pull_page(
-                &mut server.conn,
-                &server.schema,
-                self.id,
-                &req,
-                &server.limits,
-            )
-            .unwrap();
+            let page = server.engine.pull(self.id, &req, NOW).unwrap();
             cursor = page.next_cursor.clone();
             staged.add(page);
             if cursor.is_none() {

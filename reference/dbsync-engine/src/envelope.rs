@@ -1,14 +1,15 @@
-//! Reading a request body into its message (spec §7, §16.4): the
-//! `protocol` field first, then the whole message through its serde type
-//! (which refuses unknown members), then the patterns and ranges of the
-//! JSON Schemas that the types alone do not carry.
+//! The message envelope (spec §7): reading a request body into its
+//! message — the `protocol` member first (§7.1), then the whole message
+//! through its serde type (which refuses unknown members) and the JSON
+//! rules of §7.4, then the patterns and ranges of the JSON Schemas that
+//! the types alone do not carry — and the schema agreement of §7.2.4.
 
+use crate::Rejection;
 use dbsync_core::protocol::{
     PullRequest, PushRequest, QueryRequest, RegisterRequest, RepairRequest,
 };
 use dbsync_core::validate::MAX_ROW_ID;
 use dbsync_core::{ErrorCode, Op, Row, PROTOCOL_VERSION};
-use dbsync_sqlite::server::Rejection;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
@@ -25,11 +26,24 @@ struct Probe {
 }
 
 fn malformed(message: impl Into<String>) -> Rejection {
-    Rejection::new(ErrorCode::MalformedRequest, message)
+    Rejection::malformed(message)
 }
 
 fn at(pointer: String, message: String) -> Rejection {
-    malformed(format!("{pointer}: {message}")).with(json!({ "pointer": pointer }))
+    Rejection::malformed_at(pointer, message)
+}
+
+/// Spec §7.2.4: the node's fingerprint must be the server's.
+pub fn same_schema(expected: &str, received: &str) -> Result<(), Rejection> {
+    if received == expected {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            ErrorCode::SchemaMismatch,
+            "the node's synced tables differ from the server's",
+        )
+        .with(json!({ "expected": expected, "received": received })))
+    }
 }
 
 /// A number that is valid JSON but no column value: a real beyond

@@ -1,0 +1,326 @@
+//! # dbsync-engine
+//!
+//! The server side of the dbsync protocol, written once, over a
+//! [`Store`]: the order of checks of every endpoint, push acceptance and
+//! push records, version assignment, pull pages and cursors, repair,
+//! query, trim and register. Modules are named after the spec's chapters:
+//!
+//! | module | spec |
+//! |---|---|
+//! | [`versions`] | §6 Versions (sealing direct writes) |
+//! | [`envelope`] | §7 The message envelope |
+//! | [`authentication`] | §8 Authentication |
+//! | [`register`] | §9 Register |
+//! | [`push`] | §10 Push |
+//! | [`pull`], [`cursor`], [`rows`] | §11 Pull |
+//! | [`repair`] | §13 Repair |
+//! | [`query`] | §14 Query |
+//! | [`trim`] | §15 Trim |
+//! | [`rejection`] | §17 Errors |
+//!
+//! Architecture invariant: this crate knows no database and no network.
+//! A store (`dbsync-sqlite`, `dbsync-postgres`) implements [`Store`]; a
+//! transport (`dbsync-server`) reads requests and writes answers. Every
+//! function here blocks on the store: call it from a blocking context.
+//!
+//! Architecture invariant: a request the engine refuses changes nothing
+//! but the nonce it used (spec §16.4): every write happens in one store
+//! transaction that commits only when the request is accepted.
+
+pub mod authentication;
+pub mod cursor;
+pub mod envelope;
+pub mod pull;
+pub mod push;
+pub mod query;
+pub mod register;
+pub mod rejection;
+pub mod repair;
+pub mod rows;
+pub mod settings;
+pub mod store;
+pub mod trim;
+pub mod versions;
+
+pub use authentication::SignedRequest;
+pub use rejection::Rejection;
+pub use settings::{
+    AfterPushHook, BeforePushHook, Hooks, Limits, RegisterDecision, RegisterHook, Registration,
+    Settings,
+};
+pub use store::{ReadTx, Store, StoreFault, StoreResult, WriteTx};
+pub use trim::TrimReport;
+
+use dbsync_core::auth::Secret;
+use dbsync_core::protocol::{
+    PullRequest, PushRequest, QueryRequest, RegisterRequest, RepairRequest,
+};
+use dbsync_core::Schema;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// One endpoint of the protocol (spec §16.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// §9.
+    Register,
+    /// §10.
+    Push,
+    /// §11.
+    Pull,
+    /// §13.
+    Repair,
+    /// §14.
+    Query,
+}
+
+impl Endpoint {
+    /// Every endpoint but register needs a signed request (spec §8).
+    pub fn authenticated(self) -> bool {
+        self != Endpoint::Register
+    }
+}
+
+/// The protocol's server side over one store. Cheap to share behind an
+/// `Arc`; every method blocks on the store.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    fingerprint: String,
+    cursor_key: Secret,
+    settings: Settings,
+}
+
+impl Engine {
+    /// An engine over `store`, making the cursor key the first time a
+    /// database is served (every process serving it shares that key).
+    pub fn open(store: Arc<dyn Store>, settings: Settings) -> Result<Engine, Rejection> {
+        let cursor_key = ensure_cursor_key(&*store)?;
+        Ok(Engine {
+            fingerprint: store.schema().fingerprint(),
+            store,
+            cursor_key,
+            settings,
+        })
+    }
+
+    /// The synced schema.
+    pub fn schema(&self) -> &Schema {
+        self.store.schema()
+    }
+
+    /// The schema fingerprint requests must carry (spec §7.2).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Authenticates a request (spec §8.4, A2–A5): its node id.
+    pub fn authenticate(&self, req: SignedRequest<'_>, now: u64) -> Result<u64, Rejection> {
+        authentication::authenticate(&*self.store, self.settings.skew_window, now, req)
+    }
+
+    /// Answers one request whose transport checks passed (spec §16.4,
+    /// H6–H9): `node` is the authenticated node (none for register).
+    pub fn handle(
+        &self,
+        endpoint: Endpoint,
+        node: Option<u64>,
+        body: &[u8],
+        now: u64,
+    ) -> Result<Vec<u8>, Rejection> {
+        let node = || {
+            node.ok_or_else(|| {
+                tracing::error!(?endpoint, "an authenticated endpoint ran without a node");
+                Rejection::internal()
+            })
+        };
+        match endpoint {
+            Endpoint::Register => encode(&self.register(&self.parse_register(body)?, now)?),
+            Endpoint::Push => encode(&self.push(node()?, &self.parse_push(body)?, now)?),
+            Endpoint::Pull => encode(&self.pull(node()?, &self.parse_pull(body)?, now)?),
+            Endpoint::Repair => encode(&self.repair(node()?, &self.parse_repair(body)?, now)?),
+            Endpoint::Query => encode(&self.query(&self.parse_query(body)?)?),
+        }
+    }
+
+    fn parse_register(&self, body: &[u8]) -> Result<RegisterRequest, Rejection> {
+        let req: RegisterRequest = envelope::parse(body)?;
+        envelope::check_register(&req)?;
+        envelope::same_schema(&self.fingerprint, &req.schema)?;
+        Ok(req)
+    }
+
+    fn parse_push(&self, body: &[u8]) -> Result<PushRequest, Rejection> {
+        let req: PushRequest = envelope::parse(body)?;
+        envelope::check_push(&req)?;
+        envelope::same_schema(&self.fingerprint, &req.schema)?;
+        Ok(req)
+    }
+
+    fn parse_pull(&self, body: &[u8]) -> Result<PullRequest, Rejection> {
+        let req: PullRequest = envelope::parse(body)?;
+        envelope::check_pull(&req)?;
+        envelope::same_schema(&self.fingerprint, &req.schema)?;
+        Ok(req)
+    }
+
+    fn parse_repair(&self, body: &[u8]) -> Result<RepairRequest, Rejection> {
+        let req: RepairRequest = envelope::parse(body)?;
+        envelope::check_repair(&req)?;
+        envelope::same_schema(&self.fingerprint, &req.schema)?;
+        Ok(req)
+    }
+
+    fn parse_query(&self, body: &[u8]) -> Result<QueryRequest, Rejection> {
+        let req: QueryRequest = envelope::parse(body)?;
+        envelope::check_query(&req)?;
+        envelope::same_schema(&self.fingerprint, &req.schema)?;
+        Ok(req)
+    }
+
+    /// Register (spec §9), after the envelope checks.
+    pub fn register(
+        &self,
+        req: &RegisterRequest,
+        now: u64,
+    ) -> Result<dbsync_core::protocol::RegisterResponse, Rejection> {
+        register::register(&*self.store, &self.settings, req, now)
+    }
+
+    /// Push (spec §10), after the envelope checks.
+    pub fn push(
+        &self,
+        node: u64,
+        req: &PushRequest,
+        now: u64,
+    ) -> Result<dbsync_core::protocol::PushResponse, Rejection> {
+        push::push(&*self.store, &self.settings, node, req, now)
+    }
+
+    /// One pull page (spec §11), after the envelope checks. The first page
+    /// seals direct writes first; the last records the node's version.
+    pub fn pull(
+        &self,
+        node: u64,
+        req: &PullRequest,
+        now: u64,
+    ) -> Result<dbsync_core::protocol::PullResponse, Rejection> {
+        if req.cursor.is_none() {
+            self.seal(now)?;
+        }
+        let page = pull::pull_page(
+            &*self.store,
+            &self.settings.limits,
+            &self.cursor_key,
+            node,
+            req,
+        )?;
+        if page.next_cursor.is_none() {
+            self.note_version(node, page.target_version, false)?;
+        }
+        Ok(page)
+    }
+
+    /// One repair page (spec §13), after the envelope checks.
+    pub fn repair(
+        &self,
+        node: u64,
+        req: &RepairRequest,
+        now: u64,
+    ) -> Result<dbsync_core::protocol::RepairPage, Rejection> {
+        if req.cursor.is_none() {
+            repair::repair_start(&*self.store, node, now)?;
+        }
+        let page = repair::repair_page(
+            &*self.store,
+            &self.settings.limits,
+            &self.cursor_key,
+            node,
+            req,
+        )?;
+        if page.next_cursor.is_none() {
+            self.note_version(node, page.version, true)?;
+        }
+        Ok(page)
+    }
+
+    /// Query (spec §14), after the envelope checks.
+    pub fn query(
+        &self,
+        req: &QueryRequest,
+    ) -> Result<dbsync_core::protocol::QueryResponse, Rejection> {
+        query::query(&*self.store, &self.settings.limits, req)
+    }
+
+    /// Trim (spec §15).
+    pub fn trim(&self, now: u64, stale_after: u64) -> Result<TrimReport, Rejection> {
+        trim::trim(&*self.store, now, stale_after)
+    }
+
+    /// Seals direct writes into a version (spec §6.1), if any wait;
+    /// returns the latest version. Takes the history lock only when
+    /// there is something to seal.
+    pub fn seal(&self, now: u64) -> Result<u64, Rejection> {
+        let latest = {
+            let mut tx = self.store.read()?;
+            if !tx.has_unsealed()? {
+                return Ok(tx.latest_version()?);
+            }
+            tx.latest_version()?
+        };
+        let mut tx = self.store.write()?;
+        tx.lock_history()?;
+        let sealed = versions::seal_direct_writes(&mut *tx, now)?;
+        commit(tx)?;
+        Ok(sealed.max(latest))
+    }
+
+    fn note_version(&self, node: u64, version: u64, repaired: bool) -> Result<(), Rejection> {
+        let mut tx = self.store.write()?;
+        tx.note_known_version(node, version, repaired)?;
+        commit(tx)
+    }
+}
+
+/// Commits a transaction that wrote no rows.
+pub(crate) fn commit(tx: Box<dyn WriteTx + '_>) -> Result<(), Rejection> {
+    tx.commit().map_err(rejection::commit_failed)
+}
+
+/// The cursor key, made and stored the first time (every process serving
+/// the database reads the same one).
+fn ensure_cursor_key(store: &dyn Store) -> Result<Secret, Rejection> {
+    if let Some(key) = store.read()?.cursor_key()? {
+        return Ok(key);
+    }
+    let mut tx = store.write()?;
+    tx.set_cursor_key(&random_secret())?;
+    commit(tx)?;
+    store
+        .read()?
+        .cursor_key()?
+        .ok_or_else(|| StoreFault("the cursor key was not kept".into()).into())
+}
+
+/// 32 random bytes from the operating system.
+pub fn random_secret() -> Secret {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    Secret(bytes)
+}
+
+fn encode(message: &impl Serialize) -> Result<Vec<u8>, Rejection> {
+    serde_json::to_vec(message).map_err(|e| {
+        tracing::error!(error = %e, "an answer did not serialize");
+        Rejection::internal()
+    })
+}

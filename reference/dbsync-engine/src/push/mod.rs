@@ -1,0 +1,168 @@
+//! Push (spec §10): the order of checks P1–P8, the push record that
+//! makes a push idempotent (§10.4), and the new version (§6).
+//!
+//! - [`checks`]: P4–P6, the ops and rows of a push (§10.2.3);
+//! - [`apply`]: P8, applying the ops as if all at once (§10.2.4).
+
+pub mod apply;
+pub mod checks;
+
+use crate::register::hook_rejected;
+use crate::rejection;
+use crate::settings::Settings;
+use crate::store::{NodeRecord, PushRecord, ReadTx, Store, WriteTx};
+use crate::versions::{rfc3339, seal_direct_writes};
+use crate::Rejection;
+use dbsync_core::auth::hex;
+use dbsync_core::protocol::{PushRequest, PushResponse, VersionInfo};
+use dbsync_core::{ErrorCode, Schema};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// The digest that identifies a push's content (spec §10.4): SHA-256 of
+/// the JSON of its ops and rows.
+pub fn push_digest(req: &PushRequest) -> String {
+    let body = serde_json::to_vec(&(&req.ops, &req.rows)).expect("serializable");
+    hex(&Sha256::digest(body))
+}
+
+/// Applies a push (spec §10) in one transaction, or rejects it and
+/// changes nothing.
+pub fn push(
+    store: &dyn Store,
+    settings: &Settings,
+    node_id: u64,
+    req: &PushRequest,
+    now: u64,
+) -> Result<PushResponse, Rejection> {
+    let schema = store.schema();
+    let digest = push_digest(req);
+    let mut tx = store.write()?;
+    tx.lock_history()?;
+    if let Some(done) = already_applied(&mut *tx, node_id, req, &digest)? {
+        return Ok(done);
+    }
+    let node = tx
+        .node(node_id)?
+        .ok_or_else(|| Rejection::unknown_node(node_id))?;
+    let latest = seal_direct_writes(&mut *tx, now)?;
+    check_base(&mut *tx, &node, req.base_version, latest)?;
+    if req.base_version != latest {
+        return Err(pull_required(latest));
+    }
+    checks::check_push(schema, req)?;
+    if let Some(hook) = &settings.hooks.before_push {
+        hook(node_id, req).map_err(|why| hook_rejected("before_push", why))?;
+    }
+    let version = latest + 1;
+    record(&mut *tx, schema, node_id, req, version, digest, now)?;
+    tx.commit().map_err(rejection::commit_failed)?;
+    let answer = accepted(req, version, false);
+    after_push(settings, node_id, req, &answer);
+    Ok(answer)
+}
+
+/// P1: the answer to a push id this node already applied, if it did.
+fn already_applied(
+    tx: &mut dyn ReadTx,
+    node_id: u64,
+    req: &PushRequest,
+    digest: &str,
+) -> Result<Option<PushResponse>, Rejection> {
+    let Some(done) = tx.push_record(node_id, &req.push_id)? else {
+        return Ok(None);
+    };
+    if done.digest != digest {
+        return Err(Rejection::new(
+            ErrorCode::PushIdReused,
+            "this push id was applied with other content; use a new push id",
+        )
+        .with(json!({"push_id": req.push_id, "version": done.version})));
+    }
+    Ok(Some(accepted(req, done.version, true)))
+}
+
+/// Applies the ops and records the version, its ops and the push record.
+fn record(
+    tx: &mut dyn WriteTx,
+    schema: &Schema,
+    node_id: u64,
+    req: &PushRequest,
+    version: u64,
+    digest: String,
+    now: u64,
+) -> Result<(), Rejection> {
+    apply::apply_push(tx, schema, req)?;
+    let info = VersionInfo {
+        version,
+        node_id: Some(node_id),
+        push_id: Some(req.push_id.clone()),
+        created_at: rfc3339(now),
+    };
+    tx.append_version(&info, &req.ops)?;
+    tx.insert_push_record(node_id, &req.push_id, &PushRecord { version, digest })?;
+    tx.note_known_version(node_id, version, false)?;
+    Ok(())
+}
+
+fn accepted(req: &PushRequest, version: u64, duplicate: bool) -> PushResponse {
+    PushResponse {
+        protocol: dbsync_core::PROTOCOL_VERSION.into(),
+        version,
+        push_id: req.push_id.clone(),
+        duplicate,
+    }
+}
+
+fn after_push(settings: &Settings, node_id: u64, req: &PushRequest, answer: &PushResponse) {
+    let Some(after) = &settings.hooks.after_push else {
+        return;
+    };
+    let ran =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| after(node_id, req, answer)));
+    if ran.is_err() {
+        tracing::error!(
+            node = node_id,
+            version = answer.version,
+            "the after-push hook panicked; the push is committed"
+        );
+    }
+}
+
+/// P3's answer: `pull_required` with the server's latest version.
+fn pull_required(latest: u64) -> Rejection {
+    Rejection::new(
+        ErrorCode::PullRequired,
+        format!("the server is at version {latest}; pull, merge, then push again"),
+    )
+    .with(json!({ "latest_version": latest }))
+}
+
+/// The version checks of spec §10.2.2, shared by push (P2) and pull (L2).
+pub fn check_base(
+    tx: &mut dyn ReadTx,
+    node: &NodeRecord,
+    base: u64,
+    latest: u64,
+) -> Result<(), Rejection> {
+    if node.stale {
+        return Err(Rejection::repair_required(
+            "unseen",
+            "this node was not seen for too long and no longer holds back trim; repair".into(),
+        ));
+    }
+    if base > latest {
+        return Err(Rejection::repair_required(
+            "ahead",
+            format!("base version {base} is later than the server's latest {latest}; repair"),
+        ));
+    }
+    let trimmed = tx.trimmed_through()?;
+    if base < trimmed {
+        return Err(Rejection::repair_required(
+            "trimmed",
+            format!("versions up to {trimmed} were trimmed; repair"),
+        ));
+    }
+    Ok(())
+}

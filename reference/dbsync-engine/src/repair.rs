@@ -1,0 +1,105 @@
+//! Repair (spec §13): a snapshot of the pull-capable tables in pages,
+//! parents before children, cut by cursors.
+
+use crate::cursor::{self, CursorKind};
+use crate::settings::Limits;
+use crate::store::{ReadTx, Store};
+use crate::versions::seal_direct_writes;
+use crate::{commit, Rejection};
+use dbsync_core::auth::Secret;
+use dbsync_core::protocol::{RepairPage, RepairRequest};
+use dbsync_core::{Row, Schema, TableSchema};
+
+/// The pull-capable tables, parents before children (spec §13.2); a
+/// cycle of foreign keys is broken by name.
+pub fn repair_order(schema: &Schema) -> Vec<&TableSchema> {
+    let mut done: Vec<&TableSchema> = Vec::new();
+    let mut left: Vec<&TableSchema> = schema
+        .tables
+        .iter()
+        .filter(|t| t.direction.pulls())
+        .collect();
+    while !left.is_empty() {
+        let before = left.len();
+        left.retain(|t| {
+            let ready = t.foreign_keys.iter().all(|fk| {
+                fk.references == t.name
+                    || done.iter().any(|d| d.name == fk.references)
+                    || !schema
+                        .table(&fk.references)
+                        .is_some_and(|p| p.direction.pulls())
+            });
+            if ready {
+                done.push(t);
+            }
+            !ready
+        });
+        if left.len() == before {
+            done.append(&mut left);
+        }
+    }
+    done
+}
+
+/// Starts a repair (spec §13.1, first page): seals direct writes, and
+/// records the node as live again, holding the latest version.
+pub fn repair_start(store: &dyn Store, node_id: u64, now: u64) -> Result<(), Rejection> {
+    let mut tx = store.write()?;
+    tx.lock_history()?;
+    tx.node(node_id)?
+        .ok_or_else(|| Rejection::unknown_node(node_id))?;
+    let latest = seal_direct_writes(&mut *tx, now)?;
+    tx.note_known_version(node_id, latest, true)?;
+    commit(tx)
+}
+
+/// Serves one page of a repair snapshot from one read snapshot.
+pub fn repair_page(
+    store: &dyn Store,
+    limits: &Limits,
+    key: &Secret,
+    node_id: u64,
+    req: &RepairRequest,
+) -> Result<RepairPage, Rejection> {
+    let mut tx = store.read()?;
+    tx.node(node_id)?
+        .ok_or_else(|| Rejection::unknown_node(node_id))?;
+    let order = repair_order(store.schema());
+    let (mut table, mut after) = match &req.cursor {
+        None => (0usize, 0i64),
+        Some(c) => {
+            let f = cursor::read(key, CursorKind::Repair, node_id, c, 2)?;
+            (f[0] as usize, f[1] as i64)
+        }
+    };
+    let page_rows = limits.repair_page_rows.max(1);
+    let mut rows: Vec<Row> = Vec::new();
+    while table < order.len() && rows.len() < page_rows {
+        let want = page_rows - rows.len();
+        let got = tx.rows_after(order[table], after, want)?;
+        if got.len() < want {
+            (table, after) = (table + 1, 0);
+        } else {
+            after = got.last().map_or(after, |r| r.id);
+        }
+        rows.extend(got);
+    }
+    let next_cursor = (table < order.len()).then(|| {
+        cursor::issue(
+            key,
+            CursorKind::Repair,
+            node_id,
+            &[table as u64, after as u64],
+        )
+    });
+    Ok(RepairPage {
+        protocol: dbsync_core::PROTOCOL_VERSION.into(),
+        version: latest(&mut *tx)?,
+        rows,
+        next_cursor,
+    })
+}
+
+fn latest(tx: &mut dyn ReadTx) -> Result<u64, Rejection> {
+    Ok(tx.latest_version()?)
+}

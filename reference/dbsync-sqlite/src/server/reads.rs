@@ -1,0 +1,223 @@
+//! The reads of a server transaction ([`ReadTx`]).
+
+use super::faults::Fault;
+use super::SqliteTx;
+use crate::rows;
+use crate::track::command_of;
+use dbsync_core::auth::Secret;
+use dbsync_core::protocol::VersionInfo;
+use dbsync_core::{Row, TableSchema, Value, VersionedOp};
+use dbsync_engine::store::{
+    NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, StoreFault, StoreResult,
+};
+use rusqlite::{params, OptionalExtension};
+
+impl SqliteTx<'_> {
+    pub(crate) fn state_int(&self, key: &str) -> StoreResult<i64> {
+        let v: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT value FROM dbsync_state WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+            .fault()?;
+        Ok(v.unwrap_or(0))
+    }
+
+    fn table_rows(&self, table: &TableSchema) -> StoreResult<rows::Rows<'_>> {
+        self.store
+            .catalog
+            .get(&table.name)
+            .ok_or_else(|| StoreFault(format!("table {} is not tracked", table.name)))
+    }
+
+    fn positioned(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<PositionedOp>> {
+        let Some(table) = self.store.table_names.get(&r.get::<_, i64>(2)?) else {
+            return Ok(None);
+        };
+        let Some(command) = command_of(r.get(4)?) else {
+            return Ok(None);
+        };
+        let version = r.get::<_, i64>(1)? as u64;
+        Ok(Some(PositionedOp {
+            position: OpPosition {
+                version,
+                seq: r.get::<_, i64>(0)? as u64,
+            },
+            op: VersionedOp {
+                version,
+                table: table.clone(),
+                row_id: r.get(3)?,
+                command,
+            },
+        }))
+    }
+}
+
+fn node_from(node_id: u64, r: &rusqlite::Row<'_>) -> rusqlite::Result<NodeRecord> {
+    let secret: String = r.get(0)?;
+    Ok(NodeRecord {
+        node_id,
+        secret: Secret::decode(&secret).unwrap_or(Secret([0; 32])),
+        user_id: r.get(1)?,
+        registered_at: r.get::<_, i64>(2)? as u64,
+        last_seen: r.get::<_, i64>(3)? as u64,
+        known_version: r.get::<_, i64>(4)? as u64,
+        stale: r.get::<_, i64>(5)? != 0,
+    })
+}
+
+impl ReadTx for SqliteTx<'_> {
+    fn latest_version(&mut self) -> StoreResult<u64> {
+        let v: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT max(version) FROM dbsync_versions")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .fault()?;
+        Ok(v.unwrap_or(0).max(self.state_int("trimmed_through")?) as u64)
+    }
+
+    fn trimmed_through(&mut self) -> StoreResult<u64> {
+        Ok(self.state_int("trimmed_through")? as u64)
+    }
+
+    fn has_unsealed(&mut self) -> StoreResult<bool> {
+        self.conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM dbsync_oplog WHERE version IS NULL)")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .fault()
+    }
+
+    fn node(&mut self, node_id: u64) -> StoreResult<Option<NodeRecord>> {
+        self.conn
+            .prepare_cached(
+                "SELECT secret, user_id, registered_at, last_seen, known_version, stale \
+                 FROM dbsync_nodes WHERE node_id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([node_id as i64], |r| node_from(node_id, r))
+                    .optional()
+            })
+            .fault()
+    }
+
+    fn push_record(&mut self, node_id: u64, push_id: &str) -> StoreResult<Option<PushRecord>> {
+        self.conn
+            .prepare_cached(
+                "SELECT version, digest FROM dbsync_push_ids WHERE node_id = ?1 AND push_id = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![node_id as i64, push_id], |r| {
+                    Ok(PushRecord {
+                        version: r.get::<_, i64>(0)? as u64,
+                        digest: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .fault()
+    }
+
+    fn ops_after(
+        &mut self,
+        base: u64,
+        target: u64,
+        after: OpPosition,
+        limit: usize,
+    ) -> StoreResult<Vec<PositionedOp>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, version, table_id, row_id, command FROM dbsync_oplog \
+                 WHERE version > ?1 AND version <= ?2 \
+                   AND (version > ?3 OR (version = ?3 AND seq > ?4)) \
+                 ORDER BY version, seq LIMIT ?5",
+            )
+            .fault()?;
+        let mut rows = stmt
+            .query(params![
+                base as i64,
+                target as i64,
+                after.version as i64,
+                after.seq as i64,
+                limit as i64
+            ])
+            .fault()?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().fault()? {
+            match self.positioned(r).fault()? {
+                Some(op) => out.push(op),
+                None => return Err(StoreFault("an oplog record is corrupt".into())),
+            }
+        }
+        Ok(out)
+    }
+
+    fn versions(&mut self, after: u64, through: u64) -> StoreResult<Vec<VersionInfo>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT version, node_id, push_id, created_at FROM dbsync_versions \
+                 WHERE version > ?1 AND version <= ?2 ORDER BY version",
+            )
+            .fault()?;
+        let rows = stmt
+            .query_map(params![after as i64, through as i64], |r| {
+                Ok(VersionInfo {
+                    version: r.get::<_, i64>(0)? as u64,
+                    node_id: r.get::<_, Option<i64>>(1)?.map(|n| n as u64),
+                    push_id: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })
+            .fault()?;
+        rows.collect::<rusqlite::Result<_>>().fault()
+    }
+
+    fn rows(&mut self, table: &TableSchema, ids: &[i64]) -> StoreResult<Vec<Row>> {
+        self.table_rows(table)?.read_many(&self.conn, ids).fault()
+    }
+
+    fn rows_after(
+        &mut self,
+        table: &TableSchema,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Row>> {
+        self.table_rows(table)?
+            .after(&self.conn, after, limit)
+            .fault()
+    }
+
+    fn find(
+        &mut self,
+        table: &TableSchema,
+        filter: &[(&str, &Value)],
+        limit: usize,
+    ) -> StoreResult<Vec<Row>> {
+        rows::find(&self.conn, table, filter, Some(limit)).fault()
+    }
+
+    fn cursor_key(&mut self) -> StoreResult<Option<Secret>> {
+        let k: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM dbsync_state WHERE key = 'cursor_key'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .fault()?;
+        Ok(k.and_then(|k| Secret::decode(&k)))
+    }
+
+    fn live_horizon(&mut self) -> StoreResult<Option<u64>> {
+        let h: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT min(known_version) FROM dbsync_nodes WHERE stale = 0",
+                [],
+                |r| r.get(0),
+            )
+            .fault()?;
+        Ok(h.map(|h| h as u64))
+    }
+}

@@ -1,0 +1,322 @@
+//! The writes of a server transaction ([`WriteTx`]).
+
+use super::faults::{row_write_error, Fault};
+use super::SqliteTx;
+use crate::track::{self, command_code};
+use dbsync_core::auth::Secret;
+use dbsync_core::protocol::VersionInfo;
+use dbsync_core::{Op, Row, TableSchema};
+use dbsync_engine::store::{
+    ForeignKeyViolation, NewNode, PushRecord, RowWriteError, StoreFault, StoreResult, WriteTx,
+};
+use rusqlite::params;
+
+impl SqliteTx<'_> {
+    fn set_state(&self, key: &str, value: i64) -> StoreResult<()> {
+        self.conn
+            .execute(
+                "INSERT INTO dbsync_state (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .fault()?;
+        Ok(())
+    }
+
+    fn writable(&self, table: &TableSchema) -> Result<crate::rows::Rows<'_>, RowWriteError> {
+        self.store
+            .catalog
+            .get(&table.name)
+            .ok_or_else(|| StoreFault(format!("table {} is not tracked", table.name)).into())
+    }
+
+    /// The first broken foreign key of the synced tables, if any.
+    fn broken_foreign_key(&self) -> StoreResult<Option<ForeignKeyViolation>> {
+        for t in &self.store.schema.tables {
+            let found: Option<(i64, i64)> = self
+                .conn
+                .prepare(&format!("PRAGMA foreign_key_check(\"{}\")", t.name))
+                .and_then(|mut s| {
+                    let mut rows = s.query([])?;
+                    rows.next()?
+                        .map(|r| Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(3)?)))
+                        .transpose()
+                })
+                .fault()?;
+            if let Some((row_id, fk_index)) = found {
+                return Ok(Some(self.violation(t, row_id, fk_index)?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The violation of `t`'s foreign key number `fk_index` by `row_id`.
+    fn violation(
+        &self,
+        t: &TableSchema,
+        row_id: i64,
+        fk_index: i64,
+    ) -> StoreResult<ForeignKeyViolation> {
+        let (column, parent): (String, String) = self
+            .conn
+            .query_row(
+                "SELECT \"from\", \"table\" FROM pragma_foreign_key_list(?1) WHERE id = ?2",
+                params![t.name, fk_index],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .fault()?;
+        Ok(ForeignKeyViolation {
+            table: t.name.clone(),
+            row_id,
+            column,
+            parent,
+        })
+    }
+}
+
+impl WriteTx for SqliteTx<'_> {
+    fn lock_history(&mut self) -> StoreResult<()> {
+        // The writer's transactions are IMMEDIATE: this one already holds
+        // SQLite's only write lock.
+        Ok(())
+    }
+
+    fn seal(&mut self, version: u64, created_at: &str) -> StoreResult<bool> {
+        let last: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT max(seq) FROM dbsync_oplog WHERE version IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .fault()?;
+        let Some(last) = last else { return Ok(false) };
+        self.conn
+            .execute(
+                "INSERT INTO dbsync_versions (version, node_id, push_id, created_at, last_seq) \
+                 VALUES (?1, NULL, NULL, ?2, ?3)",
+                params![version as i64, created_at, last],
+            )
+            .fault()?;
+        self.conn
+            .execute(
+                "UPDATE dbsync_oplog SET version = ?1 WHERE version IS NULL AND seq <= ?2",
+                params![version as i64, last],
+            )
+            .fault()?;
+        Ok(true)
+    }
+
+    fn insert_node(&mut self, node: &NewNode) -> StoreResult<u64> {
+        self.conn
+            .execute(
+                "INSERT INTO dbsync_nodes (secret, user_id, registered_at, last_seen, known_version) \
+                 VALUES (?1, ?2, ?3, ?3, ?4)",
+                params![
+                    node.secret.encode(),
+                    node.user_id,
+                    node.now as i64,
+                    node.known_version as i64
+                ],
+            )
+            .fault()?;
+        Ok(self.conn.last_insert_rowid() as u64)
+    }
+
+    fn renew_node(
+        &mut self,
+        node_id: u64,
+        secret: &Secret,
+        user_id: Option<&str>,
+        now: u64,
+    ) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE dbsync_nodes SET secret = ?2, user_id = ?3, last_seen = ?4 WHERE node_id = ?1",
+                params![node_id as i64, secret.encode(), user_id, now as i64],
+            )
+            .fault()?;
+        Ok(n == 1)
+    }
+
+    fn record_nonce(&mut self, node_id: u64, nonce: &str, now: u64) -> StoreResult<bool> {
+        let fresh = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO dbsync_nonces (node_id, nonce, seen_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![node_id as i64, nonce, now as i64]))
+            .fault()?;
+        self.conn
+            .prepare_cached("UPDATE dbsync_nodes SET last_seen = ?2 WHERE node_id = ?1")
+            .and_then(|mut s| s.execute(params![node_id as i64, now as i64]))
+            .fault()?;
+        Ok(fresh == 1)
+    }
+
+    fn forget_nonces(&mut self, before: u64) -> StoreResult<u64> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM dbsync_nonces WHERE seen_at < ?1",
+                [before as i64],
+            )
+            .fault()?;
+        Ok(n as u64)
+    }
+
+    fn begin_row_writes(&mut self) -> StoreResult<()> {
+        if self.suspended.is_none() {
+            self.conn
+                .pragma_update(None, "defer_foreign_keys", true)
+                .fault()?;
+            self.suspended = Some(track::suspend_capture(&self.conn).fault()?);
+        }
+        Ok(())
+    }
+
+    fn insert_row(&mut self, table: &TableSchema, row: &Row) -> Result<(), RowWriteError> {
+        let rows = self.writable(table)?;
+        rows.insert(&self.conn, row.id, &row.values)
+            .map_err(row_write_error)
+    }
+
+    fn update_row(&mut self, table: &TableSchema, row: &Row) -> Result<bool, RowWriteError> {
+        let rows = self.writable(table)?;
+        rows.update(&self.conn, row.id, &row.values)
+            .map_err(row_write_error)
+    }
+
+    fn delete_row(&mut self, table: &TableSchema, id: i64) -> Result<bool, RowWriteError> {
+        let rows = self.writable(table)?;
+        rows.delete(&self.conn, id).map_err(row_write_error)
+    }
+
+    fn append_version(&mut self, info: &VersionInfo, ops: &[Op]) -> StoreResult<()> {
+        {
+            let mut ins = self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO dbsync_oplog (table_id, row_id, command, version) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .fault()?;
+            for op in ops {
+                let table_id = self
+                    .store
+                    .table_ids
+                    .get(&op.table)
+                    .ok_or_else(|| StoreFault(format!("table {} is not tracked", op.table)))?;
+                ins.execute(params![
+                    table_id,
+                    op.row_id,
+                    command_code(op.command),
+                    info.version as i64
+                ])
+                .fault()?;
+            }
+        }
+        let last_seq = self.conn.last_insert_rowid();
+        self.conn
+            .execute(
+                "INSERT INTO dbsync_versions (version, node_id, push_id, created_at, last_seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    info.version as i64,
+                    info.node_id.map(|n| n as i64),
+                    info.push_id,
+                    info.created_at,
+                    last_seq
+                ],
+            )
+            .fault()?;
+        Ok(())
+    }
+
+    fn insert_push_record(
+        &mut self,
+        node_id: u64,
+        push_id: &str,
+        record: &PushRecord,
+    ) -> StoreResult<()> {
+        self.conn
+            .execute(
+                "INSERT INTO dbsync_push_ids (node_id, push_id, version, digest) VALUES (?1, ?2, ?3, ?4)",
+                params![node_id as i64, push_id, record.version as i64, record.digest],
+            )
+            .fault()?;
+        Ok(())
+    }
+
+    fn note_known_version(
+        &mut self,
+        node_id: u64,
+        version: u64,
+        repaired: bool,
+    ) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE dbsync_nodes SET known_version = max(known_version, ?2), \
+                 stale = CASE WHEN ?3 THEN 0 ELSE stale END WHERE node_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![node_id as i64, version as i64, repaired]))
+            .fault()?;
+        Ok(())
+    }
+
+    fn mark_stale(&mut self, before: u64) -> StoreResult<u64> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE dbsync_nodes SET stale = 1 WHERE stale = 0 AND last_seen < ?1",
+                [before as i64],
+            )
+            .fault()?;
+        Ok(n as u64)
+    }
+
+    fn drop_history_through(&mut self, version: u64) -> StoreResult<u64> {
+        let v = version as i64;
+        let c = &self.conn;
+        c.execute(
+            "DELETE FROM dbsync_oplog WHERE version IS NOT NULL AND version <= ?1",
+            [v],
+        )
+        .fault()?;
+        c.execute("DELETE FROM dbsync_push_ids WHERE version <= ?1", [v])
+            .fault()?;
+        let dropped = c
+            .execute("DELETE FROM dbsync_versions WHERE version <= ?1", [v])
+            .fault()?;
+        self.set_state("trimmed_through", v)?;
+        Ok(dropped as u64)
+    }
+
+    fn set_cursor_key(&mut self, key: &Secret) -> StoreResult<()> {
+        self.conn
+            .execute(
+                "INSERT INTO dbsync_state (key, value) VALUES ('cursor_key', ?1) \
+                 ON CONFLICT (key) DO NOTHING",
+                [key.encode()],
+            )
+            .fault()?;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), RowWriteError> {
+        if let Some(suspended) = self.suspended.take() {
+            track::resume_capture(&self.conn, &suspended).fault()?;
+        }
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(()),
+            // A deferred foreign key failed: the transaction is still
+            // open, so the broken key can be named before rolling back.
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                Err(RowWriteError::ForeignKey(self.broken_foreign_key()?))
+            }
+            Err(e) => Err(row_write_error(e)),
+        }
+    }
+}
