@@ -6,7 +6,7 @@
 use dbsync_conformance::node::{self, process::Adapter};
 use dbsync_conformance::report::{self, Status, Summary, Verdict};
 use dbsync_conformance::vectors::{self, Kind, Vector};
-use dbsync_conformance::wire::{Reference, WireRunner};
+use dbsync_conformance::wire::{Reference, StoreKind, WireRunner};
 use std::process::Command;
 use std::time::Duration;
 
@@ -58,13 +58,22 @@ fn the_in_memory_model_store_passes_every_compression_and_merge_vector() {
 
 #[test]
 fn the_reference_server_passes_every_wire_vector() {
+    every_wire_vector_passes_on(StoreKind::Sqlite);
+}
+
+#[test]
+fn the_reference_server_on_postgresql_passes_every_wire_vector() {
+    every_wire_vector_passes_on(StoreKind::Postgres);
+}
+
+fn every_wire_vector_passes_on(store: StoreKind) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let verdicts = runtime.block_on(async {
-        let reference = Reference::start().await.unwrap();
+        let reference = Reference::start_on(store).await.unwrap();
         let mut runner = WireRunner::new(reference.target.clone()).unwrap();
         let verdicts = runner.run(&all()).await;
         reference.stop().await;

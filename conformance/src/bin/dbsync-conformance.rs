@@ -20,7 +20,7 @@ use dbsync_conformance::report::{self, Verdict};
 use dbsync_conformance::schemas::SchemaSet;
 use dbsync_conformance::spec_examples::{all_examples, check};
 use dbsync_conformance::vectors::{self, Vector, VectorSchema};
-use dbsync_conformance::wire::{Reference, Target, WireRunner};
+use dbsync_conformance::wire::{Reference, StoreKind, Target, WireRunner};
 use dbsync_conformance::{node, spec_scenarios};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -89,6 +89,10 @@ enum Command {
         /// Start the reference server in process on 127.0.0.1:0 instead.
         #[arg(long)]
         reference: bool,
+        /// The reference server's store (with --reference); postgres makes
+        /// a fresh database on DBSYNC_TEST_POSTGRES.
+        #[arg(long, value_enum, default_value = "sqlite", requires = "reference")]
+        store: StoreKind,
         #[command(flatten)]
         selection: Selection,
     },
@@ -131,8 +135,9 @@ fn main() -> ExitCode {
             token,
             hooks,
             reference,
+            store,
             selection,
-        } => run_server(url, token, hooks, reference, &selection),
+        } => run_server(url, token, hooks, reference.then_some(store), &selection),
         Command::Vectors { command } => run_vectors(command),
     }
 }
@@ -179,7 +184,7 @@ fn run_server(
     url: Option<String>,
     token: Option<String>,
     hooks: bool,
-    reference: bool,
+    reference: Option<StoreKind>,
     selection: &Selection,
 ) -> ExitCode {
     let vectors = match load(selection) {
@@ -198,8 +203,8 @@ fn run_server(
         }
     };
     runtime.block_on(async move {
-        let (target, running) = if reference {
-            match Reference::start().await {
+        let (target, running) = if let Some(store) = reference {
+            match Reference::start_on(store).await {
                 Ok(r) => (r.target.clone(), Some(r)),
                 Err(e) => {
                     eprintln!("error: starting the reference server: {e}");

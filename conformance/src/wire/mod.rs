@@ -20,5 +20,5 @@ pub mod steps;
 pub mod template;
 
 pub use client::EXAMPLE_FINGERPRINT;
-pub use reference::Reference;
+pub use reference::{Reference, StoreKind};
 pub use run::{Target, WireRunner};

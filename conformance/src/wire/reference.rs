@@ -1,6 +1,7 @@
 //! The reference server, started in process on 127.0.0.1:0 over the
-//! example application of spec §2.6, for `dbsync-conformance server
-//! --reference` and the kit's own tests.
+//! example application of spec §2.6 — in a SQLite file, or in a fresh
+//! PostgreSQL database — for `dbsync-conformance server --reference` and
+//! the kit's own tests.
 //!
 //! Its hooks follow the kit's convention (see `conformance/README.md`):
 //! the register and before-push hooks refuse a request whose `app_data`
@@ -9,10 +10,56 @@
 use super::run::Target;
 use dbsync_core::protocol::AppData;
 use dbsync_core::protocol::{PushRequest, RegisterRequest};
-use dbsync_server::{Config, Hooks, RegisterDecision, Server, ServerHandle};
+use dbsync_postgres::scratch::ScratchDb;
+use dbsync_server::{Config, Hooks, RegisterDecision, Server, ServerHandle, Store};
 use std::sync::Arc;
 
-pub use dbsync_server::example::{tables as example_tables, APP_SQL as EXAMPLE_APP_SQL};
+pub use dbsync_server::example::{
+    tables as example_tables, APP_SQL as EXAMPLE_APP_SQL,
+    APP_SQL_POSTGRES as EXAMPLE_APP_SQL_POSTGRES,
+};
+
+/// The store the reference server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum StoreKind {
+    /// A SQLite file in a temporary folder.
+    #[default]
+    Sqlite,
+    /// A fresh database on the PostgreSQL of `DBSYNC_TEST_POSTGRES`.
+    Postgres,
+}
+
+/// What the reference's database lives in; dropped with it.
+enum Holder {
+    Folder(tempfile::TempDir),
+    Database(ScratchDb),
+}
+
+/// The example application in a fresh database of `kind`, and its store.
+fn example_store(kind: StoreKind) -> Result<(Holder, Arc<dyn Store>), String> {
+    match kind {
+        StoreKind::Sqlite => {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let db = dir.path().join("server.db");
+            let conn = dbsync_sqlite::open(&db).map_err(|e| e.to_string())?;
+            conn.execute_batch(EXAMPLE_APP_SQL)
+                .map_err(|e| e.to_string())?;
+            let store =
+                dbsync_sqlite::SqliteStore::open(&db, &example_tables(), Default::default())
+                    .map_err(|e| e.to_string())?;
+            Ok((Holder::Folder(dir), Arc::new(store)))
+        }
+        StoreKind::Postgres => {
+            let db = ScratchDb::create("dbsync_conformance")?;
+            db.execute(dbsync_postgres::DOMAINS_SQL)?;
+            db.execute(EXAMPLE_APP_SQL_POSTGRES)?;
+            let store =
+                dbsync_postgres::PgStore::connect(&db.url(), &example_tables(), Default::default())
+                    .map_err(|e| e.to_string())?;
+            Ok((Holder::Database(db), Arc::new(store)))
+        }
+    }
+}
 
 /// The registration token of the in-process server.
 pub const TOKEN: &str = "conformance-kit-token";
@@ -29,21 +76,20 @@ fn asks_for_refusal(app_data: &Option<AppData>) -> bool {
 pub struct Reference {
     pub handle: ServerHandle,
     pub target: Target,
-    _dir: tempfile::TempDir,
+    _holder: Holder,
 }
 
 impl Reference {
-    /// Starts the server over a fresh database in a temporary folder.
+    /// Starts the server over a fresh SQLite database.
     pub async fn start() -> Result<Reference, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let db = dir.path().join("server.db");
-        {
-            let conn = dbsync_sqlite::open(&db).map_err(|e| e.to_string())?;
-            conn.execute_batch(EXAMPLE_APP_SQL)
-                .map_err(|e| e.to_string())?;
-        }
-        let store = dbsync_sqlite::SqliteStore::open(&db, &example_tables(), Default::default())
-            .map_err(|e| e.to_string())?;
+        Reference::start_on(StoreKind::Sqlite).await
+    }
+
+    /// Starts the server over a fresh database of `kind`.
+    pub async fn start_on(kind: StoreKind) -> Result<Reference, String> {
+        let (holder, store) = tokio::task::spawn_blocking(move || example_store(kind))
+            .await
+            .map_err(|e| e.to_string())??;
         let mut config = Config::new();
         config.registration_token = Some(TOKEN.into());
         config.hooks = Hooks {
@@ -63,7 +109,7 @@ impl Reference {
             })),
             after_push: None,
         };
-        let handle = Server::bind(Arc::new(store), config)
+        let handle = Server::bind(store, config)
             .await
             .map_err(|e| e.to_string())?;
         let target = Target {
@@ -78,7 +124,7 @@ impl Reference {
         Ok(Reference {
             handle,
             target,
-            _dir: dir,
+            _holder: holder,
         })
     }
 

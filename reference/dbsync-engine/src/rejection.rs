@@ -133,6 +133,11 @@ pub(crate) fn row_write(e: RowWriteError, table: &str, row_id: i64) -> Rejection
             format!("{table} row {row_id} holds a unique value another row holds"),
         ),
         RowWriteError::ForeignKey(found) => foreign_key(found),
+        RowWriteError::Invalid => Rejection::new(
+            ErrorCode::InvalidValue,
+            format!("a value of {table} row {row_id} does not fit its column on this server"),
+        )
+        .with(json!({ "table": table, "row_id": row_id })),
     }
 }
 
@@ -142,6 +147,10 @@ pub(crate) fn commit_failed(e: RowWriteError) -> Rejection {
     match e {
         RowWriteError::Fault(f) => f.into(),
         RowWriteError::ForeignKey(found) => foreign_key(found),
+        RowWriteError::Invalid => Rejection::new(
+            ErrorCode::InvalidValue,
+            "a value does not fit its column on this server",
+        ),
         RowWriteError::Unique | RowWriteError::Exists => Rejection::new(
             ErrorCode::IntegrityViolation,
             "the push breaks a unique constraint",

@@ -62,6 +62,10 @@ pub enum RowWriteError {
     /// A foreign key would be broken (the row when the store can tell).
     #[error("a foreign key would break")]
     ForeignKey(Option<ForeignKeyViolation>),
+    /// The database refuses a value the protocol allows (a number out of
+    /// a narrower column's range, a text longer than its column allows).
+    #[error("the database refuses a value")]
+    Invalid,
     /// The store failed.
     #[error(transparent)]
     Fault(#[from] StoreFault),

@@ -9,7 +9,6 @@ use dbsync_core::{Command, Value, VersionedOp};
 use dbsync_server::RegisterDecision;
 use std::sync::{Arc, Mutex};
 
-#[tokio::test]
 async fn registration_needs_the_configured_token_and_refuses_a_missing_or_wrong_one() {
     let ts = TestServer::start(|_| {}).await;
     ts.unchanged(ts.post("/v1/register", ts.register_body(None)))
@@ -29,7 +28,6 @@ async fn registration_needs_the_configured_token_and_refuses_a_missing_or_wrong_
     assert_ne!(second.id, resp.node_id, "every registration is a new node");
 }
 
-#[tokio::test]
 async fn open_registration_registers_a_node_without_a_token() {
     let ts = TestServer::start(|c| {
         c.registration_token = None;
@@ -43,7 +41,6 @@ async fn open_registration_registers_a_node_without_a_token() {
     assert!(resp.node_id >= 1);
 }
 
-#[tokio::test]
 async fn a_server_with_neither_token_nor_open_registration_refuses_every_registration() {
     let ts = TestServer::start(|c| c.registration_token = None).await;
     ts.unchanged(ts.post("/v1/register", ts.register_body(Some(TOKEN))))
@@ -51,7 +48,6 @@ async fn a_server_with_neither_token_nor_open_registration_refuses_every_registr
         .expect_error(403, "registration_refused");
 }
 
-#[tokio::test]
 async fn the_register_hook_sees_app_data_attaches_a_user_id_reuses_a_node_and_may_refuse() {
     let ts = TestServer::start(|c| {
         c.hooks.register = Some(Arc::new(|req: &RegisterRequest| {
@@ -100,7 +96,6 @@ async fn the_register_hook_sees_app_data_attaches_a_user_id_reuses_a_node_and_ma
     assert_eq!(refused.error.details.unwrap()["hook"], "register");
 }
 
-#[tokio::test]
 async fn an_accepted_push_becomes_the_next_version_and_a_push_on_an_old_base_must_pull_first() {
     let ts = TestServer::start(|_| {}).await;
     let a = ts.register().await;
@@ -114,11 +109,8 @@ async fn an_accepted_push_becomes_the_next_version_and_a_push_on_an_old_base_mus
         (resp.version, resp.duplicate, resp.push_id.as_str()),
         (1, false, "push-a-0001")
     );
-    let name: String = ts
-        .sql()
-        .query_row("SELECT name FROM person WHERE id = 1", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(name, "Ana");
+    let name = ts.db.value("SELECT name FROM person WHERE id = 1");
+    assert_eq!(name.as_deref(), Some("Ana"));
 
     let rows = vec![city(2, "Porto")];
     let err = ts
@@ -128,7 +120,6 @@ async fn an_accepted_push_becomes_the_next_version_and_a_push_on_an_old_base_mus
     assert_eq!(err.error.details.unwrap()["latest_version"], 1);
 }
 
-#[tokio::test]
 async fn a_retried_push_answers_the_same_version_as_a_duplicate_and_applies_nothing_twice() {
     let ts = TestServer::start(|_| {}).await;
     let a = ts.register().await;
@@ -143,14 +134,9 @@ async fn a_retried_push_answers_the_same_version_as_a_duplicate_and_applies_noth
         .await;
     let retry: PushResponse = retry.parse();
     assert_eq!((retry.version, retry.duplicate), (first.version, true));
-    let cities: i64 = ts
-        .sql()
-        .query_row("SELECT count(*) FROM city", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(cities, 1);
+    assert_eq!(ts.db.int("SELECT count(*) FROM city"), 1);
 }
 
-#[tokio::test]
 async fn a_push_id_reused_with_other_content_is_refused() {
     let ts = TestServer::start(|_| {}).await;
     let a = ts.register().await;
@@ -166,7 +152,6 @@ async fn a_push_id_reused_with_other_content_is_refused() {
     assert_eq!(err.error.details.unwrap()["version"], 1);
 }
 
-#[tokio::test]
 async fn a_pull_after_another_nodes_push_brings_its_ops_its_rows_and_their_parents() {
     let ts = TestServer::start(|_| {}).await;
     let a = ts.register().await;
@@ -221,7 +206,6 @@ async fn a_pull_after_another_nodes_push_brings_its_ops_its_rows_and_their_paren
     assert_eq!(resp.version, 3);
 }
 
-#[tokio::test]
 async fn a_pull_in_small_pages_resumes_from_each_cursor_and_ends_with_a_null_cursor() {
     let ts = TestServer::start(|c| c.limits.pull_page_ops = 2).await;
     let a = ts.register().await;
@@ -279,7 +263,6 @@ async fn a_pull_in_small_pages_resumes_from_each_cursor_and_ends_with_a_null_cur
     assert_eq!(again1, again2);
 }
 
-#[tokio::test]
 async fn a_repair_returns_every_row_in_pages_parents_first() {
     let ts = TestServer::start(|c| c.limits.repair_page_rows = 2).await;
     let a = ts.register().await;
@@ -292,9 +275,8 @@ async fn a_repair_returns_every_row_in_pages_parents_first() {
     ts.push(&a, "push-a-0001", 0, inserts(&rows), rows.clone())
         .await
         .parse::<PushResponse>();
-    ts.sql()
-        .execute("INSERT INTO holiday (id, day) VALUES (1, '2025-06-10')", [])
-        .unwrap();
+    ts.db
+        .exec("INSERT INTO holiday (id, day) VALUES (1, '2025-06-10')");
 
     let b = ts.register().await;
     let mut cursor = None;
@@ -329,7 +311,6 @@ async fn a_repair_returns_every_row_in_pages_parents_first() {
         .parse::<PushResponse>();
 }
 
-#[tokio::test]
 async fn a_query_returns_the_rows_matching_every_filter_up_to_its_limit() {
     let ts = TestServer::start(|_| {}).await;
     let a = ts.register().await;
@@ -390,7 +371,6 @@ async fn a_query_returns_the_rows_matching_every_filter_up_to_its_limit() {
     assert_eq!(resp.rows, vec![person(2, "Rui", Some(1))]);
 }
 
-#[tokio::test]
 async fn the_before_push_hook_may_refuse_and_the_after_push_hook_sees_each_commit_once() {
     let seen: Arc<Mutex<Vec<(u64, u64, usize)>>> = Arc::default();
     let log = seen.clone();
@@ -441,13 +421,10 @@ async fn the_before_push_hook_may_refuse_and_the_after_push_hook_sees_each_commi
     assert_eq!(*seen.lock().unwrap(), vec![(a.id, 1, 1)]);
 }
 
-#[tokio::test]
 async fn a_write_made_directly_on_the_server_database_reaches_pulling_nodes_as_a_version() {
     let ts = TestServer::start(|_| {}).await;
     let a = ts.register().await;
-    ts.sql()
-        .execute_batch("INSERT INTO holiday (id, day) VALUES (1, '2025-12-25'); INSERT INTO city (id, name) VALUES (1, 'Braga');")
-        .unwrap();
+    ts.db.exec("INSERT INTO holiday (id, day) VALUES (1, '2025-12-25'); INSERT INTO city (id, name) VALUES (1, 'Braga');");
     let page: PullResponse = ts.pull(&a, 0, None).await.parse();
     assert_eq!(page.target_version, 1);
     assert_eq!(page.versions[0].node_id, None);
@@ -462,7 +439,6 @@ async fn a_write_made_directly_on_the_server_database_reaches_pulling_nodes_as_a
         .expect_error(409, "pull_required");
 }
 
-#[tokio::test]
 async fn trim_drops_versions_every_node_holds_and_a_node_unseen_too_long_must_repair() {
     let ts = TestServer::start(|_| {}).await;
     let a = ts.register().await;
@@ -503,7 +479,6 @@ async fn trim_drops_versions_every_node_holds_and_a_node_unseen_too_long_must_re
     ts.pull(&a, 1, None).await.parse::<PullResponse>();
 }
 
-#[tokio::test]
 async fn a_background_trim_runs_at_the_configured_interval() {
     let ts =
         TestServer::start(|c| c.trim_interval = Some(std::time::Duration::from_millis(100))).await;
@@ -513,15 +488,10 @@ async fn a_background_trim_runs_at_the_configured_interval() {
         .await
         .parse::<PushResponse>();
     for _ in 0..50 {
-        let trimmed: Option<i64> = ts
-            .sql()
-            .query_row(
-                "SELECT value FROM dbsync_state WHERE key = 'trimmed_through'",
-                [],
-                |r| r.get(0),
-            )
-            .ok();
-        if trimmed == Some(1) {
+        let trimmed = ts
+            .db
+            .value("SELECT value FROM dbsync_state WHERE key = 'trimmed_through'");
+        if trimmed.as_deref() == Some("1") {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -529,21 +499,15 @@ async fn a_background_trim_runs_at_the_configured_interval() {
     panic!("the background trim never ran");
 }
 
-#[tokio::test]
 async fn shutdown_stops_accepting_connections_and_the_database_stays_usable() {
     let mut ts = TestServer::start(|_| {}).await;
     let addr = ts.addr();
     ts.register().await;
     ts.stop().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
-    let nodes: i64 = ts
-        .sql()
-        .query_row("SELECT count(*) FROM dbsync_nodes", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(nodes, 1);
+    assert_eq!(ts.db.int("SELECT count(*) FROM dbsync_nodes"), 1);
 }
 
-#[tokio::test]
 async fn the_content_hash_used_by_the_rejection_tests_sees_an_accepted_push() {
     let ts = TestServer::start(|_| {}).await;
     let a = ts.register().await;
@@ -569,7 +533,6 @@ async fn the_content_hash_used_by_the_rejection_tests_sees_an_accepted_push() {
     assert_eq!(ts.db_hash(), before);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_nodes_pushing_and_pulling_at_once_all_get_their_writes_in_exactly_once() {
     let ts = Arc::new(TestServer::start(|_| {}).await);
     let mut nodes = Vec::new();
@@ -610,13 +573,28 @@ async fn many_nodes_pushing_and_pulling_at_once_all_get_their_writes_in_exactly_
     for t in tasks {
         t.await.unwrap();
     }
-    let (cities, versions): (i64, i64) = ts
-        .sql()
-        .query_row(
-            "SELECT (SELECT count(*) FROM city), (SELECT count(*) FROM dbsync_versions)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let cities = ts.db.int("SELECT count(*) FROM city");
+    let versions = ts.db.int("SELECT count(*) FROM dbsync_versions");
     assert_eq!((cities, versions), (18, 18));
 }
+
+both_stores!(
+    registration_needs_the_configured_token_and_refuses_a_missing_or_wrong_one,
+    open_registration_registers_a_node_without_a_token,
+    a_server_with_neither_token_nor_open_registration_refuses_every_registration,
+    the_register_hook_sees_app_data_attaches_a_user_id_reuses_a_node_and_may_refuse,
+    an_accepted_push_becomes_the_next_version_and_a_push_on_an_old_base_must_pull_first,
+    a_retried_push_answers_the_same_version_as_a_duplicate_and_applies_nothing_twice,
+    a_push_id_reused_with_other_content_is_refused,
+    a_pull_after_another_nodes_push_brings_its_ops_its_rows_and_their_parents,
+    a_pull_in_small_pages_resumes_from_each_cursor_and_ends_with_a_null_cursor,
+    a_repair_returns_every_row_in_pages_parents_first,
+    a_query_returns_the_rows_matching_every_filter_up_to_its_limit,
+    the_before_push_hook_may_refuse_and_the_after_push_hook_sees_each_commit_once,
+    a_write_made_directly_on_the_server_database_reaches_pulling_nodes_as_a_version,
+    trim_drops_versions_every_node_holds_and_a_node_unseen_too_long_must_repair,
+    a_background_trim_runs_at_the_configured_interval,
+    shutdown_stops_accepting_connections_and_the_database_stays_usable,
+    the_content_hash_used_by_the_rejection_tests_sees_an_accepted_push,
+    many_nodes_pushing_and_pulling_at_once_all_get_their_writes_in_exactly_once,
+);

@@ -41,7 +41,6 @@ fn signed_headers(
     h
 }
 
-#[tokio::test]
 async fn a_replayed_request_is_refused_as_replayed_nonce() {
     let (ts, _, b) = setup(|_| {}).await;
     let body = good_push(&ts);
@@ -54,7 +53,6 @@ async fn a_replayed_request_is_refused_as_replayed_nonce() {
         .expect_error(401, "replayed_nonce");
 }
 
-#[tokio::test]
 async fn a_tampered_body_is_refused_as_bad_signature() {
     let (ts, _, b) = setup(|_| {}).await;
     let signed = good_push(&ts);
@@ -68,7 +66,6 @@ async fn a_tampered_body_is_refused_as_bad_signature() {
     assert!(err.error.details.is_none(), "bad_signature reveals nothing");
 }
 
-#[tokio::test]
 async fn a_request_signed_for_another_path_is_refused_as_bad_signature() {
     let (ts, _, b) = setup(|_| {}).await;
     let body = good_push(&ts);
@@ -78,7 +75,6 @@ async fn a_request_signed_for_another_path_is_refused_as_bad_signature() {
         .expect_error(401, "bad_signature");
 }
 
-#[tokio::test]
 async fn an_expired_timestamp_is_refused_as_stale_timestamp_with_the_server_time() {
     let (ts, _, b) = setup(|_| {}).await;
     let body = good_push(&ts);
@@ -96,7 +92,6 @@ async fn an_expired_timestamp_is_refused_as_stale_timestamp_with_the_server_time
         .expect_error(401, "stale_timestamp");
 }
 
-#[tokio::test]
 async fn an_unknown_node_is_refused_as_unknown_node() {
     let (ts, _, b) = setup(|_| {}).await;
     let stranger = Node {
@@ -112,7 +107,6 @@ async fn an_unknown_node_is_refused_as_unknown_node() {
     assert_eq!(err.error.details.unwrap()["node_id"], 99);
 }
 
-#[tokio::test]
 async fn a_missing_or_malformed_credential_header_is_refused_as_missing_credentials() {
     let (ts, _, b) = setup(|_| {}).await;
     let body = good_push(&ts);
@@ -135,7 +129,6 @@ async fn a_missing_or_malformed_credential_header_is_refused_as_missing_credenti
         .expect_error(401, "missing_credentials");
 }
 
-#[tokio::test]
 async fn an_oversized_body_is_refused_with_413_before_authentication() {
     let (ts, _, b) = setup(|c| c.body_limit = 1024).await;
     let rows: Vec<_> = (2..40)
@@ -165,7 +158,6 @@ async fn raw(ts: &TestServer, bytes: &[u8], wait: Duration) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[tokio::test]
 async fn a_chunked_body_is_refused_with_413_as_soon_as_it_passes_the_limit() {
     let (ts, _, _) = setup(|c| c.body_limit = 1024).await;
     let before = ts.db_hash();
@@ -182,7 +174,6 @@ async fn a_chunked_body_is_refused_with_413_as_soon_as_it_passes_the_limit() {
     assert_eq!(ts.db_hash(), before);
 }
 
-#[tokio::test]
 async fn a_body_that_stops_arriving_is_refused_as_request_timeout() {
     let (ts, _, _) = setup(|c| c.body_read_timeout = Duration::from_millis(300)).await;
     let before = ts.db_hash();
@@ -197,7 +188,6 @@ async fn a_body_that_stops_arriving_is_refused_as_request_timeout() {
     assert_eq!(ts.db_hash(), before);
 }
 
-#[tokio::test]
 async fn a_request_head_that_stops_arriving_gets_its_connection_closed() {
     let (ts, _, _) = setup(|c| c.header_read_timeout = Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
@@ -214,7 +204,6 @@ async fn a_request_head_that_stops_arriving_gets_its_connection_closed() {
     assert!(!answer.contains("200 OK"), "{answer}");
 }
 
-#[tokio::test]
 async fn an_unknown_table_is_refused_as_unknown_table() {
     let (ts, _, b) = setup(|_| {}).await;
     let mut row = city(2, "Porto");
@@ -232,7 +221,6 @@ async fn an_unknown_table_is_refused_as_unknown_table() {
     assert_eq!(err.error.details.unwrap()["table"], "planet");
 }
 
-#[tokio::test]
 async fn malformed_json_is_refused_as_malformed_request() {
     let (ts, _, b) = setup(|_| {}).await;
     for body in [&b"{\"protocol\": \"1.0\", "[..], b"[1, 2]", b"", b"\"1.0\""] {
@@ -263,7 +251,6 @@ async fn malformed_json_is_refused_as_malformed_request() {
     assert_eq!(err.error.details.unwrap()["pointer"], "/push_id");
 }
 
-#[tokio::test]
 async fn a_wrong_protocol_version_is_refused_as_unsupported_protocol() {
     let (ts, _, b) = setup(|_| {}).await;
     let mut push: serde_json::Value = serde_json::from_slice(&good_push(&ts)).unwrap();
@@ -294,7 +281,6 @@ async fn a_wrong_protocol_version_is_refused_as_unsupported_protocol() {
         .expect_error(400, "malformed_request");
 }
 
-#[tokio::test]
 async fn a_wrong_content_type_is_refused_with_415() {
     let (ts, _, b) = setup(|_| {}).await;
     let body = good_push(&ts);
@@ -316,7 +302,6 @@ async fn a_wrong_content_type_is_refused_with_415() {
         .parse::<PushResponse>();
 }
 
-#[tokio::test]
 async fn an_unknown_path_is_refused_as_not_found() {
     let (ts, _, b) = setup(|_| {}).await;
     ts.unchanged(ts.signed(&b, "/v1/pushes", good_push(&ts)))
@@ -327,7 +312,6 @@ async fn an_unknown_path_is_refused_as_not_found() {
         .expect_error(404, "not_found");
 }
 
-#[tokio::test]
 async fn a_wrong_method_on_a_known_path_is_refused_as_method_not_allowed() {
     let (ts, _, _) = setup(|_| {}).await;
     for method in [Method::GET, Method::PUT, Method::DELETE] {
@@ -339,7 +323,6 @@ async fn a_wrong_method_on_a_known_path_is_refused_as_method_not_allowed() {
     }
 }
 
-#[tokio::test]
 async fn a_schema_mismatch_is_refused_with_both_fingerprints() {
     let (ts, _, b) = setup(|_| {}).await;
     let mut push: PushRequest = serde_json::from_slice(&good_push(&ts)).unwrap();
@@ -358,7 +341,6 @@ async fn a_schema_mismatch_is_refused_with_both_fingerprints() {
         .expect_error(409, "schema_mismatch");
 }
 
-#[tokio::test]
 async fn an_empty_push_is_refused_as_empty_push() {
     let (ts, _, b) = setup(|_| {}).await;
     let body = ts.push_body("push-b-0001", 1, vec![], vec![]);
@@ -367,7 +349,6 @@ async fn an_empty_push_is_refused_as_empty_push() {
         .expect_error(400, "empty_push");
 }
 
-#[tokio::test]
 async fn a_push_to_a_pull_only_table_is_refused_as_direction_violation() {
     let (ts, _, b) = setup(|_| {}).await;
     let holiday = dbsync_core::Row {
@@ -386,7 +367,6 @@ async fn a_push_to_a_pull_only_table_is_refused_as_direction_violation() {
         .expect_error(403, "direction_violation");
 }
 
-#[tokio::test]
 async fn an_insert_without_its_row_is_refused_as_missing_row() {
     let (ts, _, b) = setup(|_| {}).await;
     let body = ts.push_body(
@@ -410,7 +390,6 @@ async fn an_insert_without_its_row_is_refused_as_missing_row() {
         .expect_error(400, "missing_row");
 }
 
-#[tokio::test]
 async fn a_value_that_does_not_fit_its_column_is_refused_as_invalid_value() {
     let (ts, _, b) = setup(|_| {}).await;
     let mut row = person(2, "Rui", Some(1));
@@ -438,7 +417,6 @@ async fn a_value_that_does_not_fit_its_column_is_refused_as_invalid_value() {
         .expect_error(400, "invalid_value");
 }
 
-#[tokio::test]
 async fn a_push_breaking_a_foreign_key_or_unique_constraint_is_refused_as_integrity_violation() {
     let (ts, _, b) = setup(|_| {}).await;
     let rows = vec![person(2, "Rui", Some(42))];
@@ -451,7 +429,6 @@ async fn a_push_breaking_a_foreign_key_or_unique_constraint_is_refused_as_integr
         .expect_error(409, "integrity_violation");
 }
 
-#[tokio::test]
 async fn a_forged_or_foreign_cursor_is_refused_as_invalid_cursor() {
     let (ts, a, b) = setup(|c| c.limits.pull_page_ops = 1).await;
     let page: PullResponse = ts.pull(&b, 0, None).await.parse();
@@ -476,7 +453,6 @@ async fn a_forged_or_foreign_cursor_is_refused_as_invalid_cursor() {
     ts.pull(&b, 0, Some(cursor)).await.parse::<PullResponse>();
 }
 
-#[tokio::test]
 async fn a_query_on_an_unknown_table_or_column_is_refused() {
     let (ts, _, b) = setup(|_| {}).await;
     let query = |table: &str, column: &str| {
@@ -504,3 +480,30 @@ async fn a_query_on_an_unknown_table_or_column_is_refused() {
     .await
     .expect_error(400, "malformed_request");
 }
+
+both_stores!(
+    a_replayed_request_is_refused_as_replayed_nonce,
+    a_tampered_body_is_refused_as_bad_signature,
+    a_request_signed_for_another_path_is_refused_as_bad_signature,
+    an_expired_timestamp_is_refused_as_stale_timestamp_with_the_server_time,
+    an_unknown_node_is_refused_as_unknown_node,
+    a_missing_or_malformed_credential_header_is_refused_as_missing_credentials,
+    an_oversized_body_is_refused_with_413_before_authentication,
+    a_chunked_body_is_refused_with_413_as_soon_as_it_passes_the_limit,
+    a_body_that_stops_arriving_is_refused_as_request_timeout,
+    a_request_head_that_stops_arriving_gets_its_connection_closed,
+    an_unknown_table_is_refused_as_unknown_table,
+    malformed_json_is_refused_as_malformed_request,
+    a_wrong_protocol_version_is_refused_as_unsupported_protocol,
+    a_wrong_content_type_is_refused_with_415,
+    an_unknown_path_is_refused_as_not_found,
+    a_wrong_method_on_a_known_path_is_refused_as_method_not_allowed,
+    a_schema_mismatch_is_refused_with_both_fingerprints,
+    an_empty_push_is_refused_as_empty_push,
+    a_push_to_a_pull_only_table_is_refused_as_direction_violation,
+    an_insert_without_its_row_is_refused_as_missing_row,
+    a_value_that_does_not_fit_its_column_is_refused_as_invalid_value,
+    a_push_breaking_a_foreign_key_or_unique_constraint_is_refused_as_integrity_violation,
+    a_forged_or_foreign_cursor_is_refused_as_invalid_cursor,
+    a_query_on_an_unknown_table_or_column_is_refused,
+);
