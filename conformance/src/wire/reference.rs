@@ -29,7 +29,9 @@ pub enum StoreKind {
     Postgres,
 }
 
-/// What the reference's database lives in; dropped with it.
+/// What the reference's database lives in; dropped with it (only ever
+/// held, never read).
+#[allow(dead_code, reason = "held for its Drop, which removes the database")]
 enum Holder {
     Folder(tempfile::TempDir),
     Database(ScratchDb),
