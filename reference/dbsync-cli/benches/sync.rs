@@ -29,7 +29,12 @@ use serving::Serving;
 
 fn serve(db: &Path) -> Serving {
     let log = std::fs::File::create(db.with_extension("log")).unwrap();
-    serving::serve(BIN, db, &["--open-registration"], Stdio::from(log))
+    serving::serve(
+        BIN,
+        db.to_str().unwrap(),
+        &["--open-registration"],
+        Stdio::from(log),
+    )
 }
 
 /// The peak resident set (VmHWM) of a running process, in MB.

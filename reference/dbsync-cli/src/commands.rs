@@ -1,6 +1,7 @@
 //! The node-side commands.
 
 use crate::exit;
+use crate::store::ServerDb;
 use crate::NodeArgs;
 use dbsync_client::{ClientError, Node, PushOutcome};
 use dbsync_core::{ColumnType, Direction, Value};
@@ -324,13 +325,19 @@ pub async fn conflicts(db: PathBuf, json: bool) -> ExitCode {
     }
 }
 
-pub async fn trim(db: PathBuf, stale_after_days: u64) -> ExitCode {
-    if role(&db).as_deref() == Some("server") {
-        let store = match crate::store::open_served(&db) {
-            Ok(s) => s,
-            Err(e) => return local_failure(e),
-        };
-        let server = match dbsync_server::Server::open(store, dbsync_server::Config::new()) {
+pub async fn trim(db: String, stale_after_days: u64) -> ExitCode {
+    let db = ServerDb::parse(&db);
+    let is_server = match &db {
+        ServerDb::Postgres(_) => true,
+        ServerDb::Sqlite(path) => role(path).as_deref() == Some("server"),
+    };
+    if is_server {
+        let opened = tokio::task::spawn_blocking(move || {
+            let store = crate::store::open_served(&db)?;
+            dbsync_server::Server::open(store, dbsync_server::Config::new())
+                .map_err(|e| e.to_string())
+        });
+        let server = match opened.await.unwrap_or_else(|e| Err(e.to_string())) {
             Ok(s) => s,
             Err(e) => return local_failure(e),
         };
@@ -348,6 +355,9 @@ pub async fn trim(db: PathBuf, stale_after_days: u64) -> ExitCode {
             Err(r) => local_failure(r.message),
         }
     } else {
+        let ServerDb::Sqlite(db) = db else {
+            unreachable!("a PostgreSQL database is a server's")
+        };
         match dbsync_sqlite::open(&db).and_then(|c| dbsync_sqlite::node::trim(&c)) {
             Ok(n) => {
                 println!("dropped {n} pushed op(s); pending ops kept");

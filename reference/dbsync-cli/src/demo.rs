@@ -138,7 +138,8 @@ async fn demo() -> Result<bool, ClientError> {
     rusqlite::Connection::open(&server_db)
         .and_then(|c| c.execute_batch(SCHEMA))
         .map_err(|e| ClientError::Store(e.to_string()))?;
-    let store = crate::store::open(&server_db, &[]).map_err(ClientError::Store)?;
+    let store = crate::store::open(&crate::store::ServerDb::Sqlite(server_db.clone()), &[])
+        .map_err(ClientError::Store)?;
     let mut config = Config::new();
     config.registration_token = Some(TOKEN.into());
     let server = Server::bind(store, config)

@@ -36,7 +36,7 @@ pub struct NodeArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the synced tables of a SQLite database over HTTP.
+    /// Serve the synced tables of a SQLite or PostgreSQL database over HTTP.
     Serve(serve::ServeArgs),
     /// Track tables: install the capture triggers (idempotent).
     Track {
@@ -106,8 +106,10 @@ enum Command {
     /// Drop history nobody needs: on a server, versions every live node
     /// holds; on a node, ops already pushed.
     Trim {
+        /// A node's SQLite file, or a server's database (a SQLite file or
+        /// a PostgreSQL URL).
         #[arg(long)]
-        db: PathBuf,
+        db: String,
         /// (server) Days after which an unseen node stops holding back trim.
         #[arg(long, default_value_t = 30)]
         stale_after_days: u64,

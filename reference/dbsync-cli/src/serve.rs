@@ -1,6 +1,7 @@
 //! `dbsync serve`.
 
 use crate::exit;
+use crate::store::ServerDb;
 use clap::Args;
 use dbsync_core::Direction;
 use dbsync_server::{Config, Server};
@@ -17,10 +18,11 @@ pub const DEFAULT_DB: &str = "dbsync-server.db";
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("registration").required(true).args(["registration_token", "open_registration"])))]
 pub struct ServeArgs {
-    /// The SQLite database to serve (default: ./dbsync-server.db, created
-    /// with the demo's tables when missing).
+    /// The database to serve: a SQLite file, or a PostgreSQL URL
+    /// `postgres://USER@HOST:PORT/DB` (default: ./dbsync-server.db,
+    /// created with the demo's tables when missing).
     #[arg(long)]
-    db: Option<PathBuf>,
+    db: Option<String>,
     /// Where to listen; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -41,7 +43,7 @@ pub struct ServeArgs {
 
 pub async fn run(args: ServeArgs) -> ExitCode {
     let db = match args.db {
-        Some(db) => db,
+        Some(db) => ServerDb::parse(&db),
         None => {
             let db = PathBuf::from(DEFAULT_DB);
             if !db.exists() {
@@ -52,7 +54,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
                     return ExitCode::from(exit::FAILURE);
                 }
             }
-            db
+            ServerDb::Sqlite(db)
         }
     };
     let mut tables: Vec<TableSpec> = args.tables.iter().map(|n| TableSpec::both(n)).collect();
@@ -64,7 +66,9 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         name: n.clone(),
         direction: Direction::PullOnly,
     }));
-    let store = match crate::store::open(&db, &tables) {
+    let opening = (db.clone(), tables);
+    let opened = tokio::task::spawn_blocking(move || crate::store::open(&opening.0, &opening.1));
+    let store = match opened.await.unwrap_or_else(|e| Err(e.to_string())) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -39,7 +39,12 @@ mod support {
 use support::serving::Serving;
 
 fn serve(db: &Path) -> Serving {
-    support::serving::serve(BIN, db, &["--registration-token", "sesame"], Stdio::null())
+    support::serving::serve(
+        BIN,
+        db.to_str().unwrap(),
+        &["--registration-token", "sesame"],
+        Stdio::null(),
+    )
 }
 
 #[test]

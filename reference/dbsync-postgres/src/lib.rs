@@ -139,6 +139,18 @@ impl PgStore {
         })
     }
 
+    /// Connects to a database served before, with the tables (and
+    /// directions) it tracks: for tools that work on a server's database.
+    pub fn connect_tracked(url: &str, options: PgOptions) -> Result<PgStore, PgError> {
+        let specs = scratch::tracked_specs(url).map_err(PgError::Postgres)?;
+        if specs.is_empty() {
+            return Err(PgError::Postgres(
+                "this database tracks no table: serve it first".into(),
+            ));
+        }
+        PgStore::connect(url, &specs, options)
+    }
+
     /// Runs `f` to completion on the store's runtime.
     pub(crate) fn block<F: Future>(&self, f: F) -> F::Output {
         self.runtime

@@ -16,16 +16,7 @@ const SCHEMA_LOCK: i64 = 0x6462_7379_6e63_0001;
 /// The domains and functions an application's tables may use. Run it
 /// before creating tables that use `dbsync_time` or `dbsync_datetime`;
 /// running it again changes nothing.
-pub const DOMAINS_SQL: &str = r"
-DO $$ BEGIN
-  CREATE DOMAIN dbsync_time AS text
-    CHECK (VALUE ~ '^[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$');
-EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-DO $$ BEGIN
-  CREATE DOMAIN dbsync_datetime AS text
-    CHECK (VALUE ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?$');
-EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-";
+pub const DOMAINS_SQL: &str = include_str!("../sql/domains.sql");
 
 /// dbsync's own tables. The row `history` of `dbsync_state` is the lock
 /// every version assignment takes (spec §10.2.1: one linear order).

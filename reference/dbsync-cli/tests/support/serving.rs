@@ -3,7 +3,6 @@
 //! its first stdout line, killed when dropped.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 pub struct Serving {
@@ -19,17 +18,11 @@ impl Drop for Serving {
     }
 }
 
-/// Runs `bin serve --db DB --listen 127.0.0.1:0` with `flags`; its stderr
-/// goes to `stderr`.
-pub fn serve(bin: &str, db: &Path, flags: &[&str], stderr: Stdio) -> Serving {
+/// Runs `bin serve --db DB --listen 127.0.0.1:0` with `flags` (`DB` a
+/// SQLite path or a PostgreSQL URL); its stderr goes to `stderr`.
+pub fn serve(bin: &str, db: &str, flags: &[&str], stderr: Stdio) -> Serving {
     let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
+        .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
         .args(flags)
         .stdout(Stdio::piped())
         .stderr(stderr)
