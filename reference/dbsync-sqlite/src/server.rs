@@ -427,7 +427,7 @@ pub fn check_push(schema: &Schema, req: &PushRequest) -> Result<()> {
                 ErrorCode::DirectionViolation,
                 format!("table {:?} is pull-only", t.name),
             )
-            .with(json!({"table": t.name})));
+            .with(json!({"table": t.name, "direction": t.direction.name()})));
         }
         if !seen.insert((&op.table, op.row_id)) {
             return Err(Rejection::new(
@@ -467,17 +467,28 @@ pub fn check_push(schema: &Schema, req: &PushRequest) -> Result<()> {
     Ok(())
 }
 
-fn integrity(message: String, table: &str, row_id: i64) -> Rejection {
+/// `integrity_violation` naming the row at fault and the `reason` of spec
+/// §10.2.4 (`exists`, `absent`, `unique`).
+fn integrity(message: String, table: &str, row_id: i64, reason: &str) -> Rejection {
     Rejection::new(ErrorCode::IntegrityViolation, message)
-        .with(json!({"table": table, "row_id": row_id}))
+        .with(json!({"table": table, "row_id": row_id, "reason": reason}))
 }
 
 fn map_constraint(e: rusqlite::Error, table: &str, row_id: i64) -> Rejection {
+    let reason = match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            "exists"
+        }
+        _ => "unique",
+    };
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::ConstraintViolation) => integrity(
             format!("applying {table} row {row_id} breaks a constraint: {e}"),
             table,
             row_id,
+            reason,
         ),
         _ => Rejection::from(e),
     }
@@ -570,7 +581,8 @@ pub fn push(
             Some(rusqlite::ErrorCode::ConstraintViolation) => Rejection::new(
                 ErrorCode::IntegrityViolation,
                 "the push leaves a foreign key pointing at a missing row",
-            ),
+            )
+            .with(json!({"reason": "foreign_key"})),
             _ => e.into(),
         });
     }
@@ -610,6 +622,7 @@ fn apply_push(tx: &Connection, schema: &Schema, req: &PushRequest) -> Result<()>
             ),
             &op.table,
             op.row_id,
+            "absent",
         )
     };
     let mut reinsert = Vec::new();
@@ -1058,7 +1071,8 @@ pub fn query(
         return Err(Rejection::new(
             ErrorCode::DirectionViolation,
             format!("table {:?} is push-only", t.name),
-        ));
+        )
+        .with(json!({"table": t.name, "direction": t.direction.name()})));
     }
     let mut filter: Vec<(&str, &Value)> = Vec::new();
     for (col, v) in &req.filter {
