@@ -15,13 +15,16 @@
 //! - [`adapter`]: the reference implementation's adapter;
 //! - [`wire`]: playing wire vectors against a server's base URL;
 //! - [`history`]: multi-node histories on the reference, in process, with
-//!   faults and invariant checks (the property harness's engine).
+//!   faults and invariant checks (the property harness's engine);
+//! - [`play`]: the same histories through any implementation's adapter
+//!   over HTTP, with a fault proxy (`dbsync-conformance history`).
 
 pub mod adapter;
 pub mod compare;
 pub mod ddl;
 pub mod history;
 pub mod node;
+pub mod play;
 pub mod replica;
 pub mod report;
 pub mod schemas;

@@ -43,11 +43,17 @@ pub fn outcome(
 }
 
 /// A merge that stopped, as a local error (spec §17.2): the collisions of
-/// `unique_collision` in `details.collisions`.
+/// `unique_collision` in `details.collisions`; for a pending op of a
+/// missing row, the row and its op as a one-op `sequence` (§12.8).
 pub fn merge_error(e: &MergeError) -> LocalError {
     let err = LocalError::new(e.code().as_str(), e.to_string());
     match e {
         MergeError::UniqueCollisions(c) => err.with(json!({ "collisions": c })),
+        MergeError::PendingRowMissing {
+            table,
+            row_id,
+            command,
+        } => err.with(json!({ "table": table, "row_id": row_id, "sequence": [command] })),
         _ => err,
     }
 }

@@ -1,21 +1,24 @@
 //! The reference implementation's adapter (the program behind
-//! `dbsync-conformance-adapter`): answers node vectors with the reference
-//! crates, as any port's adapter would with its own code.
+//! `dbsync-conformance-adapter`): answers node vectors and history
+//! commands with the reference crates, as any port's adapter would with
+//! its own code.
 //!
 //! - `compression` vectors run `dbsync_core::compress`;
 //! - `merge` vectors run on a real SQLite node database
 //!   ([`Store::Sqlite`], the default: tables created, tracked, loaded,
 //!   pending ops recorded, then `dbsync_sqlite::node::merge`) or on the
 //!   core's in-memory model store ([`Store::Memory`]);
-//! - `history` vectors replay a multi-node history ([`crate::history`]).
+//! - history commands (`open`, `write`, `push`, ...) drive one reference
+//!   node over HTTP ([`host`]); the runner plays `history` vectors and
+//!   generated histories through them.
 
 mod compression;
-mod history;
+pub mod host;
 mod memory;
 mod merge_input;
 mod sqlite;
 
-use crate::node::protocol::{Answer, LocalError, Reply, Request};
+use crate::node::protocol::{Answer, Incoming, LocalError, Reply};
 use serde_json::Value;
 
 /// Where merge vectors run.
@@ -36,9 +39,11 @@ pub fn reply(vector: &Value, store: Store) -> Reply {
             Store::Sqlite => sqlite::run(vector),
             Store::Memory => memory::run(vector),
         },
-        Some("history") => history::run(vector),
         Some(other) => {
-            return Reply::NotImplemented(format!("this adapter does not play {other} vectors"))
+            return Reply::NotImplemented(format!(
+                "this adapter does not play {other} vectors as a whole (history vectors \
+                 play through the history commands)"
+            ))
         }
         None => Err(LocalError::new(
             "malformed_request",
@@ -51,29 +56,42 @@ pub fn reply(vector: &Value, store: Store) -> Reply {
     }
 }
 
-/// Answers one request line.
-pub fn answer_line(line: &str, store: Store) -> String {
-    match serde_json::from_str::<Request>(line) {
-        Ok(req) => Answer {
-            id: req.id,
-            reply: reply(&req.vector, store),
+/// One adapter process: where merge vectors run, and the node its
+/// history commands drive.
+pub struct AdapterState {
+    store: Store,
+    host: host::Host,
+}
+
+impl AdapterState {
+    pub fn new(store: Store) -> AdapterState {
+        AdapterState {
+            store,
+            host: host::Host::new(),
         }
-        .to_line(),
-        Err(e) => {
-            // Without a readable id, answer with id 0: the runner reports it.
-            let id = serde_json::from_str::<Value>(line)
-                .ok()
-                .and_then(|v| v.get("id").and_then(Value::as_u64))
-                .unwrap_or(0);
-            Answer {
-                id,
-                reply: Reply::Error(LocalError::new(
-                    "malformed_request",
-                    format!("not a request: {e}"),
-                )),
+    }
+
+    /// Answers one request line.
+    pub fn answer_line(&mut self, line: &str) -> String {
+        let (id, reply) = match Incoming::parse(line) {
+            Ok(Incoming::Vector(req)) => (req.id, reply(&req.vector, self.store)),
+            Ok(Incoming::Command(c)) => (c.id, self.host.reply(&c.command, &c.args)),
+            Err(e) => {
+                // Without a readable id, answer with id 0: the runner reports it.
+                let id = serde_json::from_str::<Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(Value::as_u64))
+                    .unwrap_or(0);
+                (
+                    id,
+                    Reply::Error(LocalError::new(
+                        "malformed_request",
+                        format!("not a request: {e}"),
+                    )),
+                )
             }
-            .to_line()
-        }
+        };
+        Answer { id, reply }.to_line()
     }
 }
 

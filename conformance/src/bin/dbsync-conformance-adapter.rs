@@ -1,10 +1,11 @@
 //! `dbsync-conformance-adapter`: the reference implementation's adapter
-//! for `dbsync-conformance node --adapter ...` (the protocol is in
-//! `conformance/README.md`): one request per line on standard input, one
-//! answer per line on standard output.
+//! for `dbsync-conformance node --adapter ...` and `dbsync-conformance
+//! history --node ...` (the protocols are in `conformance/README.md`):
+//! one request per line on standard input, one answer per line on
+//! standard output.
 
 use clap::{Parser, ValueEnum};
-use dbsync_conformance::adapter::{answer_line, Store};
+use dbsync_conformance::adapter::{AdapterState, Store};
 use std::io::{BufRead, Write};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -32,6 +33,7 @@ fn main() -> std::io::Result<()> {
         StoreArg::Sqlite => Store::Sqlite,
         StoreArg::Memory => Store::Memory,
     };
+    let mut state = AdapterState::new(store);
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout().lock();
     for line in stdin.lock().lines() {
@@ -39,7 +41,7 @@ fn main() -> std::io::Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        writeln!(stdout, "{}", answer_line(&line, store))?;
+        writeln!(stdout, "{}", state.answer_line(&line))?;
         stdout.flush()?;
     }
     Ok(())

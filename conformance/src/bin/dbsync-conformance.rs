@@ -6,6 +6,9 @@
 //!   process (JSON lines on its stdin/stdout, see `conformance/README.md`);
 //! - `server --url BASE --token T` or `server --reference`: the wire
 //!   vectors against a server;
+//! - `history --node "CMD ARGS" (--reference | --server URL)`: generated
+//!   divergent histories through a node adapter's history protocol, with
+//!   a fault proxy between the nodes and the server;
 //! - `vectors extract|validate`: the vectors of the spec's scenarios, and
 //!   the vector files' validity.
 //!
@@ -16,6 +19,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use dbsync_conformance::node::process::Adapter;
+use dbsync_conformance::play::{self, session, ServerChoice};
 use dbsync_conformance::report::{self, Verdict};
 use dbsync_conformance::schemas::SchemaSet;
 use dbsync_conformance::spec_examples::{all_examples, check};
@@ -96,6 +100,46 @@ enum Command {
         #[command(flatten)]
         selection: Selection,
     },
+    /// Play generated divergent histories through a node adapter against
+    /// a server, with faults (see conformance/README.md).
+    History {
+        /// The node adapter's command line (it must speak the history
+        /// protocol), e.g. "target/debug/dbsync-conformance-adapter".
+        #[arg(long)]
+        node: String,
+        /// A running server's base URL; it must serve the kit's history
+        /// tables (`--print-tables`).
+        #[arg(
+            long,
+            required_unless_present_any = ["reference", "print_tables"],
+            conflicts_with = "reference"
+        )]
+        server: Option<String>,
+        /// The registration token of the server at `--server`.
+        #[arg(long, requires = "server")]
+        token: Option<String>,
+        /// Start the reference server in process for each history instead.
+        #[arg(long)]
+        reference: bool,
+        /// How many histories.
+        #[arg(long, default_value_t = 100)]
+        cases: u64,
+        /// The first seed (history i uses seed + i); default: from the clock.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Shrink a failing history to a smaller one that still fails.
+        #[arg(long)]
+        shrink: bool,
+        /// Go on after a failure.
+        #[arg(long)]
+        keep_going: bool,
+        /// Seconds to wait for each adapter answer.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Print the SQLite tables a server at `--server` must serve, and exit.
+        #[arg(long)]
+        print_tables: bool,
+    },
     /// Work on the vector files.
     Vectors {
         #[command(subcommand)]
@@ -138,7 +182,48 @@ fn main() -> ExitCode {
             store,
             selection,
         } => run_server(url, token, hooks, reference.then_some(store), &selection),
+        Command::History {
+            node,
+            server,
+            token,
+            reference,
+            cases,
+            seed,
+            shrink,
+            keep_going,
+            timeout,
+            print_tables,
+        } => {
+            if print_tables {
+                println!("{}", play::fixed_tables_sql());
+                return ExitCode::SUCCESS;
+            }
+            let server = match (reference, server) {
+                (false, Some(base)) => ServerChoice::Url { base, token },
+                _ => ServerChoice::Reference,
+            };
+            run_history(&session::Options {
+                node,
+                server,
+                cases,
+                seed,
+                shrink,
+                keep_going,
+                timeout: Duration::from_secs(timeout),
+            })
+        }
         Command::Vectors { command } => run_vectors(command),
+    }
+}
+
+fn run_history(options: &session::Options) -> ExitCode {
+    match session::run(options, &mut std::io::stdout().lock()) {
+        Ok(o) if o.failed == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -91,7 +91,9 @@ pub enum Edit {
     },
 }
 
-/// How a push goes wrong.
+/// How a push goes wrong. Over HTTP the runner's fault proxy does it
+/// (`crate::play::proxy`); in process the harness plays the closest
+/// equivalent ([`PushFault::in_process`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PushFault {
@@ -101,6 +103,27 @@ pub enum PushFault {
     RequestLost,
     /// The server commits the push but the node never hears the answer.
     ResponseLost,
+    /// The request reaches the server twice, byte for byte (the second
+    /// copy must be refused as a replay and change nothing); the node
+    /// hears the first answer.
+    Duplicated,
+    /// The server receives the head and half of the body, then the
+    /// connection closes; the node hears nothing.
+    BodyCut,
+    /// The request waits a little on the way.
+    Delayed,
+}
+
+impl PushFault {
+    /// What the fault amounts to without HTTP: a duplicate or a delay is
+    /// no fault for the node, a cut body is a lost request.
+    pub fn in_process(self) -> PushFault {
+        match self {
+            PushFault::Duplicated | PushFault::Delayed => PushFault::None,
+            PushFault::BodyCut => PushFault::RequestLost,
+            other => other,
+        }
+    }
 }
 
 /// How a pull goes wrong.
@@ -111,12 +134,28 @@ pub enum PullFault {
     /// The node crashes while its merge transaction runs: SQLite's
     /// progress handler interrupts it after about `after` × 64 virtual
     /// machine steps, the transaction rolls back, the node restarts.
+    /// Through an adapter: the adapter's process ends after about `after`
+    /// units of its merge work.
     CrashMidMerge {
         after: u16,
     },
     /// The node crashes at the merge's commit: the commit hook turns the
     /// COMMIT into a rollback, the node restarts.
     CrashAtCommit,
+    /// The answer to the pull's first page request is lost after the
+    /// server sent it (over HTTP only; the node may ask again with the
+    /// same cursor, spec §11.4).
+    PageLost,
+}
+
+impl PullFault {
+    /// What the fault amounts to without HTTP.
+    pub fn in_process(self) -> PullFault {
+        match self {
+            PullFault::PageLost => PullFault::None,
+            other => other,
+        }
+    }
 }
 
 /// One step of a history. Node numbers are taken modulo the node count.

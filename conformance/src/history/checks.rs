@@ -86,7 +86,8 @@ pub fn integrity(conn: &Connection, schema: &Schema, who: &str) -> Result<(), Fa
     Ok(())
 }
 
-fn diff(a: &[Row], b: &[Row]) -> String {
+/// Up to five rows only in `a` and five only in `b`, one per line.
+pub fn diff(a: &[Row], b: &[Row]) -> String {
     let key = |r: &Row| serde_json::to_string(r).unwrap_or_default();
     let (sa, sb): (Vec<String>, Vec<String>) =
         (a.iter().map(key).collect(), b.iter().map(key).collect());

@@ -1,21 +1,77 @@
-//! The application's offline writes on a node, in SQL on the node's own
-//! connection (capture records them, spec §3.4). Each edit is one
-//! transaction; an edit the local constraints refuse changes nothing, as
-//! an application's failed write would.
+//! The application's offline writes on a node. An [`Edit`] of a case is
+//! planned on the node's rows as data ([`plan`]) into one transaction of
+//! [`RowWrite`]s, which the in-process harness runs in SQL on the node's
+//! own connection and the adapter runner sends through the `write`
+//! command; capture records them (spec §3.4). An edit the local
+//! constraints refuse changes nothing, as an application's failed write
+//! would; an insert then tries once more with fresh unique values.
 
 use super::case::{Change, Edit, UniqueVal, Vals};
 use super::ledger::Note;
+use super::rowset::RowSet;
 use super::world::World;
-use super::Failure;
-use dbsync_core::{Schema, TableSchema};
-use rusqlite::types::Value as Sql;
-use rusqlite::{params_from_iter, Connection};
+use super::writes::{self, RowWrite, WriteError};
+use super::{Failure, Stats};
+use dbsync_core::protocol::value::Values;
+use dbsync_core::{Schema, TableSchema, Value};
 
-/// The ids of a table's rows, ascending.
-pub fn ids(conn: &Connection, table: &str) -> rusqlite::Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT id FROM \"{table}\" ORDER BY id"))?;
-    let ids = stmt.query_map([], |r| r.get(0))?.collect();
-    ids
+/// The source of values no other write of a history uses.
+#[derive(Debug, Clone, Default)]
+pub struct Fresh {
+    counter: u64,
+    /// Put before every value (a run's tag, so that histories played one
+    /// after the other on one server never share values).
+    pub tag: String,
+}
+
+impl Fresh {
+    pub fn tagged(tag: &str) -> Fresh {
+        Fresh {
+            counter: 0,
+            tag: tag.to_string(),
+        }
+    }
+
+    /// `<tag><prefix><n>`.
+    pub fn next(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{}{prefix}{}", self.tag, self.counter)
+    }
+
+    /// A value of the pool every node draws from.
+    pub fn shared(&self, k: u8) -> String {
+        format!("{}s{}", self.tag, k % 4)
+    }
+}
+
+/// One transaction an edit makes, and what it did to which row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub writes: Vec<RowWrite>,
+    /// The rows written (for an insert, the key is the one the store
+    /// gives: [`Planned::notes`] fills it in).
+    notes: Vec<Note>,
+    /// A refused insert may try again with fresh unique values.
+    pub retry: bool,
+    /// The event to count when it commits (`swap`, `delete_parent`).
+    pub event: Option<&'static str>,
+}
+
+impl Planned {
+    /// What the committed transaction did; `ids` are the keys the writes
+    /// took, in order.
+    pub fn notes(&self, ids: &[i64]) -> Vec<Note> {
+        self.notes
+            .iter()
+            .map(|n| match n {
+                Note::Write { table, id: 0 } => Note::Write {
+                    table: table.clone(),
+                    id: ids.first().copied().unwrap_or(0),
+                },
+                other => other.clone(),
+            })
+            .collect()
+    }
 }
 
 fn pick(ids: &[i64], k: u16) -> Option<i64> {
@@ -30,338 +86,266 @@ fn has(t: &TableSchema, column: &str) -> bool {
     t.column(column).is_some()
 }
 
-fn is_constraint(e: &rusqlite::Error) -> bool {
-    e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+fn nullable(t: &TableSchema, column: &str) -> bool {
+    !t.column(column).is_some_and(|c| c.not_null)
 }
 
-impl World {
-    fn code_value(&mut self, n: usize, v: Option<UniqueVal>) -> Sql {
-        match v {
-            None => Sql::Null,
-            Some(UniqueVal::Fresh) => Sql::Text(self.fresh(&format!("n{n}c"))),
-            Some(UniqueVal::Shared(k)) => Sql::Text(format!("s{}", k % 4)),
-        }
+fn code_value(fresh: &mut Fresh, n: usize, v: Option<UniqueVal>) -> Value {
+    match v {
+        None => Value::Null,
+        Some(UniqueVal::Fresh) => Value::Text(fresh.next(&format!("n{n}c"))),
+        Some(UniqueVal::Shared(k)) => Value::Text(fresh.shared(k)),
     }
+}
 
-    fn pair_value(&mut self, n: usize, v: Option<UniqueVal>) -> (Sql, Sql) {
-        match v {
-            None => (Sql::Null, Sql::Null),
-            Some(UniqueVal::Fresh) => (
-                Sql::Integer(n as i64 + 1),
-                Sql::Text(self.fresh(&format!("n{n}p"))),
-            ),
-            Some(UniqueVal::Shared(k)) => (Sql::Integer(0), Sql::Text(format!("s{}", k % 4))),
-        }
+fn pair_value(fresh: &mut Fresh, n: usize, v: Option<UniqueVal>) -> (Value, Value) {
+    match v {
+        None => (Value::Null, Value::Null),
+        Some(UniqueVal::Fresh) => (
+            Value::Integer(n as i64 + 1),
+            Value::Text(fresh.next(&format!("n{n}p"))),
+        ),
+        Some(UniqueVal::Shared(k)) => (Value::Integer(0), Value::Text(fresh.shared(k))),
     }
+}
 
-    /// Applies one edit on node `n`.
-    pub fn edit(&mut self, n: usize, edit: &Edit) -> Result<(), Failure> {
-        let notes = match edit {
-            Edit::Insert {
-                table: t,
-                parents,
-                vals,
-            } => self.insert(n, *t, parents, vals)?,
-            Edit::Update {
-                table: t,
-                row,
-                change,
-            } => self.update(n, *t, *row, change)?,
-            Edit::Swap {
-                table: t,
-                rows,
-                pair,
-            } => self.swap(n, *t, rows, *pair)?,
-            Edit::Delete { table: t, row } => self.delete(n, *t, *row, false)?,
-            Edit::DeleteParent { table: t, row } => self.delete(n, *t, *row, true)?,
+/// Plans `edit` of node `n` on its rows; `attempt` 1 is the retry of a
+/// refused insert. `None`: the edit does not apply to these rows.
+pub fn plan(
+    schema: &Schema,
+    rows: &RowSet,
+    fresh: &mut Fresh,
+    n: usize,
+    edit: &Edit,
+    attempt: u8,
+) -> Option<Planned> {
+    match edit {
+        Edit::Insert {
+            table: t,
+            parents,
+            vals,
+        } => insert(table(schema, *t), rows, fresh, n, parents, vals, attempt),
+        Edit::Update {
+            table: t,
+            row,
+            change,
+        } => update(table(schema, *t), rows, fresh, n, *row, change),
+        Edit::Swap {
+            table: t,
+            rows: picks,
+            pair,
+        } => swap(table(schema, *t), rows, picks, *pair),
+        Edit::Delete { table: t, row } => delete(schema, table(schema, *t), rows, *row, false),
+        Edit::DeleteParent { table: t, row } => delete(schema, table(schema, *t), rows, *row, true),
+    }
+}
+
+fn insert(
+    t: &TableSchema,
+    rows: &RowSet,
+    fresh: &mut Fresh,
+    n: usize,
+    parents: &[Option<u16>],
+    vals: &Vals,
+    attempt: u8,
+) -> Option<Planned> {
+    let mut fks = Vec::new();
+    for (i, fk) in t.foreign_keys.iter().enumerate() {
+        let pids = rows.ids(&fk.references);
+        let value = match (parents.get(i).copied().flatten(), nullable(t, &fk.column)) {
+            (Some(k), _) if !pids.is_empty() => Value::Integer(pick(&pids, k).unwrap_or(0)),
+            (_, true) => Value::Null,
+            (_, false) => Value::Integer(*pids.first()?), // no parent to point at
         };
-        if !notes.is_empty() {
-            self.stats.count("edit");
-        }
-        for note in notes {
-            self.note(n, note)?;
-        }
-        Ok(())
+        fks.push((fk.column.clone(), value));
     }
+    let mut values = Values::new();
+    values.insert("uid".into(), Value::Text(fresh.next(&format!("n{n}."))));
+    values.insert("label".into(), Value::Text(format!("l{}", vals.label)));
+    // A second try takes fresh unique values, as an application told
+    // "this name is taken" would.
+    let fresh_again = |v: Option<UniqueVal>| v.map(|_| UniqueVal::Fresh);
+    let (code, pair) = match attempt {
+        0 => (vals.code, vals.pair),
+        _ => (fresh_again(vals.code), fresh_again(vals.pair)),
+    };
+    if has(t, "code") {
+        values.insert("code".into(), code_value(fresh, n, code));
+    }
+    if has(t, "pa") {
+        let (a, b) = pair_value(fresh, n, pair);
+        values.insert("pa".into(), a);
+        values.insert("pb".into(), b);
+    }
+    values.extend(fks);
+    Some(Planned {
+        writes: vec![RowWrite::Insert {
+            table: t.name.clone(),
+            values,
+        }],
+        notes: vec![Note::Write {
+            table: t.name.clone(),
+            id: 0,
+        }],
+        retry: attempt == 0,
+        event: None,
+    })
+}
 
-    fn insert(
-        &mut self,
-        n: usize,
-        t: u8,
-        parents: &[Option<u16>],
-        vals: &Vals,
-    ) -> Result<Vec<Note>, Failure> {
-        let t = table(&self.schema, t).clone();
-        let mut fks = Vec::new();
-        for (i, fk) in t.foreign_keys.iter().enumerate() {
-            let nullable = !t.column(&fk.column).is_some_and(|c| c.not_null);
-            let pids = ids(&self.nodes[n].conn, &fk.references)?;
-            let value = match (parents.get(i).copied().flatten(), nullable) {
-                (Some(k), _) if !pids.is_empty() => Sql::Integer(pick(&pids, k).unwrap_or(0)),
-                (_, true) => Sql::Null,
-                (_, false) => match pids.first() {
-                    Some(id) => Sql::Integer(*id),
-                    None => return Ok(vec![]), // no parent to point at
-                },
+fn update(
+    t: &TableSchema,
+    rows: &RowSet,
+    fresh: &mut Fresh,
+    n: usize,
+    row: u16,
+    change: &Change,
+) -> Option<Planned> {
+    let id = pick(&rows.ids(&t.name), row)?;
+    let mut values = Values::new();
+    match change {
+        Change::Label(l) => {
+            values.insert("label".into(), Value::Text(format!("l{l}")));
+        }
+        Change::Code(v) if has(t, "code") => {
+            values.insert("code".into(), code_value(fresh, n, *v));
+        }
+        Change::Pair(v) if has(t, "pa") => {
+            let (a, b) = pair_value(fresh, n, *v);
+            values.insert("pa".into(), a);
+            values.insert("pb".into(), b);
+        }
+        Change::Reparent { fk, to } if !t.foreign_keys.is_empty() => {
+            let fk = &t.foreign_keys[*fk as usize % t.foreign_keys.len()];
+            let pids = rows.ids(&fk.references);
+            let value = match to.and_then(|k| pick(&pids, k)) {
+                Some(p) => Value::Integer(p),
+                None if nullable(t, &fk.column) => Value::Null,
+                None => return None,
             };
-            fks.push((fk.column.clone(), value));
+            values.insert(fk.column.clone(), value);
         }
-        for attempt in 0..2 {
-            let uid = self.fresh(&format!("n{n}."));
-            let mut cols = vec!["uid".to_string(), "label".to_string()];
-            let mut values = vec![Sql::Text(uid), Sql::Text(format!("l{}", vals.label))];
-            // A second try takes fresh unique values, as an application
-            // told "this name is taken" would.
-            let (code, pair) = if attempt == 0 {
-                (vals.code, vals.pair)
-            } else {
-                (
-                    vals.code.map(|_| UniqueVal::Fresh),
-                    vals.pair.map(|_| UniqueVal::Fresh),
-                )
-            };
-            if has(&t, "code") {
-                cols.push("code".into());
-                values.push(self.code_value(n, code));
-            }
-            if has(&t, "pa") {
-                let (a, b) = self.pair_value(n, pair);
-                cols.extend(["pa".to_string(), "pb".to_string()]);
-                values.extend([a, b]);
-            }
-            for (c, v) in &fks {
-                cols.push(c.clone());
-                values.push(v.clone());
-            }
-            let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-            let sql = format!(
-                "INSERT INTO \"{}\" ({}) VALUES ({})",
-                t.name,
-                cols.join(", "),
-                marks.join(", ")
-            );
-            let conn = &self.nodes[n].conn;
-            match conn.execute(&sql, params_from_iter(values)) {
-                Ok(_) => {
-                    return Ok(vec![Note::Write {
-                        table: t.name.clone(),
-                        id: conn.last_insert_rowid(),
-                    }])
-                }
-                Err(e) if is_constraint(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(vec![])
+        _ => return None,
     }
+    Some(Planned {
+        writes: vec![RowWrite::Update {
+            table: t.name.clone(),
+            id,
+            values,
+        }],
+        notes: vec![Note::Write {
+            table: t.name.clone(),
+            id,
+        }],
+        retry: false,
+        event: None,
+    })
+}
 
-    fn update(&mut self, n: usize, t: u8, row: u16, change: &Change) -> Result<Vec<Note>, Failure> {
-        let t = table(&self.schema, t).clone();
-        let Some(id) = pick(&ids(&self.nodes[n].conn, &t.name)?, row) else {
-            return Ok(vec![]);
-        };
-        let (sets, values): (Vec<&str>, Vec<Sql>) = match change {
-            Change::Label(l) => (vec!["label"], vec![Sql::Text(format!("l{l}"))]),
-            Change::Code(v) if has(&t, "code") => (vec!["code"], vec![self.code_value(n, *v)]),
-            Change::Pair(v) if has(&t, "pa") => {
-                let (a, b) = self.pair_value(n, *v);
-                (vec!["pa", "pb"], vec![a, b])
+fn swap(t: &TableSchema, rows: &RowSet, picks: &[u16], pair: bool) -> Option<Planned> {
+    let cols: &[&str] = match (pair, has(t, "pa"), has(t, "code")) {
+        (true, true, _) | (false, true, false) => &["pa", "pb"],
+        (_, _, true) => &["code"],
+        _ => return None,
+    };
+    let all = rows.ids(&t.name);
+    let mut chosen: Vec<i64> = Vec::new();
+    for k in picks {
+        if let Some(id) = pick(&all, *k) {
+            if !chosen.contains(&id) {
+                chosen.push(id);
             }
-            Change::Reparent { fk, to } if !t.foreign_keys.is_empty() => {
-                let fk = &t.foreign_keys[*fk as usize % t.foreign_keys.len()];
-                let nullable = !t.column(&fk.column).is_some_and(|c| c.not_null);
-                let pids = ids(&self.nodes[n].conn, &fk.references)?;
-                let value = match to.and_then(|k| pick(&pids, k)) {
-                    Some(p) => Sql::Integer(p),
-                    None if nullable => Sql::Null,
-                    None => return Ok(vec![]),
-                };
-                (vec![fk.column.as_str()], vec![value])
-            }
-            _ => return Ok(vec![]),
-        };
-        let assignments: Vec<String> = sets
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("\"{c}\" = ?{}", i + 2))
-            .collect();
-        let sql = format!(
-            "UPDATE \"{}\" SET {} WHERE id = ?1",
-            t.name,
-            assignments.join(", ")
-        );
-        let mut params = vec![Sql::Integer(id)];
-        params.extend(values);
-        match self.nodes[n].conn.execute(&sql, params_from_iter(params)) {
-            Ok(_) => Ok(vec![Note::Write {
-                table: t.name.clone(),
-                id,
-            }]),
-            Err(e) if is_constraint(&e) => Ok(vec![]),
-            Err(e) => Err(e.into()),
         }
     }
-
-    fn swap(&mut self, n: usize, t: u8, rows: &[u16], pair: bool) -> Result<Vec<Note>, Failure> {
-        let t = table(&self.schema, t).clone();
-        let cols: &[&str] = match (pair, has(&t, "pa"), has(&t, "code")) {
-            (true, true, _) | (false, true, false) => &["pa", "pb"],
-            (_, _, true) => &["code"],
-            _ => return Ok(vec![]),
-        };
-        let all = ids(&self.nodes[n].conn, &t.name)?;
-        let mut chosen: Vec<i64> = Vec::new();
-        for k in rows {
-            if let Some(id) = pick(&all, *k) {
-                if !chosen.contains(&id) {
-                    chosen.push(id);
-                }
-            }
-        }
-        if chosen.len() < 2 {
-            return Ok(vec![]);
-        }
-        let list = cols
+    if chosen.len() < 2 {
+        return None;
+    }
+    let old: Vec<Values> = chosen
+        .iter()
+        .map(|id| {
+            let row = rows.get(&t.name, *id);
+            cols.iter()
+                .map(|c| {
+                    let v = row.and_then(|r| r.get(*c)).cloned();
+                    (c.to_string(), v.unwrap_or(Value::Null))
+                })
+                .collect()
+        })
+        .collect();
+    let update = |id: i64, values: Values| RowWrite::Update {
+        table: t.name.clone(),
+        id,
+        values,
+    };
+    let nulls: Values = cols.iter().map(|c| (c.to_string(), Value::Null)).collect();
+    let mut writes: Vec<RowWrite> = chosen.iter().map(|id| update(*id, nulls.clone())).collect();
+    for (i, id) in chosen.iter().enumerate() {
+        writes.push(update(*id, old[(i + 1) % chosen.len()].clone()));
+    }
+    Some(Planned {
+        writes,
+        notes: chosen
             .iter()
-            .map(|c| format!("\"{c}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let conn = &mut self.nodes[n].conn;
-        let tx = conn.transaction()?;
-        let mut old: Vec<Vec<Sql>> = Vec::new();
-        for id in &chosen {
-            let v = tx.query_row(
-                &format!("SELECT {list} FROM \"{}\" WHERE id = ?1", t.name),
-                [id],
-                |r| (0..cols.len()).map(|i| r.get::<_, Sql>(i)).collect(),
-            )?;
-            old.push(v);
-        }
-        let nulls = cols
-            .iter()
-            .map(|c| format!("\"{c}\" = NULL"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sets = cols
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("\"{c}\" = ?{}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let result = (|| -> rusqlite::Result<()> {
-            for id in &chosen {
-                tx.execute(
-                    &format!("UPDATE \"{}\" SET {nulls} WHERE id = ?1", t.name),
-                    [id],
-                )?;
-            }
-            for (i, id) in chosen.iter().enumerate() {
-                let mut params = vec![Sql::Integer(*id)];
-                params.extend(old[(i + 1) % chosen.len()].iter().cloned());
-                tx.execute(
-                    &format!("UPDATE \"{}\" SET {sets} WHERE id = ?1", t.name),
-                    params_from_iter(params),
-                )?;
-            }
-            Ok(())
-        })();
-        match result {
-            Ok(()) => tx.commit()?,
-            Err(e) if is_constraint(&e) => return Ok(vec![]),
-            Err(e) => return Err(e.into()),
-        }
-        self.stats.count("swap");
-        Ok(chosen
-            .into_iter()
             .map(|id| Note::Write {
                 table: t.name.clone(),
-                id,
+                id: *id,
             })
-            .collect())
-    }
+            .collect(),
+        retry: false,
+        event: Some("swap"),
+    })
+}
 
-    fn delete(&mut self, n: usize, t: u8, row: u16, parent: bool) -> Result<Vec<Note>, Failure> {
-        let t = table(&self.schema, t).clone();
-        let mut candidates = ids(&self.nodes[n].conn, &t.name)?;
-        if parent {
-            let referenced: Vec<i64> = candidates
-                .iter()
-                .copied()
-                .filter(|id| self.children(n, &t.name, *id).is_ok_and(|c| !c.is_empty()))
-                .collect();
-            if !referenced.is_empty() {
-                candidates = referenced;
-            }
+fn delete(
+    schema: &Schema,
+    t: &TableSchema,
+    rows: &RowSet,
+    row: u16,
+    parent: bool,
+) -> Option<Planned> {
+    let mut candidates = rows.ids(&t.name);
+    if parent {
+        let referenced: Vec<i64> = candidates
+            .iter()
+            .copied()
+            .filter(|id| !rows.children(schema, &t.name, *id).is_empty())
+            .collect();
+        if !referenced.is_empty() {
+            candidates = referenced;
         }
-        let Some(id) = pick(&candidates, row) else {
-            return Ok(vec![]);
-        };
-        let mut notes = Vec::new();
-        let schema = self.schema.clone();
-        let tx = self.nodes[n].conn.transaction()?;
-        delete_cascade(&tx, &schema, &t.name, id, &mut notes)?;
-        tx.commit()?;
-        if parent {
-            self.stats.count("delete_parent");
-        }
-        Ok(notes)
     }
-
-    /// The (table, id) of the rows referencing `table` row `id`.
-    fn children(&self, n: usize, table: &str, id: i64) -> rusqlite::Result<Vec<(String, i64)>> {
-        let mut out = Vec::new();
-        for c in &self.schema.tables {
-            for fk in c.foreign_keys_to(table) {
-                let mut stmt = self.nodes[n].conn.prepare_cached(&format!(
-                    "SELECT id FROM \"{}\" WHERE \"{}\" = ?1",
-                    c.name, fk.column
-                ))?;
-                for cid in stmt.query_map([id], |r| r.get::<_, i64>(0))? {
-                    out.push((c.name.clone(), cid?));
-                }
-            }
-        }
-        Ok(out)
-    }
+    let id = pick(&candidates, row)?;
+    let mut planned = Planned {
+        writes: Vec::new(),
+        notes: Vec::new(),
+        retry: false,
+        event: parent.then_some("delete_parent"),
+    };
+    delete_cascade(schema, &mut rows.clone(), &t.name, id, &mut planned);
+    Some(planned)
 }
 
 /// Deletes `table` row `id`: first the rows whose NOT NULL key references
-/// it (recursively), and the nullable references are set to NULL.
-fn delete_cascade(
-    tx: &Connection,
-    schema: &Schema,
-    table: &str,
-    id: i64,
-    notes: &mut Vec<Note>,
-) -> rusqlite::Result<()> {
+/// it (recursively), and the nullable references are set to NULL. `rows`
+/// follows the writes, as the transaction's own reads would.
+fn delete_cascade(schema: &Schema, rows: &mut RowSet, table: &str, id: i64, out: &mut Planned) {
     for c in &schema.tables {
         for fk in c.foreign_keys_to(table) {
-            let not_null = c.column(&fk.column).is_some_and(|col| col.not_null);
-            let children: Vec<i64> = {
-                let mut stmt = tx.prepare_cached(&format!(
-                    "SELECT id FROM \"{}\" WHERE \"{}\" = ?1 ORDER BY id",
-                    c.name, fk.column
-                ))?;
-                let found = stmt
-                    .query_map([id], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                found
-            };
-            for cid in children {
+            let not_null = !nullable(c, &fk.column);
+            for cid in rows.referencing(&c.name, &fk.column, id) {
                 if c.name == table && cid == id {
                     continue;
                 }
                 if not_null {
-                    delete_cascade(tx, schema, &c.name, cid, notes)?;
+                    delete_cascade(schema, rows, &c.name, cid, out);
                 } else {
-                    tx.execute(
-                        &format!(
-                            "UPDATE \"{}\" SET \"{}\" = NULL WHERE id = ?1",
-                            c.name, fk.column
-                        ),
-                        [cid],
-                    )?;
-                    notes.push(Note::Write {
+                    let w = RowWrite::Update {
+                        table: c.name.clone(),
+                        id: cid,
+                        values: [(fk.column.clone(), Value::Null)].into_iter().collect(),
+                    };
+                    rows.apply(&w, cid);
+                    out.writes.push(w);
+                    out.notes.push(Note::Write {
                         table: c.name.clone(),
                         id: cid,
                     });
@@ -369,20 +353,85 @@ fn delete_cascade(
             }
         }
     }
-    let uid: Option<String> = tx
-        .query_row(
-            &format!("SELECT uid FROM \"{table}\" WHERE id = ?1"),
-            [id],
-            |r| r.get(0),
-        )
-        .ok();
-    if let Some(uid) = uid {
-        tx.execute(&format!("DELETE FROM \"{table}\" WHERE id = ?1"), [id])?;
-        notes.push(Note::Delete {
+    if let Some(uid) = rows.uid(table, id) {
+        let w = RowWrite::Delete {
+            table: table.to_string(),
+            id,
+        };
+        rows.apply(&w, id);
+        out.writes.push(w);
+        out.notes.push(Note::Delete {
             table: table.to_string(),
             id,
             uid,
         });
     }
-    Ok(())
+}
+
+/// How a node took a transaction of writes.
+pub enum Written {
+    /// Committed; the keys the writes took.
+    Done(Vec<i64>),
+    /// A constraint refused it; nothing changed.
+    Refused,
+}
+
+/// Plays `edit` of node `n`: plans it on `rows`, hands each attempt to
+/// `write`, and returns what the committed attempt did (nothing when the
+/// edit does not apply or every attempt is refused).
+pub fn perform(
+    schema: &Schema,
+    rows: &RowSet,
+    fresh: &mut Fresh,
+    stats: &mut Stats,
+    n: usize,
+    edit: &Edit,
+    mut write: impl FnMut(&[RowWrite]) -> Result<Written, Failure>,
+) -> Result<Vec<Note>, Failure> {
+    for attempt in 0..2 {
+        let Some(planned) = plan(schema, rows, fresh, n, edit, attempt) else {
+            return Ok(vec![]);
+        };
+        match write(&planned.writes)? {
+            Written::Done(ids) => {
+                let notes = planned.notes(&ids);
+                if let Some(event) = planned.event {
+                    stats.count(event);
+                }
+                if !notes.is_empty() {
+                    stats.count("edit");
+                }
+                return Ok(notes);
+            }
+            Written::Refused if planned.retry => continue,
+            Written::Refused => return Ok(vec![]),
+        }
+    }
+    Ok(vec![])
+}
+
+impl World {
+    /// Applies one edit on node `n`, in SQL on its connection.
+    pub fn edit(&mut self, n: usize, edit: &Edit) -> Result<(), Failure> {
+        let rows = RowSet::new(crate::replica::dump(&self.nodes[n].conn, &self.schema)?);
+        let schema = self.schema.clone();
+        let conn = &mut self.nodes[n].conn;
+        let notes = perform(
+            &schema,
+            &rows,
+            &mut self.fresh,
+            &mut self.stats,
+            n,
+            edit,
+            |w| match writes::execute(conn, &schema, w) {
+                Ok(ids) => Ok(Written::Done(ids)),
+                Err(WriteError::Refused(_)) => Ok(Written::Refused),
+                Err(e) => Err(Failure::new(format!("node {n}'s edit failed: {e}"))),
+            },
+        )?;
+        for note in notes {
+            self.note(n, note)?;
+        }
+        Ok(())
+    }
 }

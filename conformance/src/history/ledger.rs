@@ -19,10 +19,14 @@
 //! `remote_delete_taken`, `local_child_reverted`,
 //! `local_children_deleted_with_parent`) ends that row's last write, and a
 //! row the merge deleted with its parent counts as deleted.
+//!
+//! The [`Ledger`] works on data, whoever reads it: the in-process harness
+//! from its SQLite connections (the `World` methods below), the adapter
+//! runner from rows read through the adapter and pushes seen by its proxy.
 
 use super::world::World;
 use super::Failure;
-use dbsync_core::merge::Rule;
+use dbsync_core::merge::{ConflictEntry, Rule};
 use dbsync_core::protocol::PushRequest;
 use dbsync_core::{Command, Schema, Value};
 use dbsync_sqlite::node::{self, MergeReport};
@@ -92,12 +96,26 @@ fn drops_local_work(rule: Rule) -> bool {
     )
 }
 
-/// The logical form of `values` of a row of `table`, read on `conn`.
+/// Whether a conflict-log entry explains why a node's delete of `table`
+/// row `id` never reached the server.
+pub fn explains_delete(entry: &ConflictEntry, table: &str, id: i64) -> bool {
+    entry.table == table
+        && entry.row_id == id
+        && matches!(
+            entry.rule,
+            Rule::DeletedRowRestored
+                | Rule::ParentRestoredForRemoteChild
+                | Rule::BothDeletesDropped
+        )
+}
+
+/// The logical form of `values` of a row of `table`: each foreign key as
+/// the uid `uid_at(table, id)` gives for the row it references.
 pub fn logical(
-    conn: &Connection,
     schema: &Schema,
     table: &str,
     values: &BTreeMap<String, Value>,
+    uid_at: impl Fn(&str, i64) -> Option<String>,
 ) -> Result<Logical, Failure> {
     let t = schema
         .table(table)
@@ -105,35 +123,12 @@ pub fn logical(
     let mut out = values.clone();
     for fk in &t.foreign_keys {
         if let Some(Value::Integer(pid)) = values.get(&fk.column) {
-            let uid: Option<String> = conn
-                .query_row(
-                    &format!("SELECT uid FROM \"{}\" WHERE id = ?1", fk.references),
-                    [pid],
-                    |r| r.get(0),
-                )
-                .ok();
-            out.insert(
-                fk.column.clone(),
-                Value::Text(uid.unwrap_or_else(|| format!("<missing {} {pid}>", fk.references))),
-            );
+            let uid = uid_at(&fk.references, *pid)
+                .unwrap_or_else(|| format!("<missing {} {pid}>", fk.references));
+            out.insert(fk.column.clone(), Value::Text(uid));
         }
     }
     Ok(out)
-}
-
-fn read_logical(
-    conn: &Connection,
-    schema: &Schema,
-    table: &str,
-    id: i64,
-) -> Result<Option<Logical>, Failure> {
-    let t = schema
-        .table(table)
-        .ok_or_else(|| Failure::new(format!("unknown table {table}")))?;
-    match rows::read(conn, t, id)? {
-        Some(row) => Ok(Some(logical(conn, schema, table, &row.values)?)),
-        None => Ok(None),
-    }
 }
 
 fn uid_of(values: &Logical) -> Option<String> {
@@ -143,61 +138,48 @@ fn uid_of(values: &Logical) -> Option<String> {
     }
 }
 
-fn server_has(conn: &Connection, table: &str, uid: &str) -> Result<bool, Failure> {
-    Ok(conn.query_row(
-        &format!("SELECT EXISTS (SELECT 1 FROM \"{table}\" WHERE uid = ?1)"),
-        [uid],
-        |r| r.get(0),
-    )?)
-}
-
-impl World {
-    /// Records what an edit of node `n` did, right after it committed.
-    pub fn note(&mut self, n: usize, note: Note) -> Result<(), Failure> {
-        match note {
-            Note::Write { table, id } => {
-                // A row written then deleted in the same edit is gone.
-                if let Some(values) = read_logical(&self.nodes[n].conn, &self.schema, &table, id)? {
-                    let uid = uid_of(&values).ok_or_else(|| Failure::new("a row without uid"))?;
-                    self.ledger.inserted.insert(uid.clone());
-                    self.ledger
-                        .last
-                        .insert((n, uid), LastOp::Write { table, values });
-                }
-            }
-            Note::Delete { table, id, uid } => {
-                let server_had = server_has(&self.server.conn, &table, &uid)?;
-                self.ledger.deleted.insert(uid.clone());
-                self.ledger
-                    .deleted_ids
-                    .insert((n, table.clone(), id), uid.clone());
-                self.ledger.last.insert(
-                    (n, uid),
-                    LastOp::Delete {
-                        table,
-                        id,
-                        server_had,
-                    },
-                );
-            }
-        }
+impl Ledger {
+    /// Node `n`'s edit left `table`'s row with these (logical) values.
+    pub fn wrote(&mut self, n: usize, table: String, values: Logical) -> Result<(), Failure> {
+        let uid = uid_of(&values).ok_or_else(|| Failure::new("a row without uid"))?;
+        self.inserted.insert(uid.clone());
+        self.last.insert((n, uid), LastOp::Write { table, values });
         Ok(())
     }
 
-    /// Records a push node `n` just built (or reloaded), in logical form,
-    /// the first time its push id is seen.
-    pub fn note_built(&mut self, n: usize, req: &PushRequest) -> Result<(), Failure> {
+    /// Node `n`'s edit deleted `table` row `id` (`server_had`: the server
+    /// held a row with that uid then).
+    pub fn removed(&mut self, n: usize, table: String, id: i64, uid: String, server_had: bool) {
+        self.deleted.insert(uid.clone());
+        self.deleted_ids.insert((n, table.clone(), id), uid.clone());
+        self.last.insert(
+            (n, uid),
+            LastOp::Delete {
+                table,
+                id,
+                server_had,
+            },
+        );
+    }
+
+    /// Records push `req` of node `n` in logical form, the first time its
+    /// push id is seen; `uid_at` names the rows its foreign keys reference.
+    pub fn built(
+        &mut self,
+        n: usize,
+        schema: &Schema,
+        req: &PushRequest,
+        uid_at: impl Fn(&str, i64) -> Option<String>,
+    ) -> Result<(), Failure> {
         let key = (n, req.push_id.clone());
-        if self.ledger.built.contains_key(&key) {
+        if self.built.contains_key(&key) {
             return Ok(());
         }
-        let conn = &self.nodes[n].conn;
         let mut ops = Vec::new();
         for op in &req.ops {
             let (uid, values) = match op.command {
                 Command::Delete => {
                     let uid = self
-                        .ledger
                         .deleted_ids
                         .get(&(n, op.table.clone(), op.row_id))
                         .cloned()
@@ -215,7 +197,7 @@ impl World {
                         .iter()
                         .find(|r| r.table == op.table && r.id == op.row_id)
                         .ok_or_else(|| Failure::new("a push op without its row"))?;
-                    let values = logical(conn, &self.schema, &row.table, &row.values)?;
+                    let values = logical(schema, &row.table, &row.values, &uid_at)?;
                     let uid = uid_of(&values).ok_or_else(|| Failure::new("a row without uid"))?;
                     (uid, Some(values))
                 }
@@ -227,46 +209,44 @@ impl World {
                 values,
             });
         }
-        self.ledger.built.insert(key, ops);
+        self.built.insert(key, ops);
         Ok(())
     }
 
-    /// Node `n`'s merge committed: the local work it dropped, as its
-    /// conflict entries say, is no longer a write that must reach the
+    /// Node `n`'s merge committed with these conflict entries: the local
+    /// work they say it dropped is no longer a write that must reach the
     /// server (spec §12.4.2).
-    pub fn note_merged(&mut self, n: usize, report: &MergeReport) {
-        for c in &report.conflicts {
+    pub fn merged(&mut self, n: usize, conflicts: &[ConflictEntry]) {
+        for c in conflicts {
             if !drops_local_work(c.rule) {
                 continue;
             }
             let Some(Value::Text(uid)) = c.lost.as_ref().and_then(|l| l.get("uid")) else {
                 continue;
             };
-            self.ledger.last.remove(&(n, uid.clone()));
+            self.last.remove(&(n, uid.clone()));
             if c.rule == Rule::LocalChildrenDeletedWithParent {
-                self.ledger.deleted.insert(uid.clone());
+                self.deleted.insert(uid.clone());
             }
         }
     }
 
-    /// The server applied node `n`'s push (not a duplicate).
-    pub fn note_accepted(&mut self, n: usize, req: &PushRequest) {
-        self.ledger.accepted.push((n, req.push_id.clone()));
-        self.model.apply(req);
-    }
-
     /// Invariant 2 at the end: every node's last write reached the server
-    /// (or the conflict log explains it), and every row inserted and never
-    /// deleted is on the server exactly once.
-    pub fn check_nothing_lost(&self) -> Result<(), Failure> {
+    /// (or its conflict log explains it: `explained(n, table, id)`), and
+    /// every row inserted and never deleted is on the server exactly once
+    /// (`on_server(uid)` counts it).
+    pub fn check(
+        &self,
+        explained: impl Fn(usize, &str, i64) -> Result<bool, Failure>,
+        on_server: impl Fn(&str) -> Result<i64, Failure>,
+    ) -> Result<(), Failure> {
         let accepted: Vec<(usize, &LogicalOp)> = self
-            .ledger
             .accepted
             .iter()
-            .filter_map(|k| self.ledger.built.get(k).map(|ops| (k.0, ops)))
+            .filter_map(|k| self.built.get(k).map(|ops| (k.0, ops)))
             .flat_map(|(n, ops)| ops.iter().map(move |o| (n, o)))
             .collect();
-        for ((n, uid), last) in &self.ledger.last {
+        for ((n, uid), last) in &self.last {
             match last {
                 LastOp::Write { table, values } => {
                     let reached = accepted
@@ -290,20 +270,7 @@ impl World {
                     let reached = accepted
                         .iter()
                         .any(|(m, o)| m == n && &o.uid == uid && o.command == Command::Delete);
-                    let explained = node::conflicts(&self.nodes[*n].conn)
-                        .map_err(|e| Failure::new(e.to_string()))?
-                        .iter()
-                        .any(|c| {
-                            c.entry.table == *table
-                                && c.entry.row_id == *id
-                                && matches!(
-                                    c.entry.rule,
-                                    Rule::DeletedRowRestored
-                                        | Rule::ParentRestoredForRemoteChild
-                                        | Rule::BothDeletesDropped
-                                )
-                        });
-                    if !reached && !explained {
+                    if !reached && !explained(*n, table, *id)? {
                         return Err(Failure::new(format!(
                             "node {n}'s delete of {table} row {id} ({uid}) never reached the server \
                              and its conflict log does not say why"
@@ -312,15 +279,8 @@ impl World {
                 }
             }
         }
-        for uid in self.ledger.inserted.difference(&self.ledger.deleted) {
-            let mut found = 0;
-            for t in &self.schema.tables {
-                found += self.server.conn.query_row(
-                    &format!("SELECT count(*) FROM \"{}\" WHERE uid = ?1", t.name),
-                    [uid],
-                    |r| r.get::<_, i64>(0),
-                )?;
-            }
+        for uid in self.inserted.difference(&self.deleted) {
+            let found = on_server(uid)?;
             if found != 1 {
                 return Err(Failure::new(format!(
                     "row {uid} was inserted and never deleted, but the server holds it {found} times"
@@ -328,5 +288,105 @@ impl World {
             }
         }
         Ok(())
+    }
+}
+
+/// The uid of `table` row `id` on `conn`.
+fn uid_on(conn: &Connection, table: &str, id: i64) -> Option<String> {
+    conn.query_row(
+        &format!("SELECT uid FROM \"{table}\" WHERE id = ?1"),
+        [id],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+fn read_logical(
+    conn: &Connection,
+    schema: &Schema,
+    table: &str,
+    id: i64,
+) -> Result<Option<Logical>, Failure> {
+    let t = schema
+        .table(table)
+        .ok_or_else(|| Failure::new(format!("unknown table {table}")))?;
+    match rows::read(conn, t, id)? {
+        Some(row) => Ok(Some(logical(schema, table, &row.values, |t, id| {
+            uid_on(conn, t, id)
+        })?)),
+        None => Ok(None),
+    }
+}
+
+fn server_has(conn: &Connection, table: &str, uid: &str) -> Result<bool, Failure> {
+    Ok(conn.query_row(
+        &format!("SELECT EXISTS (SELECT 1 FROM \"{table}\" WHERE uid = ?1)"),
+        [uid],
+        |r| r.get(0),
+    )?)
+}
+
+impl World {
+    /// Records what an edit of node `n` did, right after it committed.
+    pub fn note(&mut self, n: usize, note: Note) -> Result<(), Failure> {
+        match note {
+            Note::Write { table, id } => {
+                // A row written then deleted in the same edit is gone.
+                if let Some(values) = read_logical(&self.nodes[n].conn, &self.schema, &table, id)? {
+                    self.ledger.wrote(n, table, values)?;
+                }
+            }
+            Note::Delete { table, id, uid } => {
+                let server_had = server_has(&self.server.conn, &table, &uid)?;
+                self.ledger.removed(n, table, id, uid, server_had);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a push node `n` just built (or reloaded), in logical form,
+    /// the first time its push id is seen.
+    pub fn note_built(&mut self, n: usize, req: &PushRequest) -> Result<(), Failure> {
+        let conn = &self.nodes[n].conn;
+        self.ledger
+            .built(n, &self.schema, req, |t, id| uid_on(conn, t, id))
+    }
+
+    /// Node `n`'s merge committed: the local work it dropped, as its
+    /// conflict entries say, is no longer a write that must reach the
+    /// server (spec §12.4.2).
+    pub fn note_merged(&mut self, n: usize, report: &MergeReport) {
+        self.ledger.merged(n, &report.conflicts);
+    }
+
+    /// The server applied node `n`'s push (not a duplicate).
+    pub fn note_accepted(&mut self, n: usize, req: &PushRequest) {
+        self.ledger.accepted.push((n, req.push_id.clone()));
+        self.model.apply(req);
+    }
+
+    /// Invariant 2 at the end: every node's last write reached the server
+    /// (or the conflict log explains it), and every row inserted and never
+    /// deleted is on the server exactly once.
+    pub fn check_nothing_lost(&self) -> Result<(), Failure> {
+        self.ledger.check(
+            |n, table, id| {
+                Ok(node::conflicts(&self.nodes[n].conn)
+                    .map_err(|e| Failure::new(e.to_string()))?
+                    .iter()
+                    .any(|c| explains_delete(&c.entry, table, id)))
+            },
+            |uid| {
+                let mut found = 0;
+                for t in &self.schema.tables {
+                    found += self.server.conn.query_row(
+                        &format!("SELECT count(*) FROM \"{}\" WHERE uid = ?1", t.name),
+                        [uid],
+                        |r| r.get::<_, i64>(0),
+                    )?;
+                }
+                Ok(found)
+            },
+        )
     }
 }

@@ -12,22 +12,34 @@
 //! "nothing lost".
 //!
 //! - [`case`]: the plain-data description of a history;
+//! - [`generate`]: the generator of cases, and [`seeds`]: one seed, one
+//!   case, shrunk on failure (shared with `dbsync-conformance history`);
 //! - `world`: the databases and their connections;
-//! - `edits`: the application's offline writes;
+//! - [`edits`]: the application's offline writes, planned on [`rowset`]
+//!   into [`writes`];
 //! - `procedures`: push, pull and sync with their faults;
-//! - `ledger`: what each node wrote, for "nothing lost";
-//! - `model`: the server state the accepted pushes imply;
+//! - [`ledger`]: what each node wrote, for "nothing lost";
+//! - [`model`]: the server state the accepted pushes imply;
 //! - `checks`: the invariants.
+//!
+//! The same cases play through any implementation's adapter over HTTP
+//! in [`crate::play`], which shares the generator, the edits, the ledger
+//! and the model with this engine.
 
 pub mod case;
 mod checks;
-mod edits;
-mod ledger;
-mod model;
+pub mod edits;
+pub mod generate;
+pub mod ledger;
+pub mod model;
 mod procedures;
+pub mod rowset;
+pub mod seeds;
 mod world;
+pub mod writes;
 
 pub use case::{Case, Change, Edit, PullFault, PushFault, Step, TableGen, UniqueVal, Vals};
+pub use checks::diff;
 pub use world::World;
 
 use std::collections::BTreeMap;
@@ -39,10 +51,12 @@ pub struct Failure {
     /// The index of the step after which it was found; `None` for the
     /// final round.
     pub step: Option<usize>,
+    /// What broke.
     pub message: String,
 }
 
 impl Failure {
+    /// A failure found in the final round (until a step index is set).
     pub fn new(message: impl Into<String>) -> Failure {
         Failure {
             step: None,
@@ -89,10 +103,12 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Counts one `event`.
     pub fn count(&mut self, event: &str) {
         *self.events.entry(event.to_string()).or_default() += 1;
     }
 
+    /// Adds another history's counts.
     pub fn add(&mut self, other: &Stats) {
         for (k, v) in &other.events {
             *self.events.entry(k.clone()).or_default() += v;

@@ -1,6 +1,6 @@
 //! The server state the accepted pushes imply: each push's `i` and `u`
 //! set the row to the values it carried, each `d` removes it (spec
-//! §10.2.4). The harness has no direct server writes, so the server's
+//! §10.2.4). A history makes no direct server writes, so the server's
 //! tables must always equal this fold.
 
 use dbsync_core::protocol::value::Values;
@@ -9,11 +9,23 @@ use dbsync_core::{Command, Row};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Default, Clone, PartialEq)]
+/// The fold of the accepted pushes over the server's first rows.
 pub struct ServerModel {
     rows: BTreeMap<(String, i64), Values>,
 }
 
 impl ServerModel {
+    /// A server that already holds `rows` (a server the runner did not
+    /// start empty).
+    pub fn holding(rows: &[Row]) -> ServerModel {
+        ServerModel {
+            rows: rows
+                .iter()
+                .map(|r| ((r.table.clone(), r.id), r.values.clone()))
+                .collect(),
+        }
+    }
+
     pub fn apply(&mut self, req: &PushRequest) {
         for op in &req.ops {
             let key = (op.table.clone(), op.row_id);

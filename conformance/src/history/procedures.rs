@@ -41,8 +41,8 @@ impl World {
         let node = |n: u8| n as usize % self.nodes.len();
         match step {
             Step::Write { node: n, edit } => self.edit(node(*n), edit),
-            Step::Push { node: n, fault } => self.push(node(*n), *fault).map(|_| ()),
-            Step::Pull { node: n, fault } => self.pull(node(*n), *fault),
+            Step::Push { node: n, fault } => self.push(node(*n), fault.in_process()).map(|_| ()),
+            Step::Pull { node: n, fault } => self.pull(node(*n), fault.in_process()),
             Step::Sync { node: n } => self.sync(node(*n), SYNC_ROUNDS).map(|_| ()),
             Step::RestartServer => self.restart_server(),
             Step::RestartNode { node: n } => {
@@ -204,7 +204,7 @@ impl World {
                 conn.progress_handler(64, Some(move || l.fetch_sub(1, Ordering::Relaxed) <= 1))?;
             }
             PullFault::CrashAtCommit => conn.commit_hook(Some(|| true))?,
-            PullFault::None => {}
+            PullFault::None | PullFault::PageLost => {}
         }
         let result = self.merge(n, staged);
         let conn = &mut self.nodes[n].conn;

@@ -3,6 +3,7 @@
 //! reference server and client open theirs.
 
 use super::case::Case;
+use super::edits::Fresh;
 use super::ledger::Ledger;
 use super::model::ServerModel;
 use super::{failed, Failure, Stats};
@@ -72,7 +73,8 @@ pub struct World {
     pub ledger: Ledger,
     pub model: ServerModel,
     pub stats: Stats,
-    counter: u64,
+    /// Values no other write of this history uses.
+    pub fresh: Fresh,
     // Declared last: dropped after the connections.
     _dir: tempfile::TempDir,
 }
@@ -145,7 +147,7 @@ impl World {
             ledger: Ledger::default(),
             model: ServerModel::default(),
             stats: Stats::default(),
-            counter: 0,
+            fresh: Fresh::default(),
             _dir: dir,
         })
     }
@@ -156,8 +158,7 @@ impl World {
 
     /// A value no other write of this history uses: `<prefix><n>`.
     pub fn fresh(&mut self, prefix: &str) -> String {
-        self.counter += 1;
-        format!("{prefix}{}", self.counter)
+        self.fresh.next(prefix)
     }
 
     /// The server's process restarts: its store closes and the database

@@ -2,7 +2,7 @@
 //! at a time, its answer lines read with a time limit. A process that dies
 //! or overruns the limit is killed and started again for the next vector.
 
-use super::protocol::{Answer, Request};
+use super::protocol::{self, Answer, Request};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -59,6 +59,27 @@ pub struct Adapter {
     words: Vec<String>,
     child: Option<Running>,
     timeout: Duration,
+    /// The id of the last command sent with [`Adapter::command`].
+    commands: u64,
+}
+
+/// Why an exchange with the adapter failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Broken {
+    /// The adapter's process ended (or closed its output) without
+    /// answering.
+    Exited(String),
+    /// Anything else: a line that is no answer, another id, no answer in
+    /// time, a pipe that would not take the request.
+    Other(String),
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Broken::Exited(why) | Broken::Other(why) => f.write_str(why),
+        }
+    }
 }
 
 struct Running {
@@ -75,7 +96,18 @@ impl Adapter {
             words: split_command(command)?,
             child: None,
             timeout,
+            commands: 0,
         })
+    }
+
+    /// Another adapter from the same command line (not started yet).
+    pub fn sibling(&self) -> Adapter {
+        Adapter {
+            words: self.words.clone(),
+            child: None,
+            timeout: self.timeout,
+            commands: 0,
+        }
     }
 
     fn start(&self) -> Result<Running, String> {
@@ -106,46 +138,70 @@ impl Adapter {
     /// Sends one request and waits for its answer. On any failure the
     /// process is stopped (the next call starts a new one).
     pub fn ask(&mut self, request: &Request) -> Result<Answer, String> {
-        let result = self.exchange(request);
+        let line = serde_json::to_string(request).map_err(|e| e.to_string())?;
+        self.send(request.id, &line).map_err(|e| e.to_string())
+    }
+
+    /// Sends one history command (`args` an object) and waits for its
+    /// answer, as [`Adapter::ask`] does.
+    pub fn command(&mut self, name: &str, args: serde_json::Value) -> Result<Answer, Broken> {
+        self.commands += 1;
+        let command = protocol::Command {
+            id: self.commands,
+            command: name.to_string(),
+            args,
+        };
+        let line = serde_json::to_string(&command).map_err(|e| Broken::Other(e.to_string()))?;
+        self.send(command.id, &line)
+    }
+
+    fn send(&mut self, id: u64, line: &str) -> Result<Answer, Broken> {
+        let result = self.exchange(id, line);
         if result.is_err() {
             self.stop();
         }
         result
     }
 
-    fn exchange(&mut self, request: &Request) -> Result<Answer, String> {
+    fn exchange(&mut self, id: u64, line: &str) -> Result<Answer, Broken> {
         if self.child.is_none() {
-            self.child = Some(self.start()?);
+            self.child = Some(self.start().map_err(Broken::Other)?);
         }
         let running = self.child.as_mut().expect("started");
-        let line = serde_json::to_string(request).map_err(|e| e.to_string())?;
-        writeln!(running.stdin, "{line}")
-            .and_then(|_| running.stdin.flush())
-            .map_err(|e| format!("cannot write to the adapter: {e}"))?;
+        if let Err(e) = writeln!(running.stdin, "{line}").and_then(|_| running.stdin.flush()) {
+            return Err(Broken::Exited(format!("cannot write to the adapter: {e}")));
+        }
         loop {
             let line = match running.lines.recv_timeout(self.timeout) {
                 Ok(Ok(line)) => line,
-                Ok(Err(e)) => return Err(format!("cannot read the adapter's answer: {e}")),
+                Ok(Err(e)) => {
+                    return Err(Broken::Other(format!(
+                        "cannot read the adapter's answer: {e}"
+                    )))
+                }
                 Err(RecvTimeoutError::Timeout) => {
-                    return Err(format!("no answer within {:?}", self.timeout))
+                    return Err(Broken::Other(format!(
+                        "no answer within {:?}",
+                        self.timeout
+                    )))
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let status = running.child.try_wait().ok().flatten();
-                    return Err(format!(
+                    return Err(Broken::Exited(format!(
                         "the adapter closed its output{}",
                         status.map(|s| format!(" ({s})")).unwrap_or_default()
-                    ));
+                    )));
                 }
             };
             if line.trim().is_empty() {
                 continue;
             }
-            let answer = Answer::parse(&line)?;
-            if answer.id != request.id {
-                return Err(format!(
-                    "the answer's id {} is not the request's {}",
-                    answer.id, request.id
-                ));
+            let answer = Answer::parse(&line).map_err(Broken::Other)?;
+            if answer.id != id {
+                return Err(Broken::Other(format!(
+                    "the answer's id {} is not the request's {id}",
+                    answer.id
+                )));
             }
             return Ok(answer);
         }
@@ -156,11 +212,11 @@ impl Adapter {
     pub fn stop(&mut self) {
         if let Some(mut r) = self.child.take() {
             drop(r.stdin);
-            for _ in 0..20 {
+            for _ in 0..100 {
                 if let Ok(Some(_)) = r.child.try_wait() {
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(25));
+                std::thread::sleep(Duration::from_millis(5));
             }
             let _ = r.child.kill();
             let _ = r.child.wait();

@@ -14,11 +14,51 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-/// One line the runner writes.
+/// One line the runner writes to play a vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
+    /// Echoed by the answer.
     pub id: u64,
+    /// The whole vector file.
     pub vector: Value,
+}
+
+/// One line the runner writes to drive a node through a history (the
+/// history protocol, `conformance/README.md`): a command and its
+/// arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    /// Echoed by the answer.
+    pub id: u64,
+    /// `open`, `write`, `push`, `pull`, `sync`, `repair`, `rows`,
+    /// `conflicts` or `status`.
+    pub command: String,
+    /// The command's arguments (an object; `{}` when it takes none).
+    #[serde(default)]
+    pub args: Value,
+}
+
+/// A line an adapter reads: a vector to play or a history command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Vector(Request),
+    Command(Command),
+}
+
+impl Incoming {
+    /// Reads a request line.
+    pub fn parse(line: &str) -> Result<Incoming, String> {
+        let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        if v.get("command").is_some() {
+            serde_json::from_value(v)
+                .map(Incoming::Command)
+                .map_err(|e| e.to_string())
+        } else {
+            serde_json::from_value(v)
+                .map(Incoming::Vector)
+                .map_err(|e| e.to_string())
+        }
+    }
 }
 
 /// A local error (spec §17.1's `error` member).

@@ -8,6 +8,13 @@ use serde_json::Value;
 /// The text of `vectors/vector.schema.json`.
 pub const VECTOR_SCHEMA: &str = include_str!("../../vectors/vector.schema.json");
 
+/// The text of `vectors/history.schema.json`: the history format, which
+/// a `history` vector's `case` follows.
+pub const HISTORY_SCHEMA: &str = include_str!("../../vectors/history.schema.json");
+
+/// The `$id` of the history format's schema.
+pub const HISTORY_SCHEMA_ID: &str = "https://dbsync.example/conformance/v1/history.schema.json";
+
 /// A compiled validator for vectors.
 pub struct VectorSchema {
     validator: Validator,
@@ -16,10 +23,25 @@ pub struct VectorSchema {
 impl VectorSchema {
     pub fn load() -> Result<VectorSchema, String> {
         let json: Value = serde_json::from_str(VECTOR_SCHEMA).map_err(|e| e.to_string())?;
+        let history: Value = serde_json::from_str(HISTORY_SCHEMA).map_err(|e| e.to_string())?;
+        let registry = jsonschema::Registry::new()
+            .add(HISTORY_SCHEMA_ID, history)
+            .map_err(|e| e.to_string())?
+            .prepare()
+            .map_err(|e| e.to_string())?;
         let validator = jsonschema::options()
+            .with_registry(&registry)
             .build(&json)
             .map_err(|e| e.to_string())?;
         Ok(VectorSchema { validator })
+    }
+
+    /// A validator of the history format alone (a `case`).
+    pub fn history() -> Result<Validator, String> {
+        let json: Value = serde_json::from_str(HISTORY_SCHEMA).map_err(|e| e.to_string())?;
+        jsonschema::options()
+            .build(&json)
+            .map_err(|e| e.to_string())
     }
 
     /// Every schema error of `json`, as "pointer: message".

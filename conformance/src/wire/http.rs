@@ -39,8 +39,12 @@ pub struct Http {
 
 impl Http {
     pub fn new(timeout: Duration) -> Http {
+        // Headers and body may go out in two writes: without nodelay,
+        // Nagle's algorithm holds the second until the first is acked.
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
         Http {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(connector),
             timeout,
         }
     }

@@ -14,12 +14,13 @@
 //! (see `regressions`), and reported with the command that replays it.
 
 mod regressions;
-mod strategy;
 
+use dbsync_conformance::history::generate;
+use dbsync_conformance::history::seeds::{self, SeedFailure};
 use dbsync_conformance::history::{run_case, Case, Stats};
 use dbsync_conformance::vectors::{self, Kind};
 use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::test_runner::TestRunner;
 use std::sync::Mutex;
 
 /// Cases per run by default: the whole kit's tests stay within a few
@@ -53,36 +54,14 @@ const NEW_CASE: OnFailure = OnFailure {
 /// replays it.
 fn run_seed(seed: u64, totals: &Mutex<Stats>, on_failure: OnFailure) -> Result<(), String> {
     eprintln!("dbsync-harness: seed {seed}");
-    let config = Config {
-        failure_persistence: None,
-        max_shrink_iters: if on_failure.shrink { 4096 } else { 0 },
-        ..Config::default()
-    };
-    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &regressions::seed_bytes(seed));
-    let mut runner = TestRunner::new_with_rng(config, rng);
-    let tree = strategy::case()
-        .new_tree(&mut runner)
-        .expect("the case strategy never rejects");
-    // Only the generated case counts in the totals, not its shrinking.
-    let first = std::cell::Cell::new(true);
-    let outcome = runner.run_one(tree, |case: Case| {
-        let counted = first.replace(false);
-        match run_case(&case) {
-            Ok(stats) => {
-                if counted {
-                    totals.lock().unwrap_or_else(|p| p.into_inner()).add(&stats);
-                }
-                Ok(())
-            }
-            Err(f) => Err(TestCaseError::fail(f.to_string())),
+    match seeds::run_seed(seed, &generate::case(), on_failure.shrink, run_case) {
+        Ok(stats) => {
+            totals.lock().unwrap_or_else(|p| p.into_inner()).add(&stats);
+            Ok(())
         }
-    });
-    match outcome {
-        Ok(_) => Ok(()),
-        Err(TestError::Fail(reason, shrunk)) => {
-            let reason = reason.message().to_string();
+        Err(SeedFailure { reason, case }) => {
             let saved = if on_failure.save {
-                regressions::save(seed, &shrunk, &reason)
+                regressions::save(seed, &case, &reason)
                     .map(|p| format!("\nsaved as {}", p.display()))
                     .unwrap_or_else(|e| format!("\n(not saved: {e})"))
             } else {
@@ -90,14 +69,10 @@ fn run_seed(seed: u64, totals: &Mutex<Stats>, on_failure: OnFailure) -> Result<(
             };
             Err(format!(
                 "seed {seed} failed: {reason}\nshrunk case: {}{saved}\nreplay: {}",
-                serde_json::to_string(&shrunk).unwrap_or_default(),
+                serde_json::to_string(&case).unwrap_or_default(),
                 replay_command(seed)
             ))
         }
-        Err(TestError::Abort(why)) => Err(format!(
-            "seed {seed} aborted: {why}\nreplay: {}",
-            replay_command(seed)
-        )),
     }
 }
 
@@ -222,7 +197,7 @@ fn the_regression_vectors_now_converge() {
 fn a_generated_case_survives_a_trip_through_json() {
     let mut runner = TestRunner::deterministic();
     for _ in 0..20 {
-        let case = strategy::case().new_tree(&mut runner).unwrap().current();
+        let case = generate::case().new_tree(&mut runner).unwrap().current();
         let back: Case = serde_json::from_str(&serde_json::to_string(&case).unwrap()).unwrap();
         assert_eq!(back, case);
     }

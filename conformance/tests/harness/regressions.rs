@@ -3,6 +3,7 @@
 //! seed per line, which the harness maps one-to-one to its u64 seeds), and
 //! the shrunk case as a regression vector under `vectors/regressions/`.
 
+use dbsync_conformance::history::seeds::seed_bytes;
 use dbsync_conformance::history::Case;
 use dbsync_conformance::spec_scenarios::file_text;
 use dbsync_conformance::vectors::{self, Kind};
@@ -15,13 +16,6 @@ pub const PERSISTENCE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/proptest-regressions/harness.txt"
 );
-
-/// The 32 bytes of the ChaCha seed of a u64 seed.
-pub fn seed_bytes(seed: u64) -> [u8; 32] {
-    let mut b = [0u8; 32];
-    b[..8].copy_from_slice(&seed.to_le_bytes());
-    b
-}
 
 fn persisted(seed: u64) -> PersistedSeed {
     let hex: String = seed_bytes(seed)

@@ -48,13 +48,56 @@ pub fn same_schema(expected: &str, received: &str) -> Result<(), Rejection> {
 
 /// A number that is valid JSON but no column value: a real beyond
 /// binary64 or an integer outside the signed 64-bit range (spec §4.1).
-fn out_of_range(e: &serde_json::Error) -> Option<Rejection> {
+/// Named by row and column when it is a value of `rows` (§4.4.1).
+fn out_of_range(e: &serde_json::Error, body: &[u8]) -> Option<Rejection> {
     let text = e.to_string();
     (text.contains("number out of range") || text.contains("64-bit signed range")).then(|| {
-        Rejection::new(
+        let r = Rejection::new(
             ErrorCode::InvalidValue,
             format!("a number is outside the range of any column type: {text}"),
-        )
+        );
+        match row_of_number(body, e) {
+            Some(details) => r.with(details),
+            None => r,
+        }
+    })
+}
+
+/// `{table, row_id, column}` of the row value holding the number the
+/// parse stopped at: the number is replaced by a marker string, the body
+/// read again as plain JSON, and the marker looked up among the rows.
+fn row_of_number(body: &[u8], e: &serde_json::Error) -> Option<serde_json::Value> {
+    let line_start: usize = body
+        .split(|b| *b == b'\n')
+        .take(e.line().saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum();
+    let at = (line_start + e.column()).min(body.len());
+    let numeric = |b: &u8| b.is_ascii_digit() || b"+-.eE".contains(b);
+    let hit = (at.saturating_sub(2)..(at + 1).min(body.len())).find(|i| numeric(&body[*i]))?;
+    let start = body[..hit]
+        .iter()
+        .rposition(|b| !numeric(b))
+        .map_or(0, |i| i + 1);
+    let end = body[hit..]
+        .iter()
+        .position(|b| !numeric(b))
+        .map_or(body.len(), |i| hit + i);
+    let marked = [
+        &body[..start],
+        &br#""\u0000dbsync-out-of-range""#[..],
+        &body[end..],
+    ]
+    .concat();
+    let doc: serde_json::Value = serde_json::from_slice(&marked).ok()?;
+    let marker = serde_json::Value::String("\u{0}dbsync-out-of-range".into());
+    doc.get("rows")?.as_array()?.iter().find_map(|row| {
+        let (column, _) = row
+            .get("values")?
+            .as_object()?
+            .iter()
+            .find(|(_, v)| **v == marker)?;
+        Some(json!({"table": row.get("table")?, "row_id": row.get("id")?, "column": column}))
     })
 }
 
@@ -66,7 +109,7 @@ pub fn check_protocol(body: &[u8]) -> Result<(), Rejection> {
 /// Reads the probe and checks `protocol` (spec §7.1).
 fn probe(body: &[u8]) -> Result<Probe, Rejection> {
     let probe: Probe = serde_json::from_slice(body).map_err(|e| {
-        if let Some(r) = out_of_range(&e) {
+        if let Some(r) = out_of_range(&e, body) {
             r
         } else if e.is_data() {
             malformed(format!("the body is not a JSON object: {e}"))
@@ -98,7 +141,7 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
         ));
     }
     let typed = serde_json::from_slice(body)
-        .map_err(|e| out_of_range(&e).unwrap_or_else(|| malformed(e.to_string())))?;
+        .map_err(|e| out_of_range(&e, body).unwrap_or_else(|| malformed(e.to_string())))?;
     // `app_data` may be absent, but when present it is an object (§7.3).
     if probe.app_data.is_some_and(|v| !v.is_object()) {
         return Err(at("/app_data".into(), "app_data must be an object".into()));
@@ -267,6 +310,25 @@ mod tests {
         assert_eq!(code(r#"[1,2]"#), ErrorCode::MalformedRequest);
         assert_eq!(code(r#"{"protocol":"1.0""#), ErrorCode::MalformedRequest);
         assert_eq!(code(""), ErrorCode::MalformedRequest);
+    }
+
+    #[test]
+    fn a_number_beyond_every_column_type_names_its_row_and_column() {
+        for number in ["9223372036854775808", "1e400", "-1.5e999"] {
+            let body = format!(
+                r#"{{"protocol":"1.0","schema":"{}","push_id":"p-12345678","base_version":1,
+"ops":[{{"table":"person","row_id":5,"command":"i"}}],
+"rows":[{{"table":"person","id":5,"values":{{"name":"Ana","km":{number},"x":1}}}}]}}"#,
+                "a".repeat(64)
+            );
+            let err = parse::<PushRequest>(body.as_bytes()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidValue, "{number}");
+            assert_eq!(
+                err.details.map(serde_json::Value::Object),
+                Some(json!({"table": "person", "row_id": 5, "column": "km"})),
+                "{number}"
+            );
+        }
     }
 
     #[test]

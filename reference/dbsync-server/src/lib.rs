@@ -228,6 +228,7 @@ impl Server {
                 ErrorCode::NotFound,
                 format!("no endpoint has the path {path:?}"),
             )
+            .with(serde_json::json!({ "path": path }))
         })?;
         if parts.method != Method::POST {
             return Err(Rejection::new(

@@ -43,7 +43,7 @@ fn check_ops<'r>(
                 ErrorCode::DirectionViolation,
                 format!("table {:?} is pull-only", t.name),
             )
-            .with(json!({"table": t.name})));
+            .with(json!({"table": t.name, "direction": t.direction.name()})));
         }
         if !seen.insert((op.table.as_str(), op.row_id)) {
             return Err(Rejection::new(

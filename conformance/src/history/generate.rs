@@ -1,11 +1,11 @@
-//! The proptest strategies of a history: a schema of 2–4 tables in a
-//! foreign-key chain, 2–5 nodes (some merging with `server_wins`), and the
-//! steps they take. Weights keep unique collisions and faults reachable
-//! but not dominant.
+//! The generator of histories (proptest strategies): a schema of 2–4
+//! tables in a foreign-key chain, 2–5 nodes (some merging with
+//! `server_wins`), and the steps they take. Weights keep unique
+//! collisions and faults reachable but not dominant. The property harness
+//! and `dbsync-conformance history` draw their cases from here, so one
+//! seed names one case in both.
 
-use dbsync_conformance::history::{
-    Case, Change, Edit, PullFault, PushFault, Step, TableGen, UniqueVal, Vals,
-};
+use super::case::{Case, Change, Edit, PullFault, PushFault, Step, TableGen, UniqueVal, Vals};
 use proptest::prelude::*;
 
 fn table_gen(index: u8) -> BoxedStrategy<TableGen> {
@@ -78,22 +78,32 @@ fn edit(tables: u8) -> impl Strategy<Value = Edit> {
     ]
 }
 
-fn step(tables: u8) -> impl Strategy<Value = Step> {
-    let node = 0u8..5;
-    let push_fault = prop_oneof![
+fn push_fault() -> impl Strategy<Value = PushFault> {
+    prop_oneof![
         6 => Just(PushFault::None),
         1 => Just(PushFault::RequestLost),
         2 => Just(PushFault::ResponseLost),
-    ];
-    let pull_fault = prop_oneof![
+        1 => Just(PushFault::Duplicated),
+        1 => Just(PushFault::BodyCut),
+        1 => Just(PushFault::Delayed),
+    ]
+}
+
+fn pull_fault() -> impl Strategy<Value = PullFault> {
+    prop_oneof![
         7 => Just(PullFault::None),
         2 => (0u16..40).prop_map(|after| PullFault::CrashMidMerge { after }),
         1 => Just(PullFault::CrashAtCommit),
-    ];
+        1 => Just(PullFault::PageLost),
+    ]
+}
+
+fn step(tables: u8) -> impl Strategy<Value = Step> {
+    let node = 0u8..5;
     prop_oneof![
         12 => (node.clone(), edit(tables)).prop_map(|(node, edit)| Step::Write { node, edit }),
-        3 => (node.clone(), push_fault).prop_map(|(node, fault)| Step::Push { node, fault }),
-        3 => (node.clone(), pull_fault).prop_map(|(node, fault)| Step::Pull { node, fault }),
+        3 => (node.clone(), push_fault()).prop_map(|(node, fault)| Step::Push { node, fault }),
+        3 => (node.clone(), pull_fault()).prop_map(|(node, fault)| Step::Pull { node, fault }),
         4 => node.clone().prop_map(|node| Step::Sync { node }),
         1 => prop_oneof![
             Just(Step::RestartServer),
@@ -102,21 +112,18 @@ fn step(tables: u8) -> impl Strategy<Value = Step> {
     ]
 }
 
-/// A whole history.
-pub fn case() -> impl Strategy<Value = Case> {
-    (2u8..=4)
-        .prop_flat_map(|n| {
-            let tables: Vec<BoxedStrategy<TableGen>> = (0..n).map(table_gen).collect();
-            (
-                tables,
-                2u8..=5,
-                prop_oneof![Just(1u16), Just(3), Just(10_000)],
-                // Which nodes merge with server_wins: none in two cases
-                // of three.
-                prop_oneof![2 => Just(0u8), 1 => 0u8..32],
-                prop::collection::vec(step(n), 4..48),
-            )
-        })
+/// The nodes, page size, `server_wins` nodes and steps of a case over
+/// `tables`.
+fn case_over(tables: Vec<TableGen>) -> impl Strategy<Value = Case> {
+    let n = tables.len() as u8;
+    (
+        Just(tables),
+        2u8..=5,
+        prop_oneof![Just(1u16), Just(3), Just(10_000)],
+        // Which nodes merge with server_wins: none in two cases of three.
+        prop_oneof![2 => Just(0u8), 1 => 0u8..32],
+        prop::collection::vec(step(n), 4..48),
+    )
         .prop_map(|(tables, nodes, page_ops, server_wins, steps)| Case {
             tables,
             nodes,
@@ -124,4 +131,36 @@ pub fn case() -> impl Strategy<Value = Case> {
             server_wins: (0..nodes).filter(|i| server_wins & (1 << i) != 0).collect(),
             steps,
         })
+}
+
+/// A whole history over a generated schema.
+pub fn case() -> BoxedStrategy<Case> {
+    (2u8..=4)
+        .prop_flat_map(|n| (0..n).map(table_gen).collect::<Vec<_>>())
+        .prop_flat_map(case_over)
+        .boxed()
+}
+
+/// The fixed tables of histories against a server the runner cannot
+/// give a schema to (`dbsync-conformance history --server URL`): every
+/// shape the generator makes, in four tables. `t0` has both unique
+/// constraints; `t1` references it NOT NULL; `t2` references `t1` and
+/// `t0`, both nullable; `t3` references `t2` NOT NULL.
+pub fn fixed_tables() -> Vec<TableGen> {
+    let t = |parents: Vec<(u8, bool)>, code: bool, pair: bool| TableGen {
+        parents,
+        code,
+        pair,
+    };
+    vec![
+        t(vec![], true, true),
+        t(vec![(0, false)], true, false),
+        t(vec![(1, true), (0, true)], false, true),
+        t(vec![(2, false)], true, true),
+    ]
+}
+
+/// A whole history over [`fixed_tables`].
+pub fn case_over_fixed_tables() -> BoxedStrategy<Case> {
+    case_over(fixed_tables()).boxed()
 }
