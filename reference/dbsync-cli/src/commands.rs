@@ -2,7 +2,7 @@
 
 use crate::exit;
 use crate::NodeArgs;
-use dbsync_client::{ClientError, Node, PushOutcome};
+use dbsync_client::{CaCert, ClientError, Node, PushOutcome};
 use dbsync_core::{ColumnType, Direction, Value};
 use dbsync_sqlite::{track, Role, TableSpec};
 use std::collections::BTreeMap;
@@ -96,10 +96,23 @@ pub fn untrack(db: PathBuf, tables: Vec<String>) -> ExitCode {
     }
 }
 
-pub async fn register(db: PathBuf, server: String, token: Option<String>) -> ExitCode {
+pub async fn register(
+    db: PathBuf,
+    server: String,
+    token: Option<String>,
+    ca_cert: Option<PathBuf>,
+) -> ExitCode {
+    let ca = match ca_cert.as_deref().map(CaCert::from_pem_file).transpose() {
+        Ok(ca) => ca,
+        Err(e) => return exit::report(&e),
+    };
     let node = match Node::open_tracked(&db) {
         Ok(n) => n,
         Err(e) => return exit::report(&e),
+    };
+    let node = match ca {
+        Some(ca) => node.with_ca_cert(ca),
+        None => node,
     };
     match node.register(&server, token.as_deref()).await {
         Ok(r) => {

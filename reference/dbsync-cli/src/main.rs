@@ -35,7 +35,7 @@ pub struct NodeArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the synced tables of a SQLite database over HTTP.
+    /// Serve the synced tables of a SQLite database over HTTP or HTTPS.
     Serve(serve::ServeArgs),
     /// Track tables: install the capture triggers (idempotent).
     Track {
@@ -67,6 +67,10 @@ enum Command {
         /// The server's registration token.
         #[arg(long)]
         token: Option<String>,
+        /// Trust this CA (a PEM file) for an https:// server, besides the
+        /// system's root certificates; stored with the credentials.
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
     },
     /// Push the pending ops.
     Push(NodeArgs),
@@ -136,7 +140,12 @@ fn main() -> ExitCode {
                 pull_only,
             } => commands::track(db, tables, push_only, pull_only),
             Command::Untrack { db, tables } => commands::untrack(db, tables),
-            Command::Register { db, server, token } => commands::register(db, server, token).await,
+            Command::Register {
+                db,
+                server,
+                token,
+                ca_cert,
+            } => commands::register(db, server, token, ca_cert).await,
             Command::Push(n) => commands::push(n).await,
             Command::Pull(n) => commands::pull(n).await,
             Command::Sync(n) => commands::sync(n).await,

@@ -69,6 +69,12 @@ pub struct Config {
     pub db_path: PathBuf,
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate chain (a PEM file, the server's
+    /// certificate first); needs [`Config::tls_key`]. `None`: plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of [`Config::tls_cert`] (a PEM file: PKCS#8,
+    /// PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
     /// The tables to sync, each with its direction; empty: every user table.
     pub tables: Vec<TableSpec>,
     /// The token a register request must carry (compared in constant time).
@@ -106,6 +112,8 @@ impl Config {
         Config {
             db_path: db_path.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls_cert: None,
+            tls_key: None,
             tables: Vec::new(),
             registration_token: None,
             open_registration: false,
@@ -129,6 +137,8 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("db_path", &self.db_path)
             .field("listen", &self.listen)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
             .field("tables", &self.tables)
             .field(
                 "registration_token",
