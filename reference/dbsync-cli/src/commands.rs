@@ -2,7 +2,7 @@
 
 use crate::exit;
 use crate::NodeArgs;
-use dbsync_client::{CaCert, ClientError, Node, PushOutcome};
+use dbsync_client::{CaCert, ClientError, Node, PushOutcome, Timeouts};
 use dbsync_core::{ColumnType, Direction, Value};
 use dbsync_sqlite::{track, Role, TableSpec};
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ fn local_failure(what: impl std::fmt::Display) -> ExitCode {
 }
 
 fn open(args: &NodeArgs) -> Result<Node, ClientError> {
-    let mut node = Node::open_tracked(&args.db)?;
+    let mut node = Node::open_tracked(&args.db)?.with_timeouts(args.timeouts.timeouts());
     if let Some(url) = &args.server {
         node = node.with_server(url);
     }
@@ -101,13 +101,14 @@ pub async fn register(
     server: String,
     token: Option<String>,
     ca_cert: Option<PathBuf>,
+    timeouts: Timeouts,
 ) -> ExitCode {
     let ca = match ca_cert.as_deref().map(CaCert::from_pem_file).transpose() {
         Ok(ca) => ca,
         Err(e) => return exit::report(&e),
     };
     let node = match Node::open_tracked(&db) {
-        Ok(n) => n,
+        Ok(n) => n.with_timeouts(timeouts),
         Err(e) => return exit::report(&e),
     };
     let node = match ca {

@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+mod connect;
 mod credentials;
 mod error;
 mod node;

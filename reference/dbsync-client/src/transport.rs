@@ -1,6 +1,7 @@
 //! Sending one request: JSON over HTTP/1.1, plain or over TLS, signed
 //! per spec §8, within the node's timeouts.
 
+use crate::connect::Connector;
 use crate::error::ClientError;
 use crate::tls::{self, CaCert};
 use base64::Engine as _;
@@ -52,7 +53,7 @@ impl Default for Timeouts {
 /// An HTTP client for one server.
 #[derive(Clone)]
 pub struct Transport {
-    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: Client<HttpsConnector<Connector>, Full<Bytes>>,
     base: String,
     timeouts: Timeouts,
 }
@@ -140,7 +141,7 @@ impl Transport {
             .with_tls_config(tls::client_config(https, ca))
             .https_or_http()
             .enable_http1()
-            .wrap_connector(tcp);
+            .wrap_connector(Connector(tcp));
         // The server closes connections idle for 10 s (its header read
         // timeout); never reuse one that old.
         let http = Client::builder(TokioExecutor::new())
