@@ -391,6 +391,9 @@ impl Node {
             }
         };
         let mut rows = 0u64;
+        // The first page says how many rows come (§13.2); a resumed
+        // repair does not know.
+        let mut total = None;
         while staging {
             let req = RepairRequest {
                 protocol: dbsync_core::PROTOCOL_VERSION.into(),
@@ -402,9 +405,11 @@ impl Node {
                 page_with_retries(&transport, "/v1/repair", &req, &signer).await?;
             cursor = page.next_cursor.clone();
             rows += page.rows.len() as u64;
+            total = total.or(page.total_rows);
             self.with_db(move |c, schema| Ok(store::repair_stage(c, schema, &page)?))
                 .await?;
-            self.report(Procedure::Repair, rows, None);
+            // Rows written during the repair may make the count grow.
+            self.report(Procedure::Repair, rows, total.map(|t| t.max(rows)));
             staging = cursor.is_some();
         }
         // Catch up from the first page's version; nothing is pending after a repair.

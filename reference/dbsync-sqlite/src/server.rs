@@ -1035,12 +1035,24 @@ pub fn repair_page(
         None
     };
     let version = latest_version(&tx)?;
+    // The first page counts what the whole repair sends (§13.2).
+    let total_rows = match req.cursor {
+        None => Some(order.iter().try_fold(0u64, |sum, t| {
+            let n: i64 =
+                tx.query_row(&format!("SELECT count(*) FROM \"{}\"", t.name), [], |r| {
+                    r.get(0)
+                })?;
+            Ok::<_, rusqlite::Error>(sum + n as u64)
+        })?),
+        Some(_) => None,
+    };
     tx.commit()?;
     Ok(RepairPage {
         protocol: dbsync_core::PROTOCOL_VERSION.into(),
         version,
         rows: out,
         next_cursor,
+        total_rows,
     })
 }
 
