@@ -3,7 +3,7 @@
 use crate::exit;
 use crate::store::ServerDb;
 use crate::NodeArgs;
-use dbsync_client::{ClientError, Node, PushOutcome};
+use dbsync_client::{CaCert, ClientError, Node, PushOutcome, Timeouts};
 use dbsync_core::{ColumnType, Direction, Value};
 use dbsync_sqlite::{track, Role, TableSpec};
 use std::collections::BTreeMap;
@@ -16,7 +16,7 @@ fn local_failure(what: impl std::fmt::Display) -> ExitCode {
 }
 
 fn open(args: &NodeArgs) -> Result<Node, ClientError> {
-    let mut node = Node::open_tracked(&args.db)?;
+    let mut node = Node::open_tracked(&args.db)?.with_timeouts(args.timeouts.timeouts());
     if let Some(url) = &args.server {
         node = node.with_server(url);
     }
@@ -97,10 +97,24 @@ pub fn untrack(db: PathBuf, tables: Vec<String>) -> ExitCode {
     }
 }
 
-pub async fn register(db: PathBuf, server: String, token: Option<String>) -> ExitCode {
-    let node = match Node::open_tracked(&db) {
-        Ok(n) => n,
+pub async fn register(
+    db: PathBuf,
+    server: String,
+    token: Option<String>,
+    ca_cert: Option<PathBuf>,
+    timeouts: Timeouts,
+) -> ExitCode {
+    let ca = match ca_cert.as_deref().map(CaCert::from_pem_file).transpose() {
+        Ok(ca) => ca,
         Err(e) => return exit::report(&e),
+    };
+    let node = match Node::open_tracked(&db) {
+        Ok(n) => n.with_timeouts(timeouts),
+        Err(e) => return exit::report(&e),
+    };
+    let node = match ca {
+        Some(ca) => node.with_ca_cert(ca),
+        None => node,
     };
     match node.register(&server, token.as_deref()).await {
         Ok(r) => {

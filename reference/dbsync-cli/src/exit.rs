@@ -17,16 +17,20 @@ pub const UNIQUE_COLLISION: u8 = 4;
 pub const NETWORK: u8 = 5;
 /// The database is not registered with a server.
 pub const NOT_REGISTERED: u8 = 6;
+/// The server's TLS certificate is not trusted.
+pub const UNTRUSTED_CERTIFICATE: u8 = 7;
 
 /// The text for `--help`.
 pub const TABLE: &str = "Exit codes:
   0  success
   1  other failure (local database, configuration)
-  2  usage error
+  2  usage error (also a malformed server URL, an unusable CA file, a missing --db file)
   3  rejected by the server (the error code is printed)
   4  unique collision: pulled rows take unique values local rows hold; decide, then pull again
   5  network unreachable: the server could not be reached (retrying is safe)
-  6  not registered: run `dbsync register` first";
+  6  not registered: run `dbsync register` first
+  7  untrusted certificate: the https server's certificate is not signed by a trusted CA
+     (give the CA with `dbsync register --ca-cert FILE`); retrying does not help";
 
 /// The exit code of a client failure.
 pub fn of(e: &ClientError) -> u8 {
@@ -36,6 +40,8 @@ pub fn of(e: &ClientError) -> u8 {
         | ClientError::TooManyRounds(_) => REJECTED,
         ClientError::UniqueCollisions(_) => UNIQUE_COLLISION,
         ClientError::Network(_) => NETWORK,
+        ClientError::UntrustedCertificate { .. } => UNTRUSTED_CERTIFICATE,
+        ClientError::InvalidServerUrl { .. } | ClientError::InvalidCaCert(_) => USAGE,
         ClientError::NotRegistered => NOT_REGISTERED,
         _ => FAILURE,
     }
@@ -54,7 +60,7 @@ pub fn report(e: &ClientError) -> ExitCode {
 }
 
 #[allow(dead_code)]
-pub const ALL: [u8; 7] = [
+pub const ALL: [u8; 8] = [
     OK,
     FAILURE,
     USAGE,
@@ -62,4 +68,5 @@ pub const ALL: [u8; 7] = [
     UNIQUE_COLLISION,
     NETWORK,
     NOT_REGISTERED,
+    UNTRUSTED_CERTIFICATE,
 ];

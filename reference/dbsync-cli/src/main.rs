@@ -32,11 +32,51 @@ pub struct NodeArgs {
     /// The server's base URL (overrides the one stored at registration).
     #[arg(long)]
     pub server: Option<String>,
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+}
+
+/// How long a request may take (a request that runs out of time fails
+/// with exit code 5; retrying is safe).
+#[derive(Args, Clone, Copy)]
+pub struct TimeoutArgs {
+    /// Seconds to open the connection [default: 10].
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    pub connect_timeout: Option<std::time::Duration>,
+    /// Seconds of silence while waiting for the server's answer [default: 30].
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    pub read_timeout: Option<std::time::Duration>,
+    /// Seconds for a whole request, answer included [default: 60].
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+impl TimeoutArgs {
+    /// The client's timeouts: the defaults, with what was given.
+    pub fn timeouts(self) -> dbsync_client::Timeouts {
+        let d = dbsync_client::Timeouts::default();
+        dbsync_client::Timeouts {
+            connect: self.connect_timeout.unwrap_or(d.connect),
+            read: self.read_timeout.unwrap_or(d.read),
+            request: self.timeout.unwrap_or(d.request),
+        }
+    }
+}
+
+/// A positive number of seconds (fractions allowed).
+fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(std::time::Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds from 0 to 86400"
+        )),
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the synced tables of a SQLite or PostgreSQL database over HTTP.
+    /// Serve the synced tables of a SQLite or PostgreSQL database over
+    /// HTTP or HTTPS.
     Serve(serve::ServeArgs),
     /// Track tables: install the capture triggers (idempotent).
     Track {
@@ -68,6 +108,12 @@ enum Command {
         /// The server's registration token.
         #[arg(long)]
         token: Option<String>,
+        /// Trust this CA (a PEM file) for an https:// server, besides the
+        /// system's root certificates; stored with the credentials.
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
+        #[command(flatten)]
+        timeouts: TimeoutArgs,
     },
     /// Push the pending ops.
     Push(NodeArgs),
@@ -139,7 +185,13 @@ fn main() -> ExitCode {
                 pull_only,
             } => commands::track(db, tables, push_only, pull_only),
             Command::Untrack { db, tables } => commands::untrack(db, tables),
-            Command::Register { db, server, token } => commands::register(db, server, token).await,
+            Command::Register {
+                db,
+                server,
+                token,
+                ca_cert,
+                timeouts,
+            } => commands::register(db, server, token, ca_cert, timeouts.timeouts()).await,
             Command::Push(n) => commands::push(n).await,
             Command::Pull(n) => commands::pull(n).await,
             Command::Sync(n) => commands::sync(n).await,

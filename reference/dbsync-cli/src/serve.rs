@@ -26,6 +26,13 @@ pub struct ServeArgs {
     /// Where to listen; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve HTTPS with this certificate chain (a PEM file, the server's
+    /// certificate first); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (a PEM file).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Tables to sync both ways (default: every user table).
     #[arg(long, value_delimiter = ',')]
     tables: Vec<String>,
@@ -77,6 +84,13 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     };
     let mut config = Config::new();
     config.listen = args.listen;
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    config.tls_cert = args.tls_cert;
+    config.tls_key = args.tls_key;
     config.registration_token = args.registration_token;
     config.open_registration = args.open_registration;
     let handle = match Server::bind(store, config).await {
@@ -86,7 +100,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    println!("listening on http://{}", handle.local_addr());
+    println!("listening on {scheme}://{}", handle.local_addr());
     let _ = std::io::stdout().flush();
     eprintln!(
         "serving {} ({} tables, fingerprint {}); Ctrl-C stops",

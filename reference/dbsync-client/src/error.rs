@@ -4,12 +4,25 @@
 use dbsync_core::merge::UniqueCollision;
 use dbsync_core::ErrorCode;
 
+/// Why a client procedure failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The server could not be reached, or the connection broke. Nothing is
-    /// lost: a push is retried with the same push id.
+    /// The server could not be reached, the connection broke, or no
+    /// complete answer came within the timeouts. Nothing is lost: a push
+    /// is retried with the same push id.
     #[error("network: {0} (check the server URL and that the server runs; retrying is safe)")]
     Network(String),
+    /// The server's TLS certificate is not trusted: no platform root and
+    /// no CA given to the node signs it, or it does not name the host, or
+    /// it expired. Retrying does not help.
+    #[error("the TLS certificate of {url} is not trusted ({problem}): give the node the CA that signed it (`dbsync register --ca-cert FILE`), or fix the server's certificate")]
+    UntrustedCertificate { url: String, problem: String },
+    /// The server URL is not an `http://` or `https://` URL with a host.
+    #[error("the server URL {url:?} is not usable: {reason} (expected http://HOST[:PORT][/PATH] or https://…)")]
+    InvalidServerUrl { url: String, reason: String },
+    /// A CA certificate file or text holds no usable certificate.
+    #[error("CA certificate: {0}")]
+    InvalidCaCert(String),
     /// The server rejected the request with a stable code (spec §17).
     #[error("rejected by the server: {code}: {message}")]
     Rejected {
@@ -54,6 +67,10 @@ impl ClientError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ClientError::Network(_) => ErrorCode::NetworkUnreachable,
+            ClientError::UntrustedCertificate { .. } => ErrorCode::UntrustedCertificate,
+            ClientError::InvalidServerUrl { .. } | ClientError::InvalidCaCert(_) => {
+                ErrorCode::InvalidConfiguration
+            }
             ClientError::Rejected { code, .. } => *code,
             ClientError::UniqueCollisions(_) => ErrorCode::UniqueCollision,
             ClientError::InvalidPendingSequence(_) => ErrorCode::InvalidPendingSequence,

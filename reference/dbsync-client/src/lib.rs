@@ -12,11 +12,16 @@
 //! # Ok(()) }
 //! ```
 
+mod connect;
+mod credentials;
 mod error;
 mod node;
 mod progress;
+mod tls;
 pub mod transport;
 
 pub use error::ClientError;
 pub use node::{Node, PushOutcome, Status, SyncReport};
 pub use progress::{Procedure, Progress};
+pub use tls::CaCert;
+pub use transport::Timeouts;

@@ -1,9 +1,11 @@
 //! A node's procedures over HTTP (spec §9–§14). Database work runs on
 //! tokio's blocking pool; the network work is async.
 
+use crate::credentials;
 use crate::error::ClientError;
 use crate::progress::{Procedure, Progress, ProgressFn};
-use crate::transport::{now, Signer, Transport};
+use crate::tls::CaCert;
+use crate::transport::{now, Signer, Timeouts, Transport};
 use dbsync_core::merge::{NodeWins, Policy};
 use dbsync_core::protocol::*;
 use dbsync_core::{ErrorCode, Schema};
@@ -22,6 +24,8 @@ pub struct Node {
     app_data: Option<AppData>,
     progress: Option<ProgressFn>,
     server_override: Option<String>,
+    ca_cert: Option<CaCert>,
+    timeouts: Timeouts,
     max_rounds: usize,
 }
 
@@ -107,6 +111,8 @@ impl Node {
             app_data: None,
             progress: None,
             server_override: None,
+            ca_cert: None,
+            timeouts: Timeouts::default(),
             max_rounds: 5,
         }
     }
@@ -132,6 +138,21 @@ impl Node {
     /// Uses `url` instead of the server URL stored at registration.
     pub fn with_server(mut self, url: &str) -> Node {
         self.server_override = Some(url.to_string());
+        self
+    }
+
+    /// Trusts `ca` for an `https://` server, besides the platform's root
+    /// certificates (instead of the CA stored at registration, if any).
+    /// [`Node::register`] stores it with the credentials.
+    pub fn with_ca_cert(mut self, ca: CaCert) -> Node {
+        self.ca_cert = Some(ca);
+        self
+    }
+
+    /// The connect, read and whole-request timeouts of every request
+    /// (default: [`Timeouts::default`]).
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Node {
+        self.timeouts = timeouts;
         self
     }
 
@@ -176,12 +197,10 @@ impl Node {
         }
     }
 
-    async fn state(&self) -> Result<NodeState, ClientError> {
-        self.with_db(|c, _| Ok(store::state(c)?)).await
-    }
-
     async fn connect(&self) -> Result<(Transport, Signer, NodeState), ClientError> {
-        let st = self.state().await?;
+        let (st, stored_ca) = self
+            .with_db(|c, _| Ok((store::state(c)?, credentials::ca_cert(c)?)))
+            .await?;
         let (Some(node_id), Some(secret)) = (st.node_id, st.secret.clone()) else {
             return Err(ClientError::NotRegistered);
         };
@@ -190,17 +209,24 @@ impl Node {
             .clone()
             .or(st.server_url.clone())
             .ok_or(ClientError::NotRegistered)?;
-        Ok((Transport::new(&url)?, Signer { node_id, secret }, st))
+        let ca = match (&self.ca_cert, stored_ca) {
+            (Some(ca), _) => Some(ca.clone()),
+            (None, Some(pem)) => Some(CaCert::from_pem(&pem)?),
+            (None, None) => None,
+        };
+        let transport = Transport::new(&url, self.timeouts, ca.as_ref())?;
+        Ok((transport, Signer { node_id, secret }, st))
     }
 
     /// Registers this database with the server at `url` (spec §9) and
-    /// stores the credentials and URL in it.
+    /// stores the credentials, the URL and the CA given by
+    /// [`Node::with_ca_cert`] (if any) in it.
     pub async fn register(
         &self,
         url: &str,
         token: Option<&str>,
     ) -> Result<RegisterResponse, ClientError> {
-        let transport = Transport::new(url)?;
+        let transport = Transport::new(url, self.timeouts, self.ca_cert.as_ref())?;
         let req = RegisterRequest {
             protocol: dbsync_core::PROTOCOL_VERSION.into(),
             schema: self.fingerprint.clone(),
@@ -216,8 +242,15 @@ impl Node {
             .await?;
         let url = url.to_string();
         let saved = resp.clone();
-        self.with_db(move |c, _| Ok(store::save_registration(c, &url, &saved)?))
-            .await?;
+        let ca = self.ca_cert.as_ref().map(|c| c.pem().to_string());
+        self.with_db(move |c, _| {
+            let tx = c.transaction()?;
+            store::save_registration(&tx, &url, &saved)?;
+            credentials::set_ca_cert(&tx, ca.as_deref())?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
         Ok(resp)
     }
 
@@ -358,6 +391,9 @@ impl Node {
             }
         };
         let mut rows = 0u64;
+        // The first page says how many rows come (§13.2); a resumed
+        // repair does not know.
+        let mut total = None;
         while staging {
             let req = RepairRequest {
                 protocol: dbsync_core::PROTOCOL_VERSION.into(),
@@ -369,9 +405,11 @@ impl Node {
                 page_with_retries(&transport, "/v1/repair", &req, &signer).await?;
             cursor = page.next_cursor.clone();
             rows += page.rows.len() as u64;
+            total = total.or(page.total_rows);
             self.with_db(move |c, schema| Ok(store::repair_stage(c, schema, &page)?))
                 .await?;
-            self.report(Procedure::Repair, rows, None);
+            // Rows written during the repair may make the count grow.
+            self.report(Procedure::Repair, rows, total.map(|t| t.max(rows)));
             staging = cursor.is_some();
         }
         // Catch up from the first page's version; nothing is pending after a repair.

@@ -105,6 +105,10 @@ error_codes! {
     NotRegistered = "not_registered", 0, false;
     /// (local) The server could not be reached.
     NetworkUnreachable = "network_unreachable", 0, false;
+    /// (local) The server's TLS certificate is not trusted.
+    UntrustedCertificate = "untrusted_certificate", 0, false;
+    /// (local) The node's own settings are unusable (server URL, CA file).
+    InvalidConfiguration = "invalid_configuration", 0, false;
 }
 
 impl fmt::Display for ErrorCode {

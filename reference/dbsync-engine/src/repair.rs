@@ -92,12 +92,27 @@ pub fn repair_page(
             &[table as u64, after as u64],
         )
     });
+    // The first page counts what the whole repair sends (§13.2).
+    let total_rows = match req.cursor {
+        None => Some(total_rows(&mut *tx, &order)?),
+        Some(_) => None,
+    };
     Ok(RepairPage {
         protocol: dbsync_core::PROTOCOL_VERSION.into(),
         version: latest(&mut *tx)?,
         rows,
         next_cursor,
+        total_rows,
     })
+}
+
+/// The rows of every table a repair sends, in its snapshot.
+fn total_rows(tx: &mut dyn ReadTx, order: &[&TableSchema]) -> Result<u64, Rejection> {
+    let mut sum = 0;
+    for t in order {
+        sum += tx.row_count(t)?;
+    }
+    Ok(sum)
 }
 
 fn latest(tx: &mut dyn ReadTx) -> Result<u64, Rejection> {

@@ -176,6 +176,8 @@ pub trait ReadTx {
         after: i64,
         limit: usize,
     ) -> StoreResult<Vec<Row>>;
+    /// How many rows `table` holds.
+    fn row_count(&mut self, table: &TableSchema) -> StoreResult<u64>;
     /// Up to `limit` rows of `table` whose columns equal the filter's
     /// values (`Null` matches NULL), by key.
     fn find(

@@ -299,6 +299,12 @@ impl ReadTx for PgTx<'_> {
         self.rows_of(table, found)
     }
 
+    fn row_count(&mut self, table: &TableSchema) -> StoreResult<u64> {
+        let sql = format!("SELECT count(*) FROM \"{}\"", table.name);
+        let n: i64 = self.query(&sql, &[])?[0].get(0);
+        Ok(n as u64)
+    }
+
     fn find(
         &mut self,
         table: &TableSchema,

@@ -5,6 +5,7 @@
 use dbsync_engine::settings::{Hooks, Limits, Registration, Settings};
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The default body limit: 16 MiB (spec §16).
@@ -22,6 +23,12 @@ pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
 pub struct Config {
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate chain (a PEM file, the server's
+    /// certificate first); needs [`Config::tls_key`]. `None`: plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of [`Config::tls_cert`] (a PEM file: PKCS#8,
+    /// PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
     /// The token a register request must carry (compared in constant time).
     pub registration_token: Option<String>,
     /// Lets anyone register without a token.
@@ -54,6 +61,8 @@ impl Config {
     pub fn new() -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls_cert: None,
+            tls_key: None,
             registration_token: None,
             open_registration: false,
             body_limit: DEFAULT_BODY_LIMIT,
@@ -95,6 +104,8 @@ impl fmt::Debug for Config {
         // The registration token is a secret: never printed.
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
             .field(
                 "registration_token",
                 &self.registration_token.as_ref().map(|_| "(set)"),

@@ -33,6 +33,7 @@ pub mod auth;
 pub mod config;
 pub mod example;
 pub mod http;
+mod tls;
 
 pub use config::Config;
 pub use dbsync_engine::settings::{
@@ -132,13 +133,15 @@ impl Server {
     /// Serves on an already bound listener.
     pub fn serve(self, listener: TcpListener) -> Result<ServerHandle, ServerError> {
         let addr = listener.local_addr()?;
+        let tls = tls::acceptor(&self.inner.config)?;
         let (stop, stopped) = oneshot::channel();
         let trim = self.inner.config.trim_interval.map(|every| {
             let server = self.clone();
             tokio::spawn(async move { server.trim_every(every).await })
         });
-        let task = tokio::spawn(self.clone().accept_loop(listener, stopped));
-        tracing::info!(%addr, tables = self.schema().tables.len(), "dbsync server listening");
+        let https = tls.is_some();
+        let task = tokio::spawn(self.clone().accept_loop(listener, tls, stopped));
+        tracing::info!(%addr, https, tables = self.schema().tables.len(), "dbsync server listening");
         Ok(ServerHandle {
             addr,
             server: self,
@@ -276,8 +279,15 @@ impl Server {
         )
     }
 
-    async fn accept_loop(self, listener: TcpListener, mut stopped: oneshot::Receiver<()>) {
+    async fn accept_loop(
+        self,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        mut stopped: oneshot::Receiver<()>,
+    ) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        // Dropped at shutdown: ends TLS handshakes still running.
+        let (closing, closed) = tokio::sync::watch::channel(());
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
             .timer(TokioTimer::new())
@@ -300,9 +310,20 @@ impl Server {
                         let server = server.clone();
                         async move { Ok::<_, Infallible>(server.handle(req).await) }
                     });
-                    let conn = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
+                    let (http1, watcher, tls, closed) =
+                        (http1.clone(), graceful.watcher(), tls.clone(), closed.clone());
+                    let handshake_timeout = self.inner.config.header_read_timeout;
                     tokio::spawn(async move {
-                        if let Err(e) = conn.await {
+                        let served = match tls {
+                            None => watcher.watch(http1.serve_connection(TokioIo::new(stream), service)).await,
+                            Some(acceptor) => {
+                                let Some(stream) = tls::handshake(&acceptor, stream, handshake_timeout, closed).await else {
+                                    return;
+                                };
+                                watcher.watch(http1.serve_connection(TokioIo::new(stream), service)).await
+                            }
+                        };
+                        if let Err(e) = served {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     });
@@ -311,6 +332,7 @@ impl Server {
             }
         }
         drop(listener);
+        drop(closing);
         let grace = self.inner.config.shutdown_grace;
         if tokio::time::timeout(grace, graceful.shutdown())
             .await

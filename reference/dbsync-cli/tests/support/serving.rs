@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 pub struct Serving {
     pub child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://…` when serving HTTPS.
     pub url: String,
 }
 
@@ -38,6 +38,9 @@ pub fn serve(bin: &str, db: &str, flags: &[&str], stderr: Stdio) -> Serving {
         .strip_prefix("listening on ")
         .expect("the first line names the address")
         .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(
+        url.starts_with("http://127.0.0.1:") || url.starts_with("https://127.0.0.1:"),
+        "{url}"
+    );
     Serving { child, url }
 }

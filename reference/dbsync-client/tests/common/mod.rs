@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
+
 use dbsync_client::Node;
 use dbsync_server::{Config, Server, ServerHandle};
 use rusqlite::Connection;

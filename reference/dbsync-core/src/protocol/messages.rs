@@ -163,6 +163,10 @@ pub struct RepairPage {
     pub version: u64,
     pub rows: Vec<Row>,
     pub next_cursor: Option<String>,
+    /// First page only: how many rows the whole repair sends, counted
+    /// when the first page was read (for progress, §13.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_rows: Option<u64>,
 }
 
 /// `POST /v1/query` (spec §14).

@@ -187,6 +187,12 @@ impl ReadTx for SqliteTx<'_> {
             .fault()
     }
 
+    fn row_count(&mut self, table: &TableSchema) -> StoreResult<u64> {
+        let sql = format!("SELECT count(*) FROM \"{}\"", table.name);
+        let n: i64 = self.conn.query_row(&sql, [], |r| r.get(0)).fault()?;
+        Ok(n as u64)
+    }
+
     fn find(
         &mut self,
         table: &TableSchema,
