@@ -17,6 +17,9 @@ pub const UNIQUE_COLLISION: u8 = 4;
 pub const NETWORK: u8 = 5;
 /// The database is not registered with a server.
 pub const NOT_REGISTERED: u8 = 6;
+/// Another connection (the application) held the database's write lock for
+/// longer than the busy timeout.
+pub const DATABASE_BUSY: u8 = 8;
 
 /// The text for `--help`.
 pub const TABLE: &str = "Exit codes:
@@ -26,7 +29,8 @@ pub const TABLE: &str = "Exit codes:
   3  rejected by the server (the error code is printed)
   4  unique collision: pulled rows take unique values local rows hold; decide, then pull again
   5  network unreachable: the server could not be reached (retrying is safe)
-  6  not registered: run `dbsync register` first";
+  6  not registered: run `dbsync register` first
+  8  database busy: another connection held the write lock for longer than --busy-timeout; nothing changed (retrying is safe)";
 
 /// The exit code of a client failure.
 pub fn of(e: &ClientError) -> u8 {
@@ -37,6 +41,7 @@ pub fn of(e: &ClientError) -> u8 {
         ClientError::UniqueCollisions(_) => UNIQUE_COLLISION,
         ClientError::Network(_) => NETWORK,
         ClientError::NotRegistered => NOT_REGISTERED,
+        ClientError::DatabaseBusy => DATABASE_BUSY,
         _ => FAILURE,
     }
 }
@@ -54,7 +59,7 @@ pub fn report(e: &ClientError) -> ExitCode {
 }
 
 #[allow(dead_code)]
-pub const ALL: [u8; 7] = [
+pub const ALL: [u8; 8] = [
     OK,
     FAILURE,
     USAGE,
@@ -62,4 +67,5 @@ pub const ALL: [u8; 7] = [
     UNIQUE_COLLISION,
     NETWORK,
     NOT_REGISTERED,
+    DATABASE_BUSY,
 ];

@@ -14,9 +14,11 @@
 
 mod error;
 mod node;
+mod options;
 mod progress;
 pub mod transport;
 
 pub use error::ClientError;
 pub use node::{Node, PushOutcome, Status, SyncReport};
+pub use options::OpenOptions;
 pub use progress::{Procedure, Progress};

@@ -2,6 +2,7 @@
 //! tokio's blocking pool; the network work is async.
 
 use crate::error::ClientError;
+use crate::options::OpenOptions;
 use crate::progress::{Procedure, Progress, ProgressFn};
 use crate::transport::{now, Signer, Transport};
 use dbsync_core::merge::{NodeWins, Policy};
@@ -69,14 +70,30 @@ impl Node {
     /// Opens (and tracks) the database at `path`: `specs` names the synced
     /// tables (every user table when empty). Tracking twice changes nothing.
     pub fn open(path: &Path, specs: &[TableSpec]) -> Result<Node, ClientError> {
-        let mut conn = dbsync_sqlite::open(path)?;
+        Node::open_with(path, specs, &OpenOptions::default())
+    }
+
+    /// [`Node::open`] with `options`.
+    pub fn open_with(
+        path: &Path,
+        specs: &[TableSpec],
+        options: &OpenOptions,
+    ) -> Result<Node, ClientError> {
+        let mut conn = dbsync_sqlite::open_with_busy_timeout(path, options.busy_timeout)?;
         let schema = store::prepare(&mut conn, specs)?;
         Ok(Node::with_connection(conn, schema))
     }
 
     /// Opens a database that is already tracked, with the tables it tracks.
     pub fn open_tracked(path: &Path) -> Result<Node, ClientError> {
-        let mut conn = dbsync_sqlite::open(path)?;
+        Node::open_tracked_with(path, &OpenOptions::default())
+    }
+
+    /// [`Node::open_tracked`] with `options`. A database whose tables are
+    /// tracked as they are is only read: opening it never waits for the
+    /// application's transactions.
+    pub fn open_tracked_with(path: &Path, options: &OpenOptions) -> Result<Node, ClientError> {
+        let mut conn = dbsync_sqlite::open_with_busy_timeout(path, options.busy_timeout)?;
         dbsync_sqlite::track::ensure_meta(&conn)?;
         let names = dbsync_sqlite::track::tracked_names(&conn)?;
         if names.is_empty() {

@@ -105,6 +105,9 @@ error_codes! {
     NotRegistered = "not_registered", 0, false;
     /// (local) The server could not be reached.
     NetworkUnreachable = "network_unreachable", 0, false;
+    /// (local) Another connection held the database's write lock for longer
+    /// than the node's busy timeout; nothing was changed.
+    DatabaseBusy = "database_busy", 0, false;
 }
 
 impl fmt::Display for ErrorCode {

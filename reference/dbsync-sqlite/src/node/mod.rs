@@ -97,6 +97,22 @@ pub fn prepare(
     Ok(schema)
 }
 
+/// Runs `f` in a write transaction that takes the write lock up front
+/// (`BEGIN IMMEDIATE`, so it waits out the application's transactions for
+/// the busy timeout), or inside the caller's transaction when one is open.
+fn in_write_transaction<T, E: From<rusqlite::Error>>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    if !conn.is_autocommit() {
+        return f(conn);
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
 /// Commits `tx`; a foreign key the deferred check finds broken at commit
 /// is the pulled rows' fault (`what` names them), anything else the store's.
 fn commit_checked(tx: rusqlite::Transaction<'_>, what: &str) -> Result<()> {

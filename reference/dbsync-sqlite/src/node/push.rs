@@ -4,7 +4,7 @@
 
 use super::pending::{compressed_pending_pruning, forget_settled_restores};
 use super::state::{clear_state, get_state, set_state, state};
-use super::Result;
+use super::{in_write_transaction, Result};
 use crate::{oplog, rows, StoreError};
 use dbsync_core::protocol::{AppData, PushRequest};
 use dbsync_core::{Command, Op, Row, Schema};
@@ -152,7 +152,7 @@ pub fn finish_push(conn: &mut Connection, push: &OutboundPush, version: u64) -> 
 /// The server answered the push with an error that settles it as not
 /// applied (spec §10.4.3): the next push is built afresh.
 pub fn abandon_push(conn: &Connection) -> rusqlite::Result<()> {
-    forget_push(conn)
+    in_write_transaction(conn, forget_push)
 }
 
 /// Settles the outstanding push `push_id` by what a pull brought (spec

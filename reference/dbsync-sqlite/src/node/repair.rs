@@ -6,7 +6,7 @@
 use super::pending::table_ids_by_name;
 use super::push::forget_push;
 use super::state::{clear_state, get_state, reserve_keys, set_state};
-use super::{commit_checked, NodeError, Result, StagedPull};
+use super::{commit_checked, in_write_transaction, NodeError, Result, StagedPull};
 use crate::{rows, track, StoreError};
 use dbsync_core::protocol::value::Values;
 use dbsync_core::protocol::RepairPage;
@@ -16,8 +16,10 @@ use std::collections::HashMap;
 
 /// Starts a repair: forgets any earlier staging.
 pub fn repair_begin(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM dbsync_repair_stage", [])?;
-    forget_staging(conn)
+    in_write_transaction(conn, |conn| {
+        conn.execute("DELETE FROM dbsync_repair_stage", [])?;
+        forget_staging(conn)
+    })
 }
 
 fn forget_staging(conn: &Connection) -> rusqlite::Result<()> {

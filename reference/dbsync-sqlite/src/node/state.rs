@@ -2,6 +2,7 @@
 //! URL, the last version it holds (spec §6, §9), and the key sequences of
 //! its tables.
 
+use super::in_write_transaction;
 use crate::track;
 use dbsync_core::auth::Secret;
 use dbsync_core::protocol::RegisterResponse;
@@ -93,22 +94,23 @@ pub fn save_registration(
     server_url: &str,
     r: &RegisterResponse,
 ) -> rusqlite::Result<()> {
-    if let Some(base) = push_only_base(r.node_id) {
-        let schema = track::load_schema(conn)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        for t in schema
-            .tables
-            .iter()
-            .filter(|t| t.direction == dbsync_core::Direction::PushOnly)
-        {
-            reserve_keys(conn, &t.name, base)?;
+    in_write_transaction(conn, |conn| {
+        if let Some(base) = push_only_base(r.node_id) {
+            let schema = track::load_schema(conn)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            for t in schema
+                .tables
+                .iter()
+                .filter(|t| t.direction == dbsync_core::Direction::PushOnly)
+            {
+                reserve_keys(conn, &t.name, base)?;
+            }
         }
-    }
-    set_state(conn, "node_id", &(r.node_id as i64))?;
-    set_state(conn, "secret", &r.secret)?;
-    set_state(conn, "user_id", &r.user_id)?;
-    set_state(conn, "server_url", &server_url)?;
-    Ok(())
+        set_state(conn, "node_id", &(r.node_id as i64))?;
+        set_state(conn, "secret", &r.secret)?;
+        set_state(conn, "user_id", &r.user_id)?;
+        set_state(conn, "server_url", &server_url)
+    })
 }
 
 /// Sets the server URL later commands use.
