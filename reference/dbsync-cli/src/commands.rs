@@ -3,20 +3,58 @@
 use crate::exit;
 use crate::store::ServerDb;
 use crate::NodeArgs;
-use dbsync_client::{CaCert, ClientError, Node, PushOutcome, Timeouts};
+use dbsync_client::{CaCert, ClientError, Node, OpenOptions, PushOutcome, Timeouts};
 use dbsync_core::{ColumnType, Direction, Value};
 use dbsync_sqlite::{track, Role, TableSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The `--busy-timeout` every command opens its database with.
+static BUSY_TIMEOUT: OnceLock<Duration> = OnceLock::new();
+
+/// Sets the busy timeout of every database the commands open (once).
+pub fn set_busy_timeout(timeout: Duration) {
+    let _ = BUSY_TIMEOUT.set(timeout);
+}
+
+fn busy_timeout() -> Duration {
+    BUSY_TIMEOUT
+        .get()
+        .copied()
+        .unwrap_or(dbsync_sqlite::DEFAULT_BUSY_TIMEOUT)
+}
+
+/// Opens a tracked node database with the busy timeout.
+fn open_tracked(db: &Path) -> Result<Node, ClientError> {
+    Node::open_tracked_with(
+        db,
+        &OpenOptions::default().with_busy_timeout(busy_timeout()),
+    )
+}
+
+/// Opens a database with the busy timeout.
+fn open_db(db: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    dbsync_sqlite::open_with_busy_timeout(db, busy_timeout())
+}
 
 fn local_failure(what: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {what}");
     ExitCode::from(exit::FAILURE)
 }
 
+/// A failure of the local store: busy has its own exit code.
+fn store_failure(e: dbsync_sqlite::StoreError) -> ExitCode {
+    if e.is_busy() {
+        return exit::report(&ClientError::DatabaseBusy);
+    }
+    local_failure(e)
+}
+
 fn open(args: &NodeArgs) -> Result<Node, ClientError> {
-    let mut node = Node::open_tracked(&args.db)?.with_timeouts(args.timeouts.timeouts());
+    let mut node = open_tracked(&args.db)?.with_timeouts(args.timeouts.timeouts());
     if let Some(url) = &args.server {
         node = node.with_server(url);
     }
@@ -28,6 +66,7 @@ fn open(args: &NodeArgs) -> Result<Node, ClientError> {
 
 fn role(db: &Path) -> Option<String> {
     let conn = rusqlite::Connection::open(db).ok()?;
+    conn.busy_timeout(busy_timeout()).ok()?;
     conn.query_row(
         "SELECT value FROM dbsync_state WHERE key = 'role'",
         [],
@@ -51,7 +90,7 @@ pub fn track(
         name: n.clone(),
         direction: Direction::PullOnly,
     }));
-    let result = dbsync_sqlite::open(&db)
+    let result = open_db(&db)
         .map_err(dbsync_sqlite::StoreError::from)
         .and_then(|mut conn| {
             let role = if role(&db).as_deref() == Some("server") {
@@ -73,12 +112,12 @@ pub fn track(
             println!("schema fingerprint {}", schema.fingerprint());
             ExitCode::SUCCESS
         }
-        Err(e) => local_failure(e),
+        Err(e) => store_failure(e),
     }
 }
 
 pub fn untrack(db: PathBuf, tables: Vec<String>) -> ExitCode {
-    match dbsync_sqlite::open(&db)
+    match open_db(&db)
         .map_err(dbsync_sqlite::StoreError::from)
         .and_then(|mut c| track::untrack(&mut c, &tables))
     {
@@ -93,7 +132,7 @@ pub fn untrack(db: PathBuf, tables: Vec<String>) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(e) => local_failure(e),
+        Err(e) => store_failure(e),
     }
 }
 
@@ -108,7 +147,7 @@ pub async fn register(
         Ok(ca) => ca,
         Err(e) => return exit::report(&e),
     };
-    let node = match Node::open_tracked(&db) {
+    let node = match open_tracked(&db) {
         Ok(n) => n.with_timeouts(timeouts),
         Err(e) => return exit::report(&e),
     };
@@ -277,7 +316,7 @@ pub async fn query(
 }
 
 pub async fn status(db: PathBuf, json: bool) -> ExitCode {
-    let node = match Node::open_tracked(&db) {
+    let node = match open_tracked(&db) {
         Ok(n) => n,
         Err(e) => return exit::report(&e),
     };
@@ -310,7 +349,7 @@ pub async fn status(db: PathBuf, json: bool) -> ExitCode {
 }
 
 pub async fn conflicts(db: PathBuf, json: bool) -> ExitCode {
-    let node = match Node::open_tracked(&db) {
+    let node = match open_tracked(&db) {
         Ok(n) => n,
         Err(e) => return exit::report(&e),
     };
@@ -372,12 +411,12 @@ pub async fn trim(db: String, stale_after_days: u64) -> ExitCode {
         let ServerDb::Sqlite(db) = db else {
             unreachable!("a PostgreSQL database is a server's")
         };
-        match dbsync_sqlite::open(&db).and_then(|c| dbsync_sqlite::node::trim(&c)) {
+        match open_db(&db).and_then(|c| dbsync_sqlite::node::trim(&c)) {
             Ok(n) => {
                 println!("dropped {n} pushed op(s); pending ops kept");
                 ExitCode::SUCCESS
             }
-            Err(e) => local_failure(e),
+            Err(e) => store_failure(e.into()),
         }
     }
 }

@@ -19,6 +19,9 @@ pub const NETWORK: u8 = 5;
 pub const NOT_REGISTERED: u8 = 6;
 /// The server's TLS certificate is not trusted.
 pub const UNTRUSTED_CERTIFICATE: u8 = 7;
+/// Another connection (the application) held the database's write lock for
+/// longer than the busy timeout.
+pub const DATABASE_BUSY: u8 = 8;
 
 /// The text for `--help`.
 pub const TABLE: &str = "Exit codes:
@@ -30,7 +33,8 @@ pub const TABLE: &str = "Exit codes:
   5  network unreachable: the server could not be reached (retrying is safe)
   6  not registered: run `dbsync register` first
   7  untrusted certificate: the https server's certificate is not signed by a trusted CA
-     (give the CA with `dbsync register --ca-cert FILE`); retrying does not help";
+     (give the CA with `dbsync register --ca-cert FILE`); retrying does not help
+  8  database busy: another connection held the write lock for longer than --busy-timeout; nothing changed (retrying is safe)";
 
 /// The exit code of a client failure.
 pub fn of(e: &ClientError) -> u8 {
@@ -43,6 +47,7 @@ pub fn of(e: &ClientError) -> u8 {
         ClientError::UntrustedCertificate { .. } => UNTRUSTED_CERTIFICATE,
         ClientError::InvalidServerUrl { .. } | ClientError::InvalidCaCert(_) => USAGE,
         ClientError::NotRegistered => NOT_REGISTERED,
+        ClientError::DatabaseBusy => DATABASE_BUSY,
         _ => FAILURE,
     }
 }
@@ -60,7 +65,7 @@ pub fn report(e: &ClientError) -> ExitCode {
 }
 
 #[allow(dead_code)]
-pub const ALL: [u8; 8] = [
+pub const ALL: [u8; 9] = [
     OK,
     FAILURE,
     USAGE,
@@ -69,4 +74,5 @@ pub const ALL: [u8; 8] = [
     NETWORK,
     NOT_REGISTERED,
     UNTRUSTED_CERTIFICATE,
+    DATABASE_BUSY,
 ];

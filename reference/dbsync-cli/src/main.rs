@@ -21,6 +21,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How long a command waits for the application's write transaction
+    /// on the database before it gives up (exit code 8).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30.0)]
+    busy_timeout: f64,
 }
 
 /// The node database a command works on.
@@ -171,6 +175,16 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    match std::time::Duration::try_from_secs_f64(cli.busy_timeout) {
+        Ok(timeout) => commands::set_busy_timeout(timeout),
+        Err(_) => {
+            eprintln!(
+                "error: --busy-timeout takes a number of seconds, not {}",
+                cli.busy_timeout
+            );
+            return ExitCode::from(exit::USAGE);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -50,6 +50,11 @@ pub enum ClientError {
     /// The server answered something the protocol does not allow.
     #[error("protocol violation by the server: {0}")]
     Protocol(String),
+    /// Another connection (the application) held the database's write
+    /// lock for longer than the node's busy timeout. Nothing was changed;
+    /// retrying is safe (a push is stored before it is sent).
+    #[error("the database is busy: another connection held its write lock for longer than the busy timeout; nothing was changed, retrying is safe (commit or shorten the application's transaction, or raise the busy timeout)")]
+    DatabaseBusy,
     /// The local database failed.
     #[error("local database: {0}")]
     Store(String),
@@ -77,6 +82,7 @@ impl ClientError {
             ClientError::SchemaMismatch { .. } => ErrorCode::SchemaMismatch,
             ClientError::NotRegistered => ErrorCode::NotRegistered,
             ClientError::TooManyRounds(_) => ErrorCode::PullRequired,
+            ClientError::DatabaseBusy => ErrorCode::DatabaseBusy,
             ClientError::Protocol(_) | ClientError::Store(_) => ErrorCode::InternalError,
         }
     }
@@ -90,6 +96,7 @@ impl From<dbsync_sqlite::node::NodeError> for ClientError {
             NodeError::Merge(MergeError::UniqueCollisions(c)) => ClientError::UniqueCollisions(c),
             NodeError::InvalidPendingSequence(s) => ClientError::InvalidPendingSequence(s),
             NodeError::NotRegistered => ClientError::NotRegistered,
+            NodeError::Store(s) => s.into(),
             other => ClientError::Store(other.to_string()),
         }
     }
@@ -97,12 +104,15 @@ impl From<dbsync_sqlite::node::NodeError> for ClientError {
 
 impl From<dbsync_sqlite::StoreError> for ClientError {
     fn from(e: dbsync_sqlite::StoreError) -> ClientError {
+        if e.is_busy() {
+            return ClientError::DatabaseBusy;
+        }
         ClientError::Store(e.to_string())
     }
 }
 
 impl From<rusqlite::Error> for ClientError {
     fn from(e: rusqlite::Error) -> ClientError {
-        ClientError::Store(e.to_string())
+        dbsync_sqlite::StoreError::Sqlite(e).into()
     }
 }

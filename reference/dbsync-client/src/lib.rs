@@ -16,12 +16,14 @@ mod connect;
 mod credentials;
 mod error;
 mod node;
+mod options;
 mod progress;
 mod tls;
 pub mod transport;
 
 pub use error::ClientError;
 pub use node::{Node, PushOutcome, Status, SyncReport};
+pub use options::OpenOptions;
 pub use progress::{Procedure, Progress};
 pub use tls::CaCert;
 pub use transport::Timeouts;

@@ -3,6 +3,7 @@
 
 use crate::credentials;
 use crate::error::ClientError;
+use crate::options::OpenOptions;
 use crate::progress::{Procedure, Progress, ProgressFn};
 use crate::tls::CaCert;
 use crate::transport::{now, Signer, Timeouts, Transport};
@@ -73,14 +74,30 @@ impl Node {
     /// Opens (and tracks) the database at `path`: `specs` names the synced
     /// tables (every user table when empty). Tracking twice changes nothing.
     pub fn open(path: &Path, specs: &[TableSpec]) -> Result<Node, ClientError> {
-        let mut conn = dbsync_sqlite::open(path)?;
+        Node::open_with(path, specs, &OpenOptions::default())
+    }
+
+    /// [`Node::open`] with `options`.
+    pub fn open_with(
+        path: &Path,
+        specs: &[TableSpec],
+        options: &OpenOptions,
+    ) -> Result<Node, ClientError> {
+        let mut conn = dbsync_sqlite::open_with_busy_timeout(path, options.busy_timeout)?;
         let schema = store::prepare(&mut conn, specs)?;
         Ok(Node::with_connection(conn, schema))
     }
 
     /// Opens a database that is already tracked, with the tables it tracks.
     pub fn open_tracked(path: &Path) -> Result<Node, ClientError> {
-        let mut conn = dbsync_sqlite::open(path)?;
+        Node::open_tracked_with(path, &OpenOptions::default())
+    }
+
+    /// [`Node::open_tracked`] with `options`. A database whose tables are
+    /// tracked as they are is only read: opening it never waits for the
+    /// application's transactions.
+    pub fn open_tracked_with(path: &Path, options: &OpenOptions) -> Result<Node, ClientError> {
+        let mut conn = dbsync_sqlite::open_with_busy_timeout(path, options.busy_timeout)?;
         dbsync_sqlite::track::ensure_meta(&conn)?;
         let names = dbsync_sqlite::track::tracked_names(&conn)?;
         if names.is_empty() {

@@ -109,6 +109,9 @@ error_codes! {
     UntrustedCertificate = "untrusted_certificate", 0, false;
     /// (local) The node's own settings are unusable (server URL, CA file).
     InvalidConfiguration = "invalid_configuration", 0, false;
+    /// (local) Another connection held the database's write lock for longer
+    /// than the node's busy timeout; nothing was changed.
+    DatabaseBusy = "database_busy", 0, false;
 }
 
 impl fmt::Display for ErrorCode {

@@ -36,13 +36,42 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// How long a statement waits for another connection's lock before it
+/// fails with `SQLITE_BUSY`, unless told otherwise.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Opens a database for use with dbsync: foreign keys enforced, WAL mode
 /// (so sync can run beside the application's connections), and a busy
-/// timeout instead of immediate `SQLITE_BUSY`.
+/// timeout of [`DEFAULT_BUSY_TIMEOUT`] instead of immediate `SQLITE_BUSY`.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    open_with_busy_timeout(path, DEFAULT_BUSY_TIMEOUT)
+}
+
+/// [`open`], with statements waiting up to `busy_timeout` for another
+/// connection's lock. The timeout is set first, so that it covers the
+/// opening pragmas too (switching to WAL needs the lock).
+pub fn open_with_busy_timeout(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    conn.busy_timeout(busy_timeout)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "journal_mode", "wal")?;
-    conn.busy_timeout(Duration::from_secs(30))?;
     Ok(conn)
+}
+
+/// Whether `e` is SQLite giving up on a lock another connection holds
+/// (`SQLITE_BUSY`, or `SQLITE_LOCKED` for a shared cache): the busy
+/// timeout passed, nothing was changed, and trying again later is safe.
+pub fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+impl StoreError {
+    /// Whether this is SQLite giving up on another connection's lock
+    /// (see [`is_busy`]).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Sqlite(e) if is_busy(e))
+    }
 }

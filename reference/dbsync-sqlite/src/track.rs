@@ -12,7 +12,7 @@
 use crate::introspect::{read_table, user_tables};
 use crate::StoreError;
 use dbsync_core::{Command, Direction, Schema, TableSchema};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 /// Which side of the protocol a database plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,23 +88,45 @@ fn trigger_names(table: &str) -> [String; 5] {
 /// pull-only table on a node (spec §2.4). dbsync's own writes (merge,
 /// repair) run with it dropped, see [`without_capture`].
 pub fn pull_only_sql(t: &TableSchema) -> String {
-    let name = &t.name;
-    let guard = format!("dbsync_{name}_pull_only");
-    ["INSERT", "UPDATE", "DELETE"]
-        .iter()
-        .map(|event| {
-            format!(
-                "CREATE TRIGGER \"{guard}_{}\" BEFORE {event} ON \"{name}\" BEGIN \
-                   SELECT RAISE(ABORT, 'dbsync: table {name} is pull-only: only the server writes it'); END;",
-                event.to_ascii_lowercase()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    batch(&pull_only_triggers(t))
 }
 
 /// The SQL that installs the capture triggers of one table.
 pub fn trigger_sql(table_id: i64, t: &TableSchema) -> String {
+    batch(&capture_triggers(table_id, t))
+}
+
+/// One batch of `CREATE TRIGGER` statements.
+fn batch(triggers: &[(String, String)]) -> String {
+    triggers
+        .iter()
+        .map(|(_, sql)| format!("{sql};"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The pull-only guard triggers of a table, as `(name, sql)` with the SQL
+/// exactly as SQLite keeps it in `sqlite_schema`.
+fn pull_only_triggers(t: &TableSchema) -> Vec<(String, String)> {
+    let name = &t.name;
+    let guard = format!("dbsync_{name}_pull_only");
+    ["insert", "update", "delete"]
+        .iter()
+        .map(|event| {
+            let trigger = format!("{guard}_{event}");
+            let sql = format!(
+                "CREATE TRIGGER \"{trigger}\" BEFORE {} ON \"{name}\" BEGIN \
+                   SELECT RAISE(ABORT, 'dbsync: table {name} is pull-only: only the server writes it'); END",
+                event.to_ascii_uppercase()
+            );
+            (trigger, sql)
+        })
+        .collect()
+}
+
+/// The capture triggers of a table, as `(name, sql)` with the SQL exactly
+/// as SQLite keeps it in `sqlite_schema`.
+fn capture_triggers(table_id: i64, t: &TableSchema) -> Vec<(String, String)> {
     let [ins, upd, rekey, del, _] = trigger_names(&t.name);
     let (name, pk) = (&t.name, &t.primary_key);
     let (i, u, d) = (
@@ -112,17 +134,52 @@ pub fn trigger_sql(table_id: i64, t: &TableSchema) -> String {
         command_code(Command::Update),
         command_code(Command::Delete),
     );
-    format!(
-        "CREATE TRIGGER \"{ins}\" AFTER INSERT ON \"{name}\" BEGIN \
-           INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES ({table_id}, NEW.\"{pk}\", {i}); END;
-         CREATE TRIGGER \"{upd}\" AFTER UPDATE ON \"{name}\" BEGIN \
-           INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES ({table_id}, NEW.\"{pk}\", {u}); END;
-         CREATE TRIGGER \"{rekey}\" BEFORE UPDATE OF \"{pk}\" ON \"{name}\" WHEN OLD.\"{pk}\" <> NEW.\"{pk}\" BEGIN \
-           INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES ({table_id}, OLD.\"{pk}\", {d}); \
-           INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES ({table_id}, NEW.\"{pk}\", {i}); END;
-         CREATE TRIGGER \"{del}\" AFTER DELETE ON \"{name}\" BEGIN \
-           INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES ({table_id}, OLD.\"{pk}\", {d}); END;"
-    )
+    let record = |row: &str, code: i64| {
+        format!("INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES ({table_id}, {row}.\"{pk}\", {code});")
+    };
+    vec![
+        (
+            ins.clone(),
+            format!("CREATE TRIGGER \"{ins}\" AFTER INSERT ON \"{name}\" BEGIN {} END", record("NEW", i)),
+        ),
+        (
+            upd.clone(),
+            format!("CREATE TRIGGER \"{upd}\" AFTER UPDATE ON \"{name}\" BEGIN {} END", record("NEW", u)),
+        ),
+        (
+            rekey.clone(),
+            format!(
+                "CREATE TRIGGER \"{rekey}\" BEFORE UPDATE OF \"{pk}\" ON \"{name}\" WHEN OLD.\"{pk}\" <> NEW.\"{pk}\" BEGIN {} {} END",
+                record("OLD", d),
+                record("NEW", i)
+            ),
+        ),
+        (
+            del.clone(),
+            format!("CREATE TRIGGER \"{del}\" AFTER DELETE ON \"{name}\" BEGIN {} END", record("OLD", d)),
+        ),
+    ]
+}
+
+/// The triggers a table should carry on this side, as `(name, sql)`.
+fn wanted_triggers(table_id: i64, t: &TableSchema, role: Role) -> Vec<(String, String)> {
+    if role == Role::Server || t.direction.pushes() {
+        capture_triggers(table_id, t)
+    } else {
+        pull_only_triggers(t)
+    }
+}
+
+/// dbsync's triggers on `table` as SQLite keeps them, as `(name, sql)`.
+fn installed_triggers(conn: &Connection, table: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 \
+         AND name LIKE 'dbsync\\_%' ESCAPE '\\' ORDER BY name",
+    )?;
+    let found = stmt
+        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect();
+    found
 }
 
 fn drop_triggers(conn: &Connection, table: &str) -> rusqlite::Result<()> {
@@ -137,43 +194,96 @@ fn drop_triggers(conn: &Connection, table: &str) -> rusqlite::Result<()> {
 
 /// Tracks `specs` (every user table when empty) in one transaction: reads
 /// and checks each table's schema, records it, and installs its triggers.
-/// Tracking again changes nothing unless a table's schema changed.
+/// Tracking again changes nothing unless a table's schema changed: a
+/// database already tracked as asked is only read, so tracking it again
+/// never waits for the application's write transactions.
+///
+/// The transaction takes the write lock up front (`BEGIN IMMEDIATE`):
+/// a transaction that reads first and writes later cannot wait for
+/// another connection's write lock (SQLite answers `SQLITE_BUSY` at once
+/// to a reader that tries to become a writer), while one that begins
+/// with the lock waits for the busy timeout like any other statement.
 pub fn track(conn: &mut Connection, specs: &[TableSpec], role: Role) -> Result<Schema, StoreError> {
-    let tx = conn.transaction()?;
+    if let Some(schema) = tracked_as_asked(conn, specs, role)? {
+        return Ok(schema);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     ensure_meta(&tx)?;
-    let specs: Vec<TableSpec> = if specs.is_empty() {
-        user_tables(&tx)?
+    let specs = every_table_when_empty(&tx, specs)?;
+    let synced = synced_names(&tx, &specs)?;
+    for spec in &specs {
+        track_table(&tx, spec, &synced, role)?;
+    }
+    let schema = load_schema(&tx)?;
+    refuse_foreign_keys_to_push_only(&schema)?;
+    tx.execute(
+        "INSERT INTO dbsync_state (key, value) VALUES ('role', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [role.name()],
+    )?;
+    tx.commit()?;
+    Ok(schema)
+}
+
+impl Role {
+    /// The role's name in `dbsync_state`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Node => "node",
+            Role::Server => "server",
+        }
+    }
+}
+
+/// `specs`, or every user table (synced both ways) when it is empty.
+fn every_table_when_empty(
+    conn: &Connection,
+    specs: &[TableSpec],
+) -> rusqlite::Result<Vec<TableSpec>> {
+    Ok(if specs.is_empty() {
+        user_tables(conn)?
             .iter()
             .map(|n| TableSpec::both(n))
             .collect()
     } else {
         specs.to_vec()
-    };
-    // Foreign keys may point at tables tracked earlier or in this call.
-    let mut synced: Vec<String> = tracked_names(&tx)?;
+    })
+}
+
+/// The tables synced once `specs` are tracked: foreign keys may point at
+/// tables tracked earlier or in this call.
+fn synced_names(conn: &Connection, specs: &[TableSpec]) -> rusqlite::Result<Vec<String>> {
+    let mut synced: Vec<String> = tracked_names(conn)?;
     synced.extend(specs.iter().map(|s| s.name.clone()));
-    for spec in &specs {
-        let schema = read_table(&tx, &spec.name, &synced, spec.direction)?;
-        let json = serde_json::to_string(&schema).expect("schema serializes");
-        tx.execute(
-            "INSERT INTO dbsync_tables (name, schema_json) VALUES (?1, ?2) \
-             ON CONFLICT (name) DO UPDATE SET schema_json = excluded.schema_json",
-            params![spec.name, json],
-        )?;
-        let table_id: i64 = tx.query_row(
-            "SELECT table_id FROM dbsync_tables WHERE name = ?1",
-            [&spec.name],
-            |r| r.get(0),
-        )?;
-        drop_triggers(&tx, &spec.name)?;
-        let captured = role == Role::Server || spec.direction.pushes();
-        if captured {
-            tx.execute_batch(&trigger_sql(table_id, &schema))?;
-        } else {
-            tx.execute_batch(&pull_only_sql(&schema))?;
-        }
-    }
-    let schema = load_schema(&tx)?;
+    Ok(synced)
+}
+
+/// Records one table's schema and installs its triggers.
+fn track_table(
+    tx: &Connection,
+    spec: &TableSpec,
+    synced: &[String],
+    role: Role,
+) -> Result<(), StoreError> {
+    let schema = read_table(tx, &spec.name, synced, spec.direction)?;
+    let json = serde_json::to_string(&schema).expect("schema serializes");
+    tx.execute(
+        "INSERT INTO dbsync_tables (name, schema_json) VALUES (?1, ?2) \
+         ON CONFLICT (name) DO UPDATE SET schema_json = excluded.schema_json",
+        params![spec.name, json],
+    )?;
+    let table_id: i64 = tx.query_row(
+        "SELECT table_id FROM dbsync_tables WHERE name = ?1",
+        [&spec.name],
+        |r| r.get(0),
+    )?;
+    drop_triggers(tx, &spec.name)?;
+    tx.execute_batch(&batch(&wanted_triggers(table_id, &schema, role)))?;
+    Ok(())
+}
+
+/// A table synced to nodes may not reference a push-only table (spec §2.4).
+fn refuse_foreign_keys_to_push_only(schema: &Schema) -> Result<(), StoreError> {
     for t in schema.tables.iter().filter(|t| t.direction.pulls()) {
         for fk in &t.foreign_keys {
             if schema
@@ -190,23 +300,85 @@ pub fn track(conn: &mut Connection, specs: &[TableSpec], role: Role) -> Result<S
             }
         }
     }
-    tx.execute(
-        "INSERT INTO dbsync_state (key, value) VALUES ('role', ?1) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [match role {
-            Role::Node => "node",
-            Role::Server => "server",
-        }],
+    Ok(())
+}
+
+/// The schema, when every table of `specs` is already tracked exactly as
+/// tracking it again would leave it (same schema, same triggers, same
+/// role); `None` when tracking has something to write. Only reads, in one
+/// read transaction.
+fn tracked_as_asked(
+    conn: &mut Connection,
+    specs: &[TableSpec],
+    role: Role,
+) -> Result<Option<Schema>, StoreError> {
+    let tx = conn.transaction()?;
+    let meta: i64 = tx.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' \
+         AND name IN ('dbsync_tables', 'dbsync_oplog', 'dbsync_state')",
+        [],
+        |r| r.get(0),
     )?;
+    if meta != 3 {
+        return Ok(None);
+    }
+    let recorded_role: Option<String> = tx
+        .query_row(
+            "SELECT value FROM dbsync_state WHERE key = 'role'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if recorded_role.as_deref() != Some(role.name()) {
+        return Ok(None);
+    }
+    let specs = every_table_when_empty(&tx, specs)?;
+    let synced = synced_names(&tx, &specs)?;
+    for spec in &specs {
+        if !table_tracked_as_asked(&tx, spec, &synced, role)? {
+            return Ok(None);
+        }
+    }
     let schema = load_schema(&tx)?;
     tx.commit()?;
-    Ok(schema)
+    Ok(Some(schema))
+}
+
+/// Whether `spec`'s table is recorded with the schema it has now and
+/// carries exactly the triggers tracking it would install.
+fn table_tracked_as_asked(
+    conn: &Connection,
+    spec: &TableSpec,
+    synced: &[String],
+    role: Role,
+) -> Result<bool, StoreError> {
+    let recorded: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT table_id, schema_json FROM dbsync_tables WHERE name = ?1",
+            [&spec.name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((table_id, json)) = recorded else {
+        return Ok(false);
+    };
+    // A table tracking would refuse is not tracked as asked: the full
+    // tracking reports why.
+    let Ok(schema) = read_table(conn, &spec.name, synced, spec.direction) else {
+        return Ok(false);
+    };
+    if serde_json::to_string(&schema).expect("schema serializes") != json {
+        return Ok(false);
+    }
+    let mut wanted = wanted_triggers(table_id, &schema, role);
+    wanted.sort();
+    Ok(installed_triggers(conn, &spec.name)? == wanted)
 }
 
 /// Stops tracking `tables` (all when empty): drops the triggers and the
 /// table's record and pending ops; the table's data stays.
 pub fn untrack(conn: &mut Connection, tables: &[String]) -> Result<(), StoreError> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     ensure_meta(&tx)?;
     let names = if tables.is_empty() {
         tracked_names(&tx)?

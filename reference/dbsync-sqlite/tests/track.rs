@@ -2,10 +2,13 @@
 //! capture of every writer.
 
 use dbsync_core::{Command, Direction};
-use dbsync_sqlite::{open, oplog, track, Role, StoreError, TableRefused, TableSpec};
+use dbsync_sqlite::{
+    open, open_with_busy_timeout, oplog, track, Role, StoreError, TableRefused, TableSpec,
+};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
+use std::time::Duration;
 
 const APP: &str = "
 CREATE TABLE city (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, founded DATE);
@@ -135,6 +138,40 @@ fn tracking_twice_changes_nothing() {
     conn.execute("INSERT INTO city (name) VALUES ('Lisbon')", [])
         .unwrap();
     assert_eq!(commands(&conn).len(), 1, "one op per write, not two");
+}
+
+#[test]
+fn tracking_a_database_tracked_as_asked_only_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = app_db(dir.path());
+    track::track(&mut open(&path).unwrap(), &[], Role::Node).unwrap();
+    // The application holds the write lock.
+    let app = open(&path).unwrap();
+    app.execute_batch("BEGIN; INSERT INTO city (name) VALUES ('Lisbon');")
+        .unwrap();
+    let mut again = open_with_busy_timeout(&path, Duration::ZERO).unwrap();
+    let schema = track::track(&mut again, &[], Role::Node).unwrap();
+    assert_eq!(schema.tables.len(), 2);
+    // A change of direction has something to write: it waits for the
+    // lock, and gives up with a busy error once the timeout passed.
+    let specs = [
+        TableSpec::both("city"),
+        TableSpec {
+            name: "person".into(),
+            direction: Direction::PushOnly,
+        },
+    ];
+    match track::track(&mut again, &specs, Role::Node) {
+        Err(e) => assert!(e.is_busy(), "{e}"),
+        Ok(_) => panic!("tracking wrote while the application held the lock"),
+    }
+    app.execute_batch("COMMIT;").unwrap();
+    let changed = track::track(&mut again, &specs, Role::Node).unwrap();
+    assert_eq!(
+        changed.table("person").unwrap().direction,
+        Direction::PushOnly
+    );
+    assert_eq!(commands(&again).len(), 1, "the application's insert");
 }
 
 #[test]

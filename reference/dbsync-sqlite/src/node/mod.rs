@@ -1,0 +1,125 @@
+//! The node's side of the protocol over SQLite (spec §9–§13), one module
+//! per procedure:
+//!
+//! - `state`: what a node knows of itself, registration, key ranges;
+//! - `pending`: the pending ops, their compression (§5), restores (§12.3.5)
+//!   and pruning;
+//! - `push`: the outbound push record (§10.4), built and stored before it
+//!   is sent;
+//! - `view`: the node's database as the merge planner reads it;
+//! - `merge`: merging a whole pull (§11.5, §12);
+//! - `apply`: applying the core's merge plan (§12.6);
+//! - `repair`: staging and finishing a repair (§13);
+//! - `conflicts`: the conflict log.
+//!
+//! The network is not here: the client crate sends what these functions
+//! build and hands back what the server answered. Every function that
+//! writes does so in one `IMMEDIATE` transaction, so the application's
+//! writers wait (busy timeout) rather than interleave, and a failure
+//! changes nothing.
+
+mod apply;
+mod conflicts;
+mod merge;
+mod pending;
+mod push;
+mod repair;
+mod state;
+mod view;
+
+pub use apply::apply_plan;
+pub use conflicts::{conflicts, LoggedConflict};
+pub use merge::{merge, MergeReport, StagedPull};
+pub use pending::{compressed_pending, mark_restore, pending_restores, restores, trim};
+pub use push::{abandon_push, begin_push, finish_push, OutboundPush};
+pub use repair::{repair_begin, repair_finish, repair_progress, repair_stage, repair_version};
+pub use state::{push_only_base, save_registration, set_server_url, state, NodeState};
+pub use view::LocalDb;
+
+use crate::track::{self, Role, TableSpec};
+use crate::StoreError;
+use dbsync_core::compress::InvalidPendingSequence;
+use dbsync_core::merge::MergeError;
+use dbsync_core::Schema;
+use rusqlite::Connection;
+
+/// The node's own tables, beside those of [`track::META_SQL`].
+pub const NODE_SQL: &str = "
+CREATE TABLE IF NOT EXISTS dbsync_conflicts (
+    id INTEGER PRIMARY KEY,
+    recorded_at INTEGER NOT NULL,
+    version INTEGER,
+    entry TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dbsync_restores (
+    seq INTEGER PRIMARY KEY,
+    changed INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dbsync_repair_stage (
+    table_id INTEGER NOT NULL,
+    row_id INTEGER NOT NULL,
+    row TEXT NOT NULL,
+    PRIMARY KEY (table_id, row_id)
+) WITHOUT ROWID;
+";
+
+/// A failure of a node procedure's local part, one variant per cause.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    InvalidPendingSequence(#[from] InvalidPendingSequence),
+    #[error("the merge cannot be planned: {0}")]
+    Merge(#[from] MergeError),
+    #[error("the node is not registered: run register first")]
+    NotRegistered,
+    #[error("the pull brought rows that do not fit the schema: {0}")]
+    BadPull(String),
+}
+
+impl From<rusqlite::Error> for NodeError {
+    fn from(e: rusqlite::Error) -> NodeError {
+        NodeError::Store(StoreError::Sqlite(e))
+    }
+}
+
+type Result<T> = std::result::Result<T, NodeError>;
+
+/// Tracks `specs` (every user table when empty) for a node and creates the
+/// node's tables.
+pub fn prepare(
+    conn: &mut Connection,
+    specs: &[TableSpec],
+) -> std::result::Result<Schema, StoreError> {
+    let schema = track::track(conn, specs, Role::Node)?;
+    conn.execute_batch(NODE_SQL)?;
+    Ok(schema)
+}
+
+/// Runs `f` in a write transaction that takes the write lock up front
+/// (`BEGIN IMMEDIATE`, so it waits out the application's transactions for
+/// the busy timeout), or inside the caller's transaction when one is open.
+fn in_write_transaction<T, E: From<rusqlite::Error>>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    if !conn.is_autocommit() {
+        return f(conn);
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Commits `tx`; a foreign key the deferred check finds broken at commit
+/// is the pulled rows' fault (`what` names them), anything else the store's.
+fn commit_checked(tx: rusqlite::Transaction<'_>, what: &str) -> Result<()> {
+    tx.commit().map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            NodeError::BadPull(format!("{what} break a foreign key: {e}"))
+        }
+        _ => e.into(),
+    })
+}
