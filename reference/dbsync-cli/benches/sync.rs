@@ -15,26 +15,15 @@
 //!
 //! The server runs as a separate `dbsync serve` process in every case.
 
-use dbsync_client::Node;
+mod support;
+use support::{fill, make_db, push_pull_through, serve, sync_load, BIN};
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dbsync");
-const SCHEMA: &str = "CREATE TABLE item (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, qty INTEGER, price REAL);";
-
-#[path = "../tests/support/serving.rs"]
-mod serving;
-use serving::Serving;
-
-fn serve(db: &Path) -> Serving {
-    let log = std::fs::File::create(db.with_extension("log")).unwrap();
-    serving::serve(
-        BIN,
-        db.to_str().unwrap(),
-        &["--open-registration"],
-        Stdio::from(log),
-    )
+fn serve_file(db: &Path) -> support::Serving {
+    serve(db.to_str().unwrap(), &db.with_extension("log"))
 }
 
 /// The peak resident set (VmHWM) of a running process, in MB.
@@ -45,42 +34,11 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn make_db(path: &Path) {
-    rusqlite::Connection::open(path)
-        .unwrap()
-        .execute_batch(SCHEMA)
-        .unwrap();
-}
-
-fn fill(conn: &mut rusqlite::Connection, n: i64) -> Duration {
-    let start = Instant::now();
-    let tx = conn.transaction().unwrap();
-    {
-        let mut stmt = tx
-            .prepare("INSERT INTO item (name, qty, price) VALUES (?1, ?2, ?3)")
-            .unwrap();
-        for i in 0..n {
-            stmt.execute(rusqlite::params![format!("item {i}"), i, i as f64 * 0.5])
-                .unwrap();
-        }
-    }
-    tx.commit().unwrap();
-    start.elapsed()
-}
-
 async fn push_pull() {
     const N: i64 = 100_000;
     let dir = tempfile::tempdir().unwrap();
     make_db(&dir.path().join("server.db"));
-    let server = serve(&dir.path().join("server.db"));
-    for name in ["a.db", "b.db"] {
-        make_db(&dir.path().join(name));
-    }
-    let a = Node::open(&dir.path().join("a.db"), &[]).unwrap();
-    let b = Node::open(&dir.path().join("b.db"), &[]).unwrap();
-    a.register(&server.url, None).await.unwrap();
-    b.register(&server.url, None).await.unwrap();
-    fill(&mut a.database().lock().unwrap(), N);
+    let server = serve_file(&dir.path().join("server.db"));
 
     // The baseline, in the same run: a raw insert of the same rows.
     let raw_path = dir.path().join("raw.db");
@@ -88,19 +46,7 @@ async fn push_pull() {
     let mut raw = dbsync_sqlite::open(&raw_path).unwrap();
     let t_raw = fill(&mut raw, N).as_secs_f64();
 
-    let start = Instant::now();
-    a.push().await.unwrap();
-    let t_push = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    b.pull().await.unwrap();
-    let t_pull = start.elapsed().as_secs_f64();
-    let n: i64 = b
-        .database()
-        .lock()
-        .unwrap()
-        .query_row("SELECT count(*) FROM item", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, N);
+    let (t_push, t_pull) = push_pull_through(dir.path(), &server.url, N).await;
     let rate = |t: f64| N as f64 / t;
     println!("push_pull: {N} inserts over loopback (server in its own process)");
     println!("  raw rusqlite insert     {:>9.0} rows/s", rate(t_raw));
@@ -127,7 +73,7 @@ fn repair_rss() {
     let server_db = dir.path().join("server.db");
     make_db(&server_db);
     fill(&mut rusqlite::Connection::open(&server_db).unwrap(), N);
-    let server = serve(&server_db);
+    let server = serve_file(&server_db);
     let node_db = dir.path().join("node.db");
     make_db(&node_db);
     let db = node_db.to_str().unwrap();
@@ -181,84 +127,34 @@ async fn concurrent() {
     const RUN: Duration = Duration::from_secs(10);
     let dir = tempfile::tempdir().unwrap();
     make_db(&dir.path().join("server.db"));
-    let server = serve(&dir.path().join("server.db"));
+    let server = serve_file(&dir.path().join("server.db"));
     let mut nodes = Vec::new();
     for i in 0..NODES {
-        let path = dir.path().join(format!("n{i}.db"));
-        make_db(&path);
-        let node = Node::open(&path, &[]).unwrap();
-        node.register(&server.url, None).await.unwrap();
-        nodes.push(node);
+        nodes.push(support::node(dir.path(), &format!("n{i}.db"), &server.url).await);
     }
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for (i, node) in nodes.into_iter().enumerate() {
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failures = 0usize;
-            let mut k = 0;
-            while start.elapsed() < RUN {
-                {
-                    let db = node.database();
-                    let conn = db.lock().unwrap();
-                    for _ in 0..3 {
-                        k += 1;
-                        conn.execute(
-                            "INSERT INTO item (name, qty) VALUES (?1, ?2)",
-                            rusqlite::params![format!("n{i} {k}"), k],
-                        )
-                        .unwrap();
-                    }
-                }
-                let t = Instant::now();
-                match node.sync().await {
-                    Ok(_) => latencies.push(t.elapsed()),
-                    Err(e) => {
-                        eprintln!("node {i}: {e}");
-                        failures += 1;
-                    }
-                }
-            }
-            (latencies, failures)
-        }));
-    }
-    let mut all = Vec::new();
-    let mut failed = 0;
-    for t in tasks {
-        let (l, f) = t.await.unwrap();
-        all.extend(l);
-        failed += f;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    all.sort();
-    let pct =
-        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
+    let load = sync_load(nodes, RUN).await;
     println!(
         "concurrent: {NODES} nodes, 3 inserts then a sync, for {:.0} s (server in its own process)",
         RUN.as_secs_f64()
     );
     println!(
-        "  {} syncs, {:.0} syncs/s, {failed} sync(s) gave up",
-        all.len(),
-        all.len() as f64 / elapsed
+        "  {} syncs, {:.0} syncs/s, {} sync(s) gave up",
+        load.latencies.len(),
+        load.syncs_per_s(),
+        load.failures
     );
     println!(
         "  latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (target p99 <= 50 ms)",
-        pct(0.50),
-        pct(0.99),
-        pct(1.0)
+        load.ms(0.50),
+        load.ms(0.99),
+        load.ms(1.0)
     );
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    if std::env::args().any(|a| a == "--list") {
+    let Some(want) = support::selected() else {
         return;
-    }
-    let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
