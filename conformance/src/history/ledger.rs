@@ -318,14 +318,6 @@ fn read_logical(
     }
 }
 
-fn server_has(conn: &Connection, table: &str, uid: &str) -> Result<bool, Failure> {
-    Ok(conn.query_row(
-        &format!("SELECT EXISTS (SELECT 1 FROM \"{table}\" WHERE uid = ?1)"),
-        [uid],
-        |r| r.get(0),
-    )?)
-}
-
 impl World {
     /// Records what an edit of node `n` did, right after it committed.
     pub fn note(&mut self, n: usize, note: Note) -> Result<(), Failure> {
@@ -337,7 +329,7 @@ impl World {
                 }
             }
             Note::Delete { table, id, uid } => {
-                let server_had = server_has(&self.server.conn, &table, &uid)?;
+                let server_had = self.server.rows_with_uid(&table, &uid)? > 0;
                 self.ledger.removed(n, table, id, uid, server_had);
             }
         }
@@ -376,17 +368,7 @@ impl World {
                     .iter()
                     .any(|c| explains_delete(&c.entry, table, id)))
             },
-            |uid| {
-                let mut found = 0;
-                for t in &self.schema.tables {
-                    found += self.server.conn.query_row(
-                        &format!("SELECT count(*) FROM \"{}\" WHERE uid = ?1", t.name),
-                        [uid],
-                        |r| r.get::<_, i64>(0),
-                    )?;
-                }
-                Ok(found)
-            },
+            |uid| Ok(self.server.rows_with_uid_anywhere(uid)? as i64),
         )
     }
 }

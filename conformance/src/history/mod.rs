@@ -35,11 +35,13 @@ pub mod model;
 mod procedures;
 pub mod rowset;
 pub mod seeds;
+pub mod server;
 mod world;
 pub mod writes;
 
 pub use case::{Case, Change, Edit, PullFault, PushFault, Step, TableGen, UniqueVal, Vals};
 pub use checks::diff;
+pub use server::ServerStore;
 pub use world::World;
 
 use std::collections::BTreeMap;
@@ -119,7 +121,12 @@ impl Stats {
 /// Replays a case from scratch and checks every invariant; the events it
 /// went through on success.
 pub fn run_case(case: &Case) -> Result<Stats, Failure> {
-    let mut world = World::new(case)?;
+    run_case_on(case, ServerStore::Sqlite)
+}
+
+/// [`run_case`] with the server on `store`.
+pub fn run_case_on(case: &Case, store: ServerStore) -> Result<Stats, Failure> {
+    let mut world = World::new(case, store)?;
     for (i, step) in case.steps.iter().enumerate() {
         world.step(step).map_err(|mut f| {
             f.step = Some(i);

@@ -6,52 +6,19 @@ use super::case::Case;
 use super::edits::Fresh;
 use super::ledger::Ledger;
 use super::model::ServerModel;
+use super::server::{ServerDb, ServerStore};
 use super::{failed, Failure, Stats};
 use crate::replica::{self, Side};
 use dbsync_core::merge::{NodeWins, Policy, ServerWins};
 use dbsync_core::protocol::RegisterRequest;
 use dbsync_core::Schema;
-use dbsync_engine::settings::{Limits, Registration, Settings};
-use dbsync_engine::{Engine, Store};
-use dbsync_sqlite::server::Synchronous;
-use dbsync_sqlite::{node, SqliteStore, StoreOptions};
+use dbsync_engine::settings::Limits;
+use dbsync_sqlite::node;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The clock of a history (fixed: timestamps do not matter here).
 pub const NOW: u64 = 1_735_732_800;
-
-/// The server side: the engine over a SQLite store, and a connection of
-/// its own to read the server's tables for the checks.
-pub struct ServerDb {
-    pub path: PathBuf,
-    pub engine: Engine,
-    pub conn: Connection,
-    pub limits: Limits,
-}
-
-/// The engine over the server database at `path` (tables already made).
-fn server_engine(path: &Path, schema: &Schema, limits: &Limits) -> Result<Engine, Failure> {
-    let options = StoreOptions {
-        synchronous: Synchronous::Off,
-        ..StoreOptions::default()
-    };
-    let store = SqliteStore::open(path, &replica::specs(schema), options)
-        .map_err(|e| failed("opening the server's store")(&e))?;
-    if store.schema().fingerprint() != schema.fingerprint() {
-        return Err(Failure::new(
-            "the server reads its tables as another schema",
-        ));
-    }
-    let settings = Settings {
-        limits: limits.clone(),
-        registration: Registration::Open,
-        ..Settings::default()
-    };
-    Engine::open(Arc::new(store), settings)
-        .map_err(|r| Failure::new(format!("opening the engine: {}", r.message)))
-}
 
 /// One node.
 pub struct NodeDb {
@@ -89,27 +56,18 @@ fn open(path: &Path) -> Result<Connection, Failure> {
 }
 
 impl World {
-    /// Creates the server and registers every node.
-    pub fn new(case: &Case) -> Result<World, Failure> {
+    /// Creates the server (on `store`) and registers every node.
+    pub fn new(case: &Case, store: ServerStore) -> Result<World, Failure> {
         let schema = case.schema();
         let dir = tempfile::Builder::new()
             .prefix("dbsync-history-")
             .tempdir()
             .map_err(|e| failed("temporary folder")(&e))?;
-        let path = dir.path().join("server.db");
-        let mut conn = open(&path)?;
-        replica::create(&mut conn, &schema, Side::Server)?;
         let limits = Limits {
             pull_page_ops: case.page_ops.max(1) as usize,
             ..Limits::default()
         };
-        let engine = server_engine(&path, &schema, &limits)?;
-        let server = ServerDb {
-            path,
-            engine,
-            conn,
-            limits,
-        };
+        let server = ServerDb::create(store, dir.path(), &schema, limits)?;
         let register = RegisterRequest {
             protocol: dbsync_core::PROTOCOL_VERSION.into(),
             schema: schema.fingerprint(),
@@ -164,8 +122,7 @@ impl World {
     /// The server's process restarts: its store closes and the database
     /// is opened and prepared again, as the server does at start.
     pub fn restart_server(&mut self) -> Result<(), Failure> {
-        let engine = server_engine(&self.server.path, &self.schema, &self.server.limits)?;
-        drop(std::mem::replace(&mut self.server.engine, engine));
+        self.server.restart()?;
         self.stats.count("restart_server");
         Ok(())
     }

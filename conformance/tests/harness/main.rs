@@ -8,7 +8,12 @@
 //!   run is the same every time; `random` draws it from the clock); case i
 //!   uses seed base + i;
 //! - `DBSYNC_KEEP_GOING=1`: for long runs: go on after a failure (shrunk
-//!   and printed with its replay command, not saved) and fail at the end.
+//!   and printed with its replay command, not saved) and fail at the end;
+//! - `DBSYNC_STORE=postgres`: the server of every case on the PostgreSQL
+//!   store (default `sqlite`);
+//! - `DBSYNC_PG_CASES`: the cases of the share that always runs on the
+//!   PostgreSQL store (default a tenth of the default run), on the server
+//!   of `DBSYNC_TEST_POSTGRES`.
 //!
 //! Each case's seed is printed before it runs. A failure is shrunk, saved
 //! (see `regressions`), and reported with the command that replays it.
@@ -17,7 +22,7 @@ mod regressions;
 
 use dbsync_conformance::history::generate;
 use dbsync_conformance::history::seeds::{self, SeedFailure};
-use dbsync_conformance::history::{run_case, Case, Stats};
+use dbsync_conformance::history::{run_case, run_case_on, Case, ServerStore, Stats};
 use dbsync_conformance::vectors::{self, Kind};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
@@ -31,13 +36,32 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
-fn replay_command(seed: u64) -> String {
-    format!("DBSYNC_SEED={seed} cargo test -p dbsync-conformance --test harness -- --nocapture")
+/// Cases of the share on the PostgreSQL store by default.
+const DEFAULT_PG_CASES: u64 = DEFAULT_CASES / 10;
+
+/// The store `DBSYNC_STORE` names (default SQLite).
+fn store_from_env() -> ServerStore {
+    match std::env::var("DBSYNC_STORE").ok().as_deref() {
+        Some("postgres") => ServerStore::Postgres,
+        _ => ServerStore::Sqlite,
+    }
+}
+
+fn replay_command(seed: u64, store: ServerStore) -> String {
+    let env = match store {
+        ServerStore::Sqlite => String::new(),
+        ServerStore::Postgres => "DBSYNC_STORE=postgres ".into(),
+    };
+    format!(
+        "{env}DBSYNC_SEED={seed} cargo test -p dbsync-conformance --test harness -- --nocapture"
+    )
 }
 
 /// What to do with a failing case.
 #[derive(Clone, Copy)]
 struct OnFailure {
+    /// The store the case's server runs on.
+    store: ServerStore,
     /// Shrink it (a saved seed was shrunk already).
     shrink: bool,
     /// Save it as a regression (not in long runs that keep going).
@@ -45,6 +69,7 @@ struct OnFailure {
 }
 
 const NEW_CASE: OnFailure = OnFailure {
+    store: ServerStore::Sqlite,
     shrink: true,
     save: true,
 };
@@ -53,8 +78,9 @@ const NEW_CASE: OnFailure = OnFailure {
 /// `on_failure` says), and returns the report with the command that
 /// replays it.
 fn run_seed(seed: u64, totals: &Mutex<Stats>, on_failure: OnFailure) -> Result<(), String> {
-    eprintln!("dbsync-harness: seed {seed}");
-    match seeds::run_seed(seed, &generate::case(), on_failure.shrink, run_case) {
+    eprintln!("dbsync-harness: seed {seed} ({:?})", on_failure.store);
+    let run = |case: &_| run_case_on(case, on_failure.store);
+    match seeds::run_seed(seed, &generate::case(), on_failure.shrink, run) {
         Ok(stats) => {
             totals.lock().unwrap_or_else(|p| p.into_inner()).add(&stats);
             Ok(())
@@ -70,7 +96,7 @@ fn run_seed(seed: u64, totals: &Mutex<Stats>, on_failure: OnFailure) -> Result<(
             Err(format!(
                 "seed {seed} failed: {reason}\nshrunk case: {}{saved}\nreplay: {}",
                 serde_json::to_string(&case).unwrap_or_default(),
-                replay_command(seed)
+                replay_command(seed, on_failure.store)
             ))
         }
     }
@@ -80,7 +106,11 @@ fn run_seed(seed: u64, totals: &Mutex<Stats>, on_failure: OnFailure) -> Result<(
 fn random_divergent_histories_converge_and_lose_nothing() {
     let totals = Mutex::new(Stats::default());
     if let Some(seed) = env_u64("DBSYNC_SEED") {
-        if let Err(report) = run_seed(seed, &totals, NEW_CASE) {
+        let on_failure = OnFailure {
+            store: store_from_env(),
+            ..NEW_CASE
+        };
+        if let Err(report) = run_seed(seed, &totals, on_failure) {
             panic!("{report}");
         }
         eprintln!(
@@ -106,6 +136,7 @@ fn random_divergent_histories_converge_and_lose_nothing() {
     let mut failures = Vec::new();
     for i in 0..cases {
         let on_failure = OnFailure {
+            store: store_from_env(),
             shrink: true,
             save: !keep_going,
         };
@@ -157,12 +188,40 @@ fn random_divergent_histories_converge_and_lose_nothing() {
 }
 
 #[test]
+fn a_share_of_the_histories_runs_on_the_postgresql_store() {
+    let totals = Mutex::new(Stats::default());
+    let cases = env_u64("DBSYNC_PG_CASES").unwrap_or(DEFAULT_PG_CASES);
+    let base = env_u64("DBSYNC_SEED_BASE").unwrap_or(1);
+    eprintln!("dbsync-harness: {cases} cases on PostgreSQL, seeds {base}..");
+    for i in 0..cases {
+        let on_failure = OnFailure {
+            store: ServerStore::Postgres,
+            ..NEW_CASE
+        };
+        if let Err(report) = run_seed(base.wrapping_add(i), &totals, on_failure) {
+            panic!("{report}");
+        }
+    }
+    let totals = totals.into_inner().unwrap_or_else(|p| p.into_inner());
+    eprintln!(
+        "dbsync-harness: PostgreSQL share passed: {:?}",
+        totals.events
+    );
+    assert!(
+        cases == 0 || totals.events.get("push").copied().unwrap_or(0) > 0,
+        "the share pushed nothing: {:?}",
+        totals.events
+    );
+}
+
+#[test]
 fn the_seeds_of_saved_failures_now_pass() {
     let totals = Mutex::new(Stats::default());
     let failures: Vec<String> = regressions::saved_seeds()
         .into_iter()
         .filter_map(|seed| {
             let replay = OnFailure {
+                store: ServerStore::Sqlite,
                 shrink: false,
                 save: false,
             };
