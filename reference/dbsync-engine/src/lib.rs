@@ -24,8 +24,11 @@
 //! function here blocks on the store: call it from a blocking context.
 //!
 //! Architecture invariant: a request the engine refuses changes nothing
-//! but the nonce it used (spec §16.4): every write happens in one store
-//! transaction that commits only when the request is accepted.
+//! the node asked for (spec §16.4): a push is one store transaction that
+//! commits only when it is accepted. What a refused request may still
+//! leave is bookkeeping any request may do: the nonce it used, and direct
+//! writes sealed into versions by a first pull or repair page before its
+//! own checks.
 
 pub mod authentication;
 pub mod cursor;

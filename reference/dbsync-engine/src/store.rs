@@ -6,10 +6,12 @@
 //! errors. The engine owns the protocol: which reads and writes a request
 //! makes, in which order, and what is refused.
 //!
-//! Architecture invariant: everything a request does happens inside one
-//! transaction of [`Store::write`] or [`Store::read`]; a transaction
-//! dropped without [`WriteTx::commit`] rolls back, so a rejected request
-//! changes nothing.
+//! Architecture invariant: each step of a request (recording its nonce,
+//! sealing direct writes, a push, a page's reads, noting the version a
+//! node reached) happens inside one transaction of [`Store::write`] or
+//! [`Store::read`]; a transaction dropped without [`WriteTx::commit`]
+//! rolls back, so a rejected step changes nothing. A request may make
+//! several such steps (see the engine's endpoints); a push is one.
 //!
 //! Architecture invariant: a read transaction sees one consistent
 //! snapshot, and versions become visible in version order: a snapshot

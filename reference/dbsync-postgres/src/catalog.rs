@@ -119,6 +119,15 @@ pub enum TableRefused {
         /// The parent table.
         parent: String,
     },
+    /// A unique index whose NULLs collide (`NULLS NOT DISTINCT`), which
+    /// §2.3.2 says never happens.
+    #[error("table {table:?}: unique index {index:?} is NULLS NOT DISTINCT, but in dbsync NULLs never collide (spec §2.3.2); drop NULLS NOT DISTINCT or make the columns NOT NULL")]
+    UniqueNullsNotDistinct {
+        /// The table.
+        table: String,
+        /// The index.
+        index: String,
+    },
     /// A unique index with a predicate or an expression (§2.3.2).
     #[error("table {table:?}: unique index {index:?} is partial or on an expression, which the merge cannot check; make it a plain UNIQUE constraint on columns, or drop it")]
     UniqueNotOnColumns {
@@ -446,7 +455,9 @@ async fn unique_columns(
 ) -> Result<Vec<Vec<String>>, CatalogError> {
     let rows = client
         .query(
-            "SELECT c.relname::text, i.indkey::int2[], i.indpred IS NOT NULL OR i.indexprs IS NOT NULL \
+            "SELECT c.relname::text, i.indkey::int2[], i.indpred IS NOT NULL OR i.indexprs IS NOT NULL, \
+                    i.indnkeyatts::int4, \
+                    coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) \
              FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
              WHERE i.indrelid = $1 AND i.indisunique AND NOT i.indisprimary ORDER BY 1",
             &[&oid],
@@ -454,9 +465,18 @@ async fn unique_columns(
         .await?;
     let mut out = Vec::new();
     for r in &rows {
-        let nums: Vec<i16> = r.get(1);
+        // Only the key columns: `INCLUDE` columns follow them.
+        let mut nums: Vec<i16> = r.get(1);
+        nums.truncate(r.get::<_, i32>(3).max(0) as usize);
         if r.get::<_, bool>(2) || nums.contains(&0) {
             return Err(TableRefused::UniqueNotOnColumns {
+                table: table.into(),
+                index: r.get(0),
+            }
+            .into());
+        }
+        if r.get::<_, bool>(4) {
+            return Err(TableRefused::UniqueNullsNotDistinct {
                 table: table.into(),
                 index: r.get(0),
             }

@@ -17,8 +17,10 @@
 //! Architecture invariant: versions are assigned under a row lock
 //! (`dbsync_state` row `history`, `SELECT … FOR UPDATE`) held until the
 //! push commits, so versions are assigned in one linear order and become
-//! visible in that order; reads run in `REPEATABLE READ` snapshots and
-//! never wait for a push.
+//! visible in that order; the reads of a page or a query run in one
+//! `REPEATABLE READ` snapshot and never wait for a push (a first pull
+//! page that finds direct writes to seal, and the first repair page, take
+//! the lock before their reads).
 //!
 //! Every method blocks on a runtime the store owns: call it from a
 //! blocking context (the server calls the engine from

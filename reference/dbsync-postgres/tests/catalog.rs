@@ -124,6 +124,26 @@ fn a_partial_unique_index_is_refused_and_a_plain_one_is_a_unique_constraint() {
 }
 
 #[test]
+fn a_unique_index_is_its_key_columns_only_and_nulls_not_distinct_is_refused() {
+    let db = db_with(
+        "CREATE TABLE t (id bigserial PRIMARY KEY, a text, b text);
+         CREATE UNIQUE INDEX t_a ON t (a) INCLUDE (b)",
+    );
+    let store = PgStore::connect(&db.url(), &[], Default::default()).unwrap();
+    let schema = dbsync_engine::Store::schema(&store);
+    assert_eq!(schema.tables[0].unique, vec![vec!["a".to_string()]]);
+    let r = refusal(
+        "CREATE TABLE t (id bigserial PRIMARY KEY, a text);
+         CREATE UNIQUE INDEX t_a ON t (a) NULLS NOT DISTINCT",
+        &[],
+    );
+    assert!(
+        matches!(r, TableRefused::UniqueNullsNotDistinct { .. }),
+        "{r}"
+    );
+}
+
+#[test]
 fn a_foreign_key_to_a_table_that_is_not_synced_is_refused() {
     let r = refusal(
         "CREATE TABLE p (id bigserial PRIMARY KEY);
