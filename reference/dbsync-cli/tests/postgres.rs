@@ -1,6 +1,7 @@
-//! `dbsync serve --db postgres://…`: several server processes on one
-//! PostgreSQL database give one linear history, and a server killed in
-//! the middle of a push leaves nothing half-applied (spec §10.2).
+//! `dbsync serve --db postgres://…`: it passes the wire vectors, several
+//! server processes on one PostgreSQL database give one linear history,
+//! and a server killed in the middle of a push leaves nothing
+//! half-applied (spec §10.2).
 //!
 //! Needs the PostgreSQL server of `DBSYNC_TEST_POSTGRES` (default
 //! `postgres://postgres@127.0.0.1:5432`); each test makes its own database.
@@ -221,5 +222,59 @@ fn a_server_killed_during_a_push_leaves_nothing_half_applied() {
         server_int(&db, "SELECT count(*) FROM dbsync_oplog WHERE command = 1"),
         30000,
         "the push applied once"
+    );
+}
+
+#[test]
+fn dbsync_serve_on_postgresql_passes_every_wire_vector_a_server_without_hooks_can() {
+    use dbsync_conformance::report::{self, Status, Summary};
+    use dbsync_conformance::vectors::{self, Kind};
+    use dbsync_conformance::wire::{Target, WireRunner};
+    let db = ScratchDb::create("dbsync_cli_wire").expect("PostgreSQL answers");
+    db.execute(dbsync_postgres::DOMAINS_SQL).unwrap();
+    db.execute(dbsync_server::example::APP_SQL_POSTGRES)
+        .unwrap();
+    let server = serve(
+        BIN,
+        &db.url(),
+        &[
+            "--registration-token",
+            "sesame",
+            "--tables",
+            "city,person",
+            "--push-only",
+            "visit",
+            "--pull-only",
+            "holiday",
+        ],
+        Stdio::null(),
+    );
+    let target = Target {
+        base: server.url.clone(),
+        token: Some("sesame".into()),
+        capabilities: ["token_registration".to_string()].into(),
+        control: None,
+    };
+    let all = vectors::load_dir(&vectors::default_dir()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let verdicts = runtime.block_on(async { WireRunner::new(target).unwrap().run(&all).await });
+    let summary = Summary::of(&verdicts);
+    let failed: Vec<_> = verdicts
+        .iter()
+        .filter(|v| v.status == Status::Failed)
+        .cloned()
+        .collect();
+    let mut shown = Vec::new();
+    report::print(&mut shown, &failed, false).unwrap();
+    assert_eq!(summary.failed, 0, "{}", String::from_utf8_lossy(&shown));
+    let wire = all.iter().filter(|v| v.kind() == Kind::Wire).count();
+    assert_eq!(summary.passed + summary.skipped, wire);
+    assert!(
+        summary.skipped <= 10,
+        "only the vectors needing hooks or trim control are skipped: {}",
+        summary.line()
     );
 }
