@@ -172,3 +172,50 @@ impl TableArgs {
         Ok(specs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duration_takes_seconds_minutes_hours_or_days() {
+        assert_eq!(duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(duration("30d"), Ok(Duration::from_secs(2_592_000)));
+        assert_eq!(duration("2.5"), Ok(Duration::from_millis(2_500)));
+        for bad in ["", "0s", "-1d", "soon", "3w", "d", "4000d"] {
+            assert!(duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn naming_only_directions_keeps_every_other_user_table_both_ways() {
+        let args = TableArgs {
+            push_only: vec!["visit".into()],
+            ..TableArgs::default()
+        };
+        assert!(args.needs_user_tables());
+        let users = ["city", "person", "visit"].map(String::from);
+        let specs = args.specs(&users).unwrap();
+        let got: Vec<_> = specs
+            .iter()
+            .map(|s| (s.name.as_str(), s.direction))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("city", Direction::Both),
+                ("person", Direction::Both),
+                ("visit", Direction::PushOnly)
+            ]
+        );
+        assert!(TableArgs::default().specs(&users).unwrap().is_empty());
+        let twice = TableArgs {
+            tables: vec!["city".into()],
+            pull_only: vec!["city".into()],
+            ..TableArgs::default()
+        };
+        assert!(twice.specs(&users).is_err());
+    }
+}
