@@ -1,12 +1,26 @@
 //! `dbsync demo`: a server and two nodes in a temporary folder, offline
 //! edits that conflict, a sync, and what each rule did.
 
-use crate::exit;
+use crate::output::Output;
 use dbsync_client::{ClientError, Node};
 use dbsync_core::merge::{ConflictEntry, Rule};
 use dbsync_server::{Config, Server};
+use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// With `--json` the story is not told: only the outcome is printed.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Prints one line of the story (nothing with `--json`).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if !QUIET.load(Ordering::Relaxed) {
+            println!($($arg)*);
+        }
+    };
+}
 
 /// The demo's application schema (also what `dbsync serve` creates by
 /// default).
@@ -101,39 +115,80 @@ async fn open_node(dir: &Path, name: &str, url: &str) -> Result<Node, ClientErro
         .map_err(|e| ClientError::Store(e.to_string()))?;
     let node = Node::open(&path, &[])?;
     let r = node.register(url, Some(TOKEN)).await?;
-    println!("  {name} registered as node {}", r.node_id);
+    say!("  {name} registered as node {}", r.node_id);
     Ok(node)
 }
 
 async fn sync(name: &str, node: &Node, seen: &mut Vec<Rule>) -> Result<(), ClientError> {
     let before = node.conflicts().await?.len();
     let r = node.sync().await?;
-    println!(
+    say!(
         "  {name} syncs: pushed {} ops, pulled {} time(s), now at version {}",
-        r.pushed_ops, r.pulls, r.version
+        r.pushed_ops,
+        r.pulls,
+        r.version
     );
     for c in node.conflicts().await?.into_iter().skip(before) {
-        println!("    {name}'s merge: {}", describe(&c.entry));
+        say!("    {name}'s merge: {}", describe(&c.entry));
         seen.push(c.entry.rule);
     }
     Ok(())
 }
 
-pub async fn run() -> ExitCode {
-    match demo().await {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(exit::FAILURE),
-        Err(e) => exit::report(&e),
+/// What the demo showed.
+struct Outcome {
+    /// The server and both nodes hold the same rows.
+    same: bool,
+    /// The rows they hold.
+    rows: Vec<String>,
+    /// The rules the merges applied, in order.
+    seen: Vec<Rule>,
+    /// How many of the rules the demo sets out to show it showed.
+    shown: usize,
+}
+
+/// Runs the demo: the story as text, or with `--json` its outcome.
+pub async fn run(out: Output) -> ExitCode {
+    QUIET.store(out.json, Ordering::Relaxed);
+    let outcome = match demo().await {
+        Ok(o) => o,
+        Err(e) => return out.fail(&e),
+    };
+    let converged = outcome.same && outcome.shown == EXPECTED.len();
+    if out.json {
+        let report = json!({
+            "converged": outcome.same,
+            "rows": outcome.rows,
+            "rules": outcome.seen,
+            "rules_shown": outcome.shown,
+            "rules_expected": EXPECTED.len(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializable")
+        );
+    }
+    if converged {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::exit::FAILURE)
     }
 }
 
-async fn demo() -> Result<bool, ClientError> {
+/// The rules the demo's edits are made to show.
+const EXPECTED: [Rule; 3] = [
+    Rule::DeletedRowRestored,
+    Rule::LocalInsertRekeyed,
+    Rule::UniqueSwapApplied,
+];
+
+async fn demo() -> Result<Outcome, ClientError> {
     let dir = tempfile::tempdir().map_err(|e| ClientError::Store(e.to_string()))?;
-    println!(
+    say!(
         "dbsync demo: a server and two nodes, alice and bob, in {}",
         dir.path().display()
     );
-    println!();
+    say!();
     let server_db = dir.path().join("server.db");
     rusqlite::Connection::open(&server_db)
         .and_then(|c| c.execute_batch(SCHEMA))
@@ -146,23 +201,23 @@ async fn demo() -> Result<bool, ClientError> {
         .await
         .map_err(|e| ClientError::Store(e.to_string()))?;
     let url = format!("http://{}", server.local_addr());
-    println!("1. The server listens on {url}, syncing tables city and person.");
+    say!("1. The server listens on {url}, syncing tables city and person.");
     let alice = open_node(dir.path(), "alice", &url).await?;
     let bob = open_node(dir.path(), "bob", &url).await?;
     let mut seen = Vec::new();
 
-    println!();
-    println!("2. Alice adds three cities; both sync, so both start from the same data.");
+    say!();
+    say!("2. Alice adds three cities; both sync, so both start from the same data.");
     sql(&alice, "INSERT INTO city (name, founded) VALUES ('Lisbon', NULL), ('Porto', '0868-01-01'), ('Faro', NULL);
                  INSERT INTO person (name, city_id) VALUES ('Rui', 2);");
     sync("alice", &alice, &mut seen).await?;
     sync("bob", &bob, &mut seen).await?;
 
-    println!();
-    println!("3. Offline, they make edits that conflict:");
-    println!("   alice updates Lisbon's founding date         | bob deletes Lisbon");
-    println!("   alice adds person Ana (her next key: 2)       | bob adds person Bruno (his next key: 2 too)");
-    println!("   alice swaps the names of Porto and Faro (a unique column)");
+    say!();
+    say!("3. Offline, they make edits that conflict:");
+    say!("   alice updates Lisbon's founding date         | bob deletes Lisbon");
+    say!("   alice adds person Ana (her next key: 2)       | bob adds person Bruno (his next key: 2 too)");
+    say!("   alice swaps the names of Porto and Faro (a unique column)");
     sql(
         &alice,
         "UPDATE city SET founded = '1147-10-25' WHERE name = 'Lisbon';
@@ -177,33 +232,33 @@ async fn demo() -> Result<bool, ClientError> {
                INSERT INTO person (name, city_id) VALUES ('Bruno', 2);",
     );
 
-    println!();
-    println!("4. They sync: alice first, then bob (whose push is refused until he pulls), then alice again.");
+    say!();
+    say!("4. They sync: alice first, then bob (whose push is refused until he pulls), then alice again.");
     sync("alice", &alice, &mut seen).await?;
     sync("bob", &bob, &mut seen).await?;
     sync("alice", &alice, &mut seen).await?;
 
-    println!();
-    println!("5. The result, the same on all three:");
+    say!();
+    say!("5. The result, the same on all three:");
     let on_server = table(&server_db);
     for line in &on_server {
-        println!("   {line}");
+        say!("   {line}");
     }
     let same = table(&dir.path().join("alice.db")) == on_server
         && table(&dir.path().join("bob.db")) == on_server;
-    println!();
-    println!(
+    say!();
+    say!(
         "   alice, bob and the server hold the same rows: {}",
         if same { "yes" } else { "NO" }
     );
-    let expected = [
-        Rule::DeletedRowRestored,
-        Rule::LocalInsertRekeyed,
-        Rule::UniqueSwapApplied,
-    ];
-    let shown: Vec<&Rule> = expected.iter().filter(|r| seen.contains(r)).collect();
-    println!("   rules shown: {} of {}", shown.len(), expected.len());
-    println!("   (each resolution is in the node's conflict log: `dbsync conflicts --db bob.db`)");
+    let shown = EXPECTED.iter().filter(|r| seen.contains(r)).count();
+    say!("   rules shown: {} of {}", shown, EXPECTED.len());
+    say!("   (each resolution is in the node's conflict log: `dbsync conflicts --db bob.db`)");
     server.shutdown().await;
-    Ok(same && shown.len() == expected.len())
+    Ok(Outcome {
+        same,
+        rows: on_server,
+        seen,
+        shown,
+    })
 }

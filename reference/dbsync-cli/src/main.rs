@@ -1,22 +1,36 @@
-//! `dbsync`: serve a SQLite database, or sync one with a server.
+//! `dbsync`: serve a SQLite or PostgreSQL database, or sync a SQLite
+//! database with a server.
 
-mod commands;
+mod args;
+mod database;
 mod demo;
 mod exit;
+mod inspect;
+mod output;
+mod procedures;
 mod progress;
+mod query;
 mod serve;
 mod store;
+mod track;
+mod trim;
 
-use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use args::{DbArgs, NodeArgs};
+use clap::{Parser, Subcommand};
+use output::Output;
 use std::process::ExitCode;
+
+/// The environment `dbsync` reads, for `--help` (before the exit codes).
+const ENVIRONMENT: &str = "Environment:
+  DBSYNC_LOG  what to log on stderr: a level (error, warn, info, debug, trace)
+              or a filter such as `dbsync_server=debug,info` (default: nothing)";
 
 #[derive(Parser)]
 #[command(
     name = "dbsync",
     version,
     about = "Offline-first sync of SQLite databases with one server (protocol 1.0)",
-    after_help = exit::TABLE
+    after_help = format!("{ENVIRONMENT}\n\n{}", exit::TABLE)
 )]
 struct Cli {
     #[command(subcommand)]
@@ -25,100 +39,22 @@ struct Cli {
     /// on the database before it gives up (exit code 8).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30.0)]
     busy_timeout: f64,
-}
-
-/// The node database a command works on.
-#[derive(Args, Clone)]
-pub struct NodeArgs {
-    /// The application's SQLite database.
-    #[arg(long)]
-    pub db: PathBuf,
-    /// The server's base URL (overrides the one stored at registration).
-    #[arg(long)]
-    pub server: Option<String>,
-    #[command(flatten)]
-    pub timeouts: TimeoutArgs,
-}
-
-/// How long a request may take (a request that runs out of time fails
-/// with exit code 5; retrying is safe).
-#[derive(Args, Clone, Copy)]
-pub struct TimeoutArgs {
-    /// Seconds to open the connection [default: 10].
-    #[arg(long, value_name = "SECS", value_parser = seconds)]
-    pub connect_timeout: Option<std::time::Duration>,
-    /// Seconds of silence while waiting for the server's answer [default: 30].
-    #[arg(long, value_name = "SECS", value_parser = seconds)]
-    pub read_timeout: Option<std::time::Duration>,
-    /// Seconds for a whole request, answer included [default: 60].
-    #[arg(long, value_name = "SECS", value_parser = seconds)]
-    pub timeout: Option<std::time::Duration>,
-}
-
-impl TimeoutArgs {
-    /// The client's timeouts: the defaults, with what was given.
-    pub fn timeouts(self) -> dbsync_client::Timeouts {
-        let d = dbsync_client::Timeouts::default();
-        dbsync_client::Timeouts {
-            connect: self.connect_timeout.unwrap_or(d.connect),
-            read: self.read_timeout.unwrap_or(d.read),
-            request: self.timeout.unwrap_or(d.request),
-        }
-    }
-}
-
-/// A positive number of seconds (fractions allowed).
-fn seconds(text: &str) -> Result<std::time::Duration, String> {
-    match text.parse::<f64>() {
-        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(std::time::Duration::from_secs_f64(s)),
-        _ => Err(format!(
-            "{text:?} is not a number of seconds from 0 to 86400"
-        )),
-    }
+    /// Print the report as JSON on stdout, and a failure as the error body
+    /// of spec §17.1 on stderr.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the synced tables of a SQLite or PostgreSQL database over
-    /// HTTP or HTTPS.
+    /// Serve the synced tables of a SQLite or PostgreSQL database over HTTP or HTTPS.
     Serve(serve::ServeArgs),
     /// Track tables: install the capture triggers (idempotent).
-    Track {
-        #[arg(long)]
-        db: PathBuf,
-        /// Tables to sync both ways (default: every user table).
-        #[arg(long, value_delimiter = ',')]
-        tables: Vec<String>,
-        /// Tables nodes push but never pull.
-        #[arg(long, value_delimiter = ',')]
-        push_only: Vec<String>,
-        /// Tables nodes pull but never write.
-        #[arg(long, value_delimiter = ',')]
-        pull_only: Vec<String>,
-    },
+    Track(track::TrackArgs),
     /// Stop tracking tables (default: all); their data stays.
-    Untrack {
-        #[arg(long)]
-        db: PathBuf,
-        #[arg(long, value_delimiter = ',')]
-        tables: Vec<String>,
-    },
+    Untrack(track::UntrackArgs),
     /// Register this database with a server and store the credentials in it.
-    Register {
-        #[arg(long)]
-        db: PathBuf,
-        #[arg(long)]
-        server: String,
-        /// The server's registration token.
-        #[arg(long)]
-        token: Option<String>,
-        /// Trust this CA (a PEM file) for an https:// server, besides the
-        /// system's root certificates; stored with the credentials.
-        #[arg(long, value_name = "FILE")]
-        ca_cert: Option<PathBuf>,
-        #[command(flatten)]
-        timeouts: TimeoutArgs,
-    },
+    Register(procedures::RegisterArgs),
     /// Push the pending ops.
     Push(NodeArgs),
     /// Pull the server's new versions and merge them.
@@ -128,45 +64,33 @@ enum Command {
     /// Replace the synced tables with the server's snapshot.
     Repair(NodeArgs),
     /// Read rows of a synced table from the server (as JSON).
-    Query {
-        #[command(flatten)]
-        node: NodeArgs,
-        #[arg(long)]
-        table: String,
-        /// An equality filter COLUMN=VALUE (repeatable; VALUE `null` is NULL).
-        #[arg(long = "where", value_name = "COLUMN=VALUE")]
-        filters: Vec<String>,
-        #[arg(long)]
-        limit: Option<u32>,
-    },
+    Query(query::QueryArgs),
     /// The node id, server, last version and pending ops.
-    Status {
-        #[arg(long)]
-        db: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
+    Status(DbArgs),
     /// The conflict log: every resolution the merges applied.
-    Conflicts {
-        #[arg(long)]
-        db: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Drop history nobody needs: on a server, versions every live node
-    /// holds; on a node, ops already pushed.
-    Trim {
-        /// A node's SQLite file, or a server's database (a SQLite file or
-        /// a PostgreSQL URL).
-        #[arg(long)]
-        db: String,
-        /// (server) Days after which an unseen node stops holding back trim.
-        #[arg(long, default_value_t = 30)]
-        stale_after_days: u64,
-    },
-    /// Start a server and two nodes in a temporary folder, make conflicting
-    /// offline edits, sync, and show what each rule did.
+    Conflicts(DbArgs),
+    /// Drop history nobody needs: on a server, versions every live node holds; on a node, ops already pushed.
+    Trim(trim::TrimArgs),
+    /// Start a server and two nodes in a temporary folder, make conflicting offline edits, sync, and show what each rule did.
     Demo,
+}
+
+async fn run(out: Output, command: Command) -> ExitCode {
+    match command {
+        Command::Serve(a) => serve::run(out, a).await,
+        Command::Track(a) => track::track(out, a),
+        Command::Untrack(a) => track::untrack(out, a),
+        Command::Register(a) => procedures::register(out, a).await,
+        Command::Push(a) => procedures::push(out, a).await,
+        Command::Pull(a) => procedures::pull(out, a).await,
+        Command::Sync(a) => procedures::sync(out, a).await,
+        Command::Repair(a) => procedures::repair(out, a).await,
+        Command::Query(a) => query::query(out, a).await,
+        Command::Status(a) => inspect::status(out, a).await,
+        Command::Conflicts(a) => inspect::conflicts(out, a).await,
+        Command::Trim(a) => trim::trim(out, a).await,
+        Command::Demo => demo::run(out).await,
+    }
 }
 
 fn main() -> ExitCode {
@@ -175,54 +99,19 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let out = Output { json: cli.json };
     match std::time::Duration::try_from_secs_f64(cli.busy_timeout) {
-        Ok(timeout) => commands::set_busy_timeout(timeout),
+        Ok(timeout) => database::set_busy_timeout(timeout),
         Err(_) => {
-            eprintln!(
-                "error: --busy-timeout takes a number of seconds, not {}",
+            return out.usage(format!(
+                "--busy-timeout takes a number of seconds, not {}",
                 cli.busy_timeout
-            );
-            return ExitCode::from(exit::USAGE);
+            ))
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async move {
-        match cli.command {
-            Command::Serve(args) => serve::run(args).await,
-            Command::Track {
-                db,
-                tables,
-                push_only,
-                pull_only,
-            } => commands::track(db, tables, push_only, pull_only),
-            Command::Untrack { db, tables } => commands::untrack(db, tables),
-            Command::Register {
-                db,
-                server,
-                token,
-                ca_cert,
-                timeouts,
-            } => commands::register(db, server, token, ca_cert, timeouts.timeouts()).await,
-            Command::Push(n) => commands::push(n).await,
-            Command::Pull(n) => commands::pull(n).await,
-            Command::Sync(n) => commands::sync(n).await,
-            Command::Repair(n) => commands::repair(n).await,
-            Command::Query {
-                node,
-                table,
-                filters,
-                limit,
-            } => commands::query(node, table, filters, limit).await,
-            Command::Status { db, json } => commands::status(db, json).await,
-            Command::Conflicts { db, json } => commands::conflicts(db, json).await,
-            Command::Trim {
-                db,
-                stale_after_days,
-            } => commands::trim(db, stale_after_days).await,
-            Command::Demo => demo::run().await,
-        }
-    })
+        .expect("a tokio runtime")
+        .block_on(run(out, cli.command))
 }

@@ -1,15 +1,17 @@
 //! `dbsync serve`.
 
-use crate::exit;
+use crate::args::{duration, TableArgs};
+use crate::output::Output;
 use crate::store::ServerDb;
 use clap::Args;
-use dbsync_core::Direction;
-use dbsync_server::{Config, Server};
-use dbsync_sqlite::TableSpec;
+use dbsync_server::{Config, Server, ServerHandle, Store};
+use serde_json::json;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The file `dbsync serve` uses without `--db`, created with the demo's
 /// tables when it does not exist.
@@ -18,7 +20,7 @@ pub const DEFAULT_DB: &str = "dbsync-server.db";
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("registration").required(true).args(["registration_token", "open_registration"])))]
 pub struct ServeArgs {
-    /// The database to serve: a SQLite file, or a PostgreSQL URL
+    /// The database to serve: an existing SQLite file, or a PostgreSQL URL
     /// `postgres://USER@HOST:PORT/DB` (default: ./dbsync-server.db,
     /// created with the demo's tables when missing).
     #[arg(long)]
@@ -33,81 +35,141 @@ pub struct ServeArgs {
     /// The private key of --tls-cert (a PEM file).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Tables to sync both ways (default: every user table).
-    #[arg(long, value_delimiter = ',')]
-    tables: Vec<String>,
-    #[arg(long, value_delimiter = ',')]
-    push_only: Vec<String>,
-    #[arg(long, value_delimiter = ',')]
-    pull_only: Vec<String>,
+    #[command(flatten)]
+    tables: TableArgs,
     /// The token nodes must present to register.
     #[arg(long)]
     registration_token: Option<String>,
     /// Let any node register without a token.
     #[arg(long)]
     open_registration: bool,
+    /// At most N ops in a pull page and N rows in a repair page
+    /// [default: 10000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    page_size: Option<u32>,
+    /// A node unseen this long stops holding back trim and must repair
+    /// (`30d`, `12h`, `90m`, `45s`) [default: 30d].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    stale_after: Option<Duration>,
+    /// Trim the history this often (`1h`, `1d`) with --stale-after
+    /// [default: never; `dbsync trim` trims by hand].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    trim_every: Option<Duration>,
 }
 
-pub async fn run(args: ServeArgs) -> ExitCode {
-    let db = match args.db {
-        Some(db) => ServerDb::parse(&db),
+/// The database to serve: `--db` (a SQLite file must exist), or the
+/// default file, created with the demo's tables when missing.
+fn server_db(out: Output, db: Option<&str>) -> Result<ServerDb, ExitCode> {
+    match db.map(ServerDb::parse) {
+        Some(ServerDb::Sqlite(path)) if !path.is_file() => {
+            let problem = crate::args::existing_db(&path.display().to_string()).err();
+            Err(out.usage(problem.unwrap_or_default()))
+        }
+        Some(db) => Ok(db),
         None => {
             let db = PathBuf::from(DEFAULT_DB);
             if !db.exists() {
                 if let Err(e) = rusqlite::Connection::open(&db)
                     .and_then(|c| c.execute_batch(crate::demo::SCHEMA))
                 {
-                    eprintln!("error: cannot create {DEFAULT_DB}: {e}");
-                    return ExitCode::from(exit::FAILURE);
+                    return Err(out.local_failure(format!("cannot create {DEFAULT_DB}: {e}")));
                 }
             }
-            ServerDb::Sqlite(db)
+            Ok(ServerDb::Sqlite(db))
         }
+    }
+}
+
+/// Opens the store of `db`, tracking the tables `tables` names.
+async fn open_store(db: &ServerDb, tables: &TableArgs) -> Result<Arc<dyn Store>, String> {
+    let user_tables = if tables.needs_user_tables() {
+        crate::store::user_tables(db).await?
+    } else {
+        Vec::new()
     };
-    let mut tables: Vec<TableSpec> = args.tables.iter().map(|n| TableSpec::both(n)).collect();
-    tables.extend(args.push_only.iter().map(|n| TableSpec {
-        name: n.clone(),
-        direction: Direction::PushOnly,
-    }));
-    tables.extend(args.pull_only.iter().map(|n| TableSpec {
-        name: n.clone(),
-        direction: Direction::PullOnly,
-    }));
-    let opening = (db.clone(), tables);
-    let opened = tokio::task::spawn_blocking(move || crate::store::open(&opening.0, &opening.1));
-    let store = match opened.await.unwrap_or_else(|e| Err(e.to_string())) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(exit::FAILURE);
-        }
-    };
+    let specs = tables.specs(&user_tables)?;
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || crate::store::open(&db, &specs))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+}
+
+/// The server's configuration from the flags.
+fn config(args: ServeArgs) -> Config {
     let mut config = Config::new();
     config.listen = args.listen;
-    let scheme = if args.tls_cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
     config.tls_cert = args.tls_cert;
     config.tls_key = args.tls_key;
     config.registration_token = args.registration_token;
     config.open_registration = args.open_registration;
-    let handle = match Server::bind(store, config).await {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(exit::FAILURE);
-        }
+    if let Some(n) = args.page_size {
+        config.limits.pull_page_ops = n as usize;
+        config.limits.repair_page_rows = n as usize;
+    }
+    if let Some(d) = args.stale_after {
+        config.stale_after = d;
+    }
+    config.trim_interval = args.trim_every;
+    config
+}
+
+/// Says where the server listens: the first line of stdout (`listening
+/// on URL`, or one line of JSON), then what it serves on stderr.
+fn announce(out: Output, handle: &ServerHandle, db: &ServerDb, config: &Config) {
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
     };
-    println!("listening on {scheme}://{}", handle.local_addr());
+    let url = format!("{scheme}://{}", handle.local_addr());
+    let server = handle.server();
+    if out.json {
+        let tables: Vec<_> = server
+            .schema()
+            .tables
+            .iter()
+            .map(|t| json!({"name": t.name, "direction": t.direction.name()}))
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "listening": url,
+                "db": db.display(),
+                "tables": tables,
+                "fingerprint": server.fingerprint(),
+                "page_size": config.limits.pull_page_ops,
+                "stale_after_seconds": config.stale_after.as_secs(),
+            })
+        );
+    } else {
+        println!("listening on {url}");
+    }
     let _ = std::io::stdout().flush();
     eprintln!(
         "serving {} ({} tables, fingerprint {}); Ctrl-C stops",
         db.display(),
-        handle.server().schema().tables.len(),
-        handle.server().fingerprint()
+        server.schema().tables.len(),
+        server.fingerprint()
     );
+}
+
+/// Serves until Ctrl-C.
+pub async fn run(out: Output, args: ServeArgs) -> ExitCode {
+    let db = match server_db(out, args.db.as_deref()) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let store = match open_store(&db, &args.tables).await {
+        Ok(s) => s,
+        Err(e) => return out.local_failure(e),
+    };
+    let config = config(args);
+    let shown = config.clone();
+    let handle = match Server::bind(store, config).await {
+        Ok(h) => h,
+        Err(e) => return out.local_failure(e),
+    };
+    announce(out, &handle, &db, &shown);
     let _ = tokio::signal::ctrl_c().await;
     handle.shutdown().await;
     ExitCode::SUCCESS

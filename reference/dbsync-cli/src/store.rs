@@ -73,3 +73,25 @@ pub fn open_served(db: &ServerDb) -> Result<Arc<dyn Store>, String> {
         }
     }
 }
+
+/// The user tables of `db` (dbsync's own left out).
+pub async fn user_tables(db: &ServerDb) -> Result<Vec<String>, String> {
+    match db {
+        ServerDb::Sqlite(path) => crate::database::open(path)
+            .and_then(|c| dbsync_sqlite::introspect::user_tables(&c))
+            .map_err(|e| e.to_string()),
+        ServerDb::Postgres(url) => {
+            let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| e.to_string())?;
+            let connection = tokio::spawn(connection);
+            let tables = match client.transaction().await {
+                Ok(tx) => dbsync_postgres::catalog::user_tables(&tx).await,
+                Err(e) => Err(e),
+            };
+            drop(client);
+            let _ = connection.await;
+            tables.map_err(|e| e.to_string())
+        }
+    }
+}

@@ -278,3 +278,42 @@ fn dbsync_serve_on_postgresql_passes_every_wire_vector_a_server_without_hooks_ca
         summary.line()
     );
 }
+
+#[test]
+fn naming_only_a_direction_for_one_postgres_table_keeps_every_other_table_both_ways() {
+    let db = server_db();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--db", &db.url(), "--listen", "127.0.0.1:0"])
+        .args(["--open-registration", "--json", "--push-only", "person"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let announced: serde_json::Value = serde_json::from_str(&first).unwrap_or_else(|_| {
+        panic!(
+            "serve did not start: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let tables = announced["tables"].as_array().unwrap();
+    let direction = |name: &str| {
+        tables
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["direction"].as_str().unwrap().to_string())
+    };
+    assert_eq!(direction("city").as_deref(), Some("both"), "{announced}");
+    assert_eq!(
+        direction("person").as_deref(),
+        Some("push_only"),
+        "{announced}"
+    );
+}

@@ -1,0 +1,166 @@
+//! The commands that talk to the server: register, push, pull, sync and
+//! repair.
+
+use crate::args::{existing_db, NodeArgs, TimeoutArgs};
+use crate::database;
+use crate::output::Output;
+use clap::Args;
+use dbsync_client::{CaCert, ClientError, Node, PushOutcome};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Opens the tracked node database of `args`, with its server override,
+/// timeouts and (on a terminal, without `--json`) a progress bar.
+pub fn open(out: Output, args: &NodeArgs) -> Result<Node, ClientError> {
+    let mut node = database::open_tracked(&args.db)?.with_timeouts(args.timeouts.timeouts());
+    if let Some(url) = &args.server {
+        node = node.with_server(url);
+    }
+    if let Some(bar) = crate::progress::bar().filter(|_| !out.json) {
+        node = node.with_progress(bar);
+    }
+    Ok(node)
+}
+
+/// What `dbsync register` is given.
+#[derive(Args)]
+pub struct RegisterArgs {
+    /// The application's SQLite database (it must exist).
+    #[arg(long, value_parser = existing_db)]
+    pub db: PathBuf,
+    /// The server's base URL (http:// or https://).
+    #[arg(long)]
+    pub server: String,
+    /// The server's registration token.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Trust this CA (a PEM file) for an https:// server, besides the
+    /// system's root certificates; stored with the credentials.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+}
+
+/// Registers the database with a server and stores the credentials in it.
+pub async fn register(out: Output, r: RegisterArgs) -> ExitCode {
+    let registered = async {
+        let ca = r
+            .ca_cert
+            .as_deref()
+            .map(CaCert::from_pem_file)
+            .transpose()?;
+        let mut node = database::open_tracked(&r.db)?.with_timeouts(r.timeouts.timeouts());
+        if let Some(ca) = ca {
+            node = node.with_ca_cert(ca);
+        }
+        node.register(&r.server, r.token.as_deref()).await
+    };
+    match registered.await {
+        Ok(resp) => out.done(
+            json!({"node_id": resp.node_id, "server": r.server, "latest_version": resp.latest_version}),
+            || {
+                let mut text = format!("registered as node {} with {}", resp.node_id, r.server);
+                if resp.latest_version > 0 {
+                    text.push_str(&format!(
+                        "\nthe server is at version {}: run `dbsync repair --db {}` to start from its data",
+                        resp.latest_version,
+                        r.db.display()
+                    ));
+                }
+                text
+            },
+        ),
+        Err(e) => out.fail(&e),
+    }
+}
+
+/// Pushes the pending ops.
+pub async fn push(out: Output, args: NodeArgs) -> ExitCode {
+    let pushed = match open(out, &args) {
+        Ok(node) => node.push().await,
+        Err(e) => Err(e),
+    };
+    match pushed {
+        Ok(PushOutcome::NothingToPush) => out.done(json!({"pushed": false, "ops": 0}), || {
+            "nothing to push".into()
+        }),
+        Ok(PushOutcome::Pushed {
+            version,
+            ops,
+            duplicate,
+        }) => out.done(
+            json!({"pushed": true, "ops": ops, "version": version, "duplicate": duplicate}),
+            || {
+                let again = if duplicate {
+                    " (already applied: a retry)"
+                } else {
+                    ""
+                };
+                format!("pushed {ops} ops as version {version}{again}")
+            },
+        ),
+        Err(e) => out.fail(&e),
+    }
+}
+
+/// Pulls the server's new versions and merges them.
+pub async fn pull(out: Output, args: NodeArgs) -> ExitCode {
+    let pulled = match open(out, &args) {
+        Ok(node) => node.pull().await,
+        Err(e) => Err(e),
+    };
+    match pulled {
+        Ok(r) => out.done(
+            json!({"ops_merged": r.ops_merged, "version": r.version, "conflicts": r.conflicts.len()}),
+            || {
+                format!(
+                    "merged {} ops; now at version {}; {} conflict(s) resolved",
+                    r.ops_merged,
+                    r.version,
+                    r.conflicts.len()
+                )
+            },
+        ),
+        Err(e) => out.fail(&e),
+    }
+}
+
+/// Pushes; pulls and pushes again when the server has moved on.
+pub async fn sync(out: Output, args: NodeArgs) -> ExitCode {
+    let synced = match open(out, &args) {
+        Ok(node) => node.sync().await,
+        Err(e) => Err(e),
+    };
+    match synced {
+        Ok(r) => out.done(
+            json!({
+                "pushed_ops": r.pushed_ops,
+                "pulls": r.pulls,
+                "merged_ops": r.merged_ops,
+                "conflicts": r.conflicts,
+                "version": r.version,
+            }),
+            || format!(
+                "synced: pushed {} ops, pulled {} time(s) ({} ops merged, {} conflict(s)); now at version {}",
+                r.pushed_ops, r.pulls, r.merged_ops, r.conflicts, r.version
+            ),
+        ),
+        Err(e) => out.fail(&e),
+    }
+}
+
+/// Replaces the synced tables with the server's snapshot.
+pub async fn repair(out: Output, args: NodeArgs) -> ExitCode {
+    let repaired = match open(out, &args) {
+        Ok(node) => node.repair().await,
+        Err(e) => Err(e),
+    };
+    match repaired {
+        Ok(v) => out.done(json!({"version": v}), || {
+            format!("repaired: the synced tables now equal the server's at version {v}")
+        }),
+        Err(e) => out.fail(&e),
+    }
+}
