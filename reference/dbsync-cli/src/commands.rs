@@ -1,11 +1,12 @@
 //! The node-side commands.
 
+use crate::existing::{self, ExistingRowsArg};
 use crate::exit;
 use crate::store::ServerDb;
 use crate::NodeArgs;
-use dbsync_client::{CaCert, ClientError, Node, OpenOptions, PushOutcome, Timeouts};
+use dbsync_client::{CaCert, ClientError, Node, OpenOptions, PushOutcome, RepairOptions, Timeouts};
 use dbsync_core::{ColumnType, Direction, Value};
-use dbsync_sqlite::{track, Role, TableSpec};
+use dbsync_sqlite::{track, Role, StoreError, TableSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,7 +47,7 @@ fn local_failure(what: impl std::fmt::Display) -> ExitCode {
 }
 
 /// A failure of the local store: busy has its own exit code.
-fn store_failure(e: dbsync_sqlite::StoreError) -> ExitCode {
+fn store_failure(e: StoreError) -> ExitCode {
     if e.is_busy() {
         return exit::report(&ClientError::DatabaseBusy);
     }
@@ -80,6 +81,7 @@ pub fn track(
     both: Vec<String>,
     push_only: Vec<String>,
     pull_only: Vec<String>,
+    existing_rows: Option<ExistingRowsArg>,
 ) -> ExitCode {
     let mut specs: Vec<TableSpec> = both.iter().map(|n| TableSpec::both(n)).collect();
     specs.extend(push_only.iter().map(|n| TableSpec {
@@ -98,7 +100,8 @@ pub fn track(
             } else {
                 Role::Node
             };
-            let schema = track::track(&mut conn, &specs, role)?;
+            let options = existing::track_options(existing_rows);
+            let schema = track::track_with(&mut conn, &specs, role, &options)?;
             if role == Role::Node {
                 conn.execute_batch(dbsync_sqlite::node::NODE_SQL)?;
             }
@@ -112,6 +115,7 @@ pub fn track(
             println!("schema fingerprint {}", schema.fingerprint());
             ExitCode::SUCCESS
         }
+        Err(StoreError::ExistingRows(refused)) => existing::refused(&refused),
         Err(e) => store_failure(e),
     }
 }
@@ -230,14 +234,21 @@ pub async fn sync(args: NodeArgs) -> ExitCode {
     }
 }
 
-pub async fn repair(args: NodeArgs) -> ExitCode {
+pub async fn repair(args: NodeArgs, discard_local_changes: bool) -> ExitCode {
     let node = match open(&args) {
         Ok(n) => n,
         Err(e) => return exit::report(&e),
     };
-    match node.repair().await {
-        Ok(v) => {
-            println!("repaired: the synced tables now equal the server's at version {v}");
+    let options = RepairOptions {
+        discard_local_changes,
+    };
+    match node.repair_with(options).await {
+        Ok(r) => {
+            println!(
+                "repaired: the synced tables now equal the server's at version {}",
+                r.version
+            );
+            existing::print_discarded(&r.discarded);
             ExitCode::SUCCESS
         }
         Err(e) => exit::report(&e),
@@ -335,6 +346,9 @@ pub async fn status(db: PathBuf, json: bool) -> ExitCode {
             }
             println!("last version {}", s.last_version);
             println!("pending ops {}", s.pending_ops);
+            if s.repair_owed {
+                println!("repair owed: the existing rows were tracked as a copy of the server's; run `dbsync repair`");
+            }
             if let Some(p) = &s.outstanding_push {
                 println!(
                     "outstanding push {p} (sent, answer not yet seen: the next push retries it)"

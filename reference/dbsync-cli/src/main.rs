@@ -2,6 +2,7 @@
 
 mod commands;
 mod demo;
+mod existing;
 mod exit;
 mod progress;
 mod serve;
@@ -95,6 +96,13 @@ enum Command {
         /// Tables nodes pull but never write.
         #[arg(long, value_delimiter = ',')]
         pull_only: Vec<String>,
+        /// What rows a table already holds when a node first tracks it are:
+        /// `push` (this node's own work: recorded as pending inserts, sent
+        /// with the next push) or `replace` (a copy of the server's data:
+        /// the next repair replaces them). Required when such a table holds
+        /// rows.
+        #[arg(long, alias = "existing", value_enum, value_name = "push|replace")]
+        existing_rows: Option<existing::ExistingRowsArg>,
     },
     /// Stop tracking tables (default: all); their data stays.
     Untrack {
@@ -125,8 +133,17 @@ enum Command {
     Pull(NodeArgs),
     /// Push; pull and push again when the server has moved on.
     Sync(NodeArgs),
-    /// Replace the synced tables with the server's snapshot.
-    Repair(NodeArgs),
+    /// Replace the synced tables with the server's snapshot. Refuses when
+    /// that would discard local work nobody has pushed.
+    Repair {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Discard the local work the repair replaces (pending ops, rows
+        /// never synced) instead of refusing; what was discarded is
+        /// reported and kept in the conflict log.
+        #[arg(long)]
+        discard_local_changes: bool,
+    },
     /// Read rows of a synced table from the server (as JSON).
     Query {
         #[command(flatten)]
@@ -197,7 +214,8 @@ fn main() -> ExitCode {
                 tables,
                 push_only,
                 pull_only,
-            } => commands::track(db, tables, push_only, pull_only),
+                existing_rows,
+            } => commands::track(db, tables, push_only, pull_only, existing_rows),
             Command::Untrack { db, tables } => commands::untrack(db, tables),
             Command::Register {
                 db,
@@ -209,7 +227,10 @@ fn main() -> ExitCode {
             Command::Push(n) => commands::push(n).await,
             Command::Pull(n) => commands::pull(n).await,
             Command::Sync(n) => commands::sync(n).await,
-            Command::Repair(n) => commands::repair(n).await,
+            Command::Repair {
+                node,
+                discard_local_changes,
+            } => commands::repair(node, discard_local_changes).await,
             Command::Query {
                 node,
                 table,
