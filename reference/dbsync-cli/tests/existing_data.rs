@@ -165,3 +165,37 @@ fn repair_keeps_unpushed_work_unless_told_to_discard_it_and_says_what_it_discard
         serde_json::from_str(&ok(&["status", "--db", db, "--json"])).unwrap();
     assert_eq!(status["pending_ops"], 0);
 }
+
+#[test]
+fn rows_in_the_server_database_before_the_first_serve_reach_a_new_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    sql(&server_db, SCHEMA);
+    sql(
+        &server_db,
+        "INSERT INTO city (name) VALUES ('Lisbon'), ('Porto');
+         INSERT INTO person (name, city_id) VALUES ('Rui', 2);",
+    );
+    let server = support::serving::serve(
+        BIN,
+        server_db.to_str().unwrap(),
+        &["--registration-token", "sesame"],
+        Stdio::null(),
+    );
+    let n = dir.path().join("n.db");
+    sql(&n, SCHEMA);
+    let db = n.to_str().unwrap();
+    ok(&["track", "--db", db]);
+    register(db, &server.url);
+    ok(&["sync", "--db", db]);
+    assert_eq!(count(&n, "SELECT count(*) FROM city"), 2);
+    assert_eq!(
+        count(&n, "SELECT city_id FROM person WHERE name = 'Rui'"),
+        2
+    );
+    // The node's next insert takes a fresh key and reaches the server.
+    sql(&n, "INSERT INTO city (name) VALUES ('Faro');");
+    let synced = ok(&["sync", "--db", db]);
+    assert!(synced.contains("pushed 1 ops"), "{synced}");
+    assert_eq!(count(&server_db, "SELECT count(*) FROM city"), 3);
+}
