@@ -25,6 +25,9 @@ pub async fn status(out: Output, args: DbArgs) -> ExitCode {
         }];
         lines.push(format!("last version {}", s.last_version));
         lines.push(format!("pending ops {}", s.pending_ops));
+        if s.repair_owed {
+            lines.push("repair owed: the existing rows were tracked as a copy of the server's; run `dbsync repair`".into());
+        }
         if let Some(p) = &s.outstanding_push {
             lines.push(format!(
                 "outstanding push {p} (sent, answer not yet seen: the next push retries it)"

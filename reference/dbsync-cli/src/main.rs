@@ -4,6 +4,7 @@
 mod args;
 mod database;
 mod demo;
+mod existing;
 mod exit;
 mod inspect;
 mod output;
@@ -61,8 +62,9 @@ enum Command {
     Pull(NodeArgs),
     /// Push; pull and push again when the server has moved on.
     Sync(NodeArgs),
-    /// Replace the synced tables with the server's snapshot.
-    Repair(NodeArgs),
+    /// Replace the synced tables with the server's snapshot. Refuses when
+    /// that would discard local work nobody has pushed.
+    Repair(procedures::RepairArgs),
     /// Read rows of a synced table from the server (as JSON).
     Query(query::QueryArgs),
     /// The node id, server, last version and pending ops.

@@ -67,6 +67,22 @@ impl Output {
         self.plain_failure(ErrorCode::InvalidConfiguration, what, exit::USAGE)
     }
 
+    /// Prints a local failure with its own error code (`error [code]:`)
+    /// and returns `exit`.
+    pub fn coded_failure(
+        self,
+        code: ErrorCode,
+        what: impl std::fmt::Display,
+        exit: u8,
+    ) -> ExitCode {
+        if self.json {
+            print_error(code, &what.to_string(), None);
+        } else {
+            eprintln!("error [{code}]: {what}");
+        }
+        ExitCode::from(exit)
+    }
+
     fn plain_failure(self, code: ErrorCode, what: impl std::fmt::Display, exit: u8) -> ExitCode {
         if self.json {
             print_error(code, &what.to_string(), None);

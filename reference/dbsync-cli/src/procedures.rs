@@ -3,9 +3,10 @@
 
 use crate::args::{existing_db, NodeArgs, TimeoutArgs};
 use crate::database;
+use crate::existing;
 use crate::output::Output;
 use clap::Args;
-use dbsync_client::{CaCert, ClientError, Node, PushOutcome};
+use dbsync_client::{CaCert, ClientError, Node, PushOutcome, RepairOptions};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -152,15 +153,45 @@ pub async fn sync(out: Output, args: NodeArgs) -> ExitCode {
 }
 
 /// Replaces the synced tables with the server's snapshot.
-pub async fn repair(out: Output, args: NodeArgs) -> ExitCode {
-    let repaired = match open(out, &args) {
-        Ok(node) => node.repair().await,
+/// What `dbsync repair` is given.
+#[derive(Args)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Discard the local work the repair replaces (pending ops, rows
+    /// never synced) instead of refusing; what was discarded is
+    /// reported and kept in the conflict log.
+    #[arg(long)]
+    pub discard_local_changes: bool,
+}
+
+pub async fn repair(out: Output, args: RepairArgs) -> ExitCode {
+    let options = RepairOptions {
+        discard_local_changes: args.discard_local_changes,
+    };
+    let repaired = match open(out, &args.node) {
+        Ok(node) => node.repair_with(options).await,
         Err(e) => Err(e),
     };
     match repaired {
-        Ok(v) => out.done(json!({"version": v}), || {
-            format!("repaired: the synced tables now equal the server's at version {v}")
-        }),
+        Ok(r) => {
+            let discarded = existing::describe_discarded(&r.discarded);
+            out.done(
+                json!({"version": r.version, "discarded": discarded}),
+                || {
+                    let mut text = format!(
+                        "repaired: the synced tables now equal the server's at version {}",
+                        r.version
+                    );
+                    if let Some(d) = &discarded {
+                        text.push_str(&format!(
+                            "\ndiscarded local work: {d} (see `dbsync conflicts`)"
+                        ));
+                    }
+                    text
+                },
+            )
+        }
         Err(e) => out.fail(&e),
     }
 }

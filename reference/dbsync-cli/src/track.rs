@@ -2,9 +2,10 @@
 
 use crate::args::{existing_db, TableArgs};
 use crate::database;
+use crate::existing;
 use crate::output::Output;
 use clap::Args;
-use dbsync_sqlite::{track, Role, StoreError};
+use dbsync_sqlite::{track, Role, StoreError, TrackOptions};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,6 +18,13 @@ pub struct TrackArgs {
     pub db: PathBuf,
     #[command(flatten)]
     pub tables: TableArgs,
+    /// What rows a table already holds when a node first tracks it are:
+    /// `push` (this node's own work: recorded as pending inserts, sent
+    /// with the next push) or `replace` (a copy of the server's data:
+    /// the next repair replaces them). Required when such a table holds
+    /// rows.
+    #[arg(long, alias = "existing", value_enum, value_name = "push|replace")]
+    pub existing_rows: Option<existing::ExistingRowsArg>,
 }
 
 /// What `dbsync untrack` is given.
@@ -48,8 +56,10 @@ pub fn track(out: Output, args: TrackArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return out.usage(e),
     };
-    let schema = match track_as(&mut conn, &args.db, &specs) {
+    let options = existing::track_options(args.existing_rows);
+    let schema = match track_as(&mut conn, &args.db, &specs, &options) {
         Ok(schema) => schema,
+        Err(StoreError::ExistingRows(refused)) => return existing::refused(out, &refused),
         Err(e) => return out.store_failure(e),
     };
     let tables: Vec<_> = schema
@@ -77,13 +87,14 @@ fn track_as(
     conn: &mut rusqlite::Connection,
     db: &Path,
     specs: &[dbsync_sqlite::TableSpec],
+    options: &TrackOptions,
 ) -> Result<dbsync_core::Schema, StoreError> {
     let role = if database::role(db).as_deref() == Some("server") {
         Role::Server
     } else {
         Role::Node
     };
-    let schema = track::track(conn, specs, role)?;
+    let schema = track::track_with(conn, specs, role, options)?;
     if role == Role::Node {
         conn.execute_batch(dbsync_sqlite::node::NODE_SQL)?;
     }

@@ -55,6 +55,18 @@ pub enum ClientError {
     /// retrying is safe (a push is stored before it is sent).
     #[error("the database is busy: another connection held its write lock for longer than the busy timeout; nothing was changed, retrying is safe (commit or shorten the application's transaction, or raise the busy timeout)")]
     DatabaseBusy,
+    /// Tables to track hold rows and nobody said what they are (spec §3.5).
+    /// Nothing was tracked.
+    #[error("{0}")]
+    ExistingRows(dbsync_sqlite::ExistingRowsRefused),
+    /// The node tracked its existing rows as a copy of the server's and
+    /// must repair first (spec §3.5).
+    #[error("this node tracked its existing rows as a copy of the server's: repair first (`dbsync repair`), which replaces them with the server's")]
+    RepairOwed,
+    /// A repair would discard local work nobody has pushed (spec §13.5).
+    /// Nothing was changed.
+    #[error("the repair would discard local work nobody has pushed: {}; sync first, or repair discarding it (`dbsync repair --discard-local-changes`)", dbsync_sqlite::node::describe_work(.0))]
+    UnpushedChanges(Vec<dbsync_sqlite::node::LocalWork>),
     /// The local database failed.
     #[error("local database: {0}")]
     Store(String),
@@ -83,6 +95,9 @@ impl ClientError {
             ClientError::NotRegistered => ErrorCode::NotRegistered,
             ClientError::TooManyRounds(_) => ErrorCode::PullRequired,
             ClientError::DatabaseBusy => ErrorCode::DatabaseBusy,
+            ClientError::ExistingRows(_) => ErrorCode::ExistingRows,
+            ClientError::RepairOwed => ErrorCode::RepairRequired,
+            ClientError::UnpushedChanges(_) => ErrorCode::UnpushedChanges,
             ClientError::Protocol(_) | ClientError::Store(_) => ErrorCode::InternalError,
         }
     }
@@ -96,6 +111,8 @@ impl From<dbsync_sqlite::node::NodeError> for ClientError {
             NodeError::Merge(MergeError::UniqueCollisions(c)) => ClientError::UniqueCollisions(c),
             NodeError::InvalidPendingSequence(s) => ClientError::InvalidPendingSequence(s),
             NodeError::NotRegistered => ClientError::NotRegistered,
+            NodeError::RepairOwed => ClientError::RepairOwed,
+            NodeError::UnpushedChanges(work) => ClientError::UnpushedChanges(work),
             NodeError::Store(s) => s.into(),
             other => ClientError::Store(other.to_string()),
         }
@@ -104,10 +121,11 @@ impl From<dbsync_sqlite::node::NodeError> for ClientError {
 
 impl From<dbsync_sqlite::StoreError> for ClientError {
     fn from(e: dbsync_sqlite::StoreError) -> ClientError {
-        if e.is_busy() {
-            return ClientError::DatabaseBusy;
+        match e {
+            e if e.is_busy() => ClientError::DatabaseBusy,
+            dbsync_sqlite::StoreError::ExistingRows(r) => ClientError::ExistingRows(r),
+            e => ClientError::Store(e.to_string()),
         }
-        ClientError::Store(e.to_string())
     }
 }
 

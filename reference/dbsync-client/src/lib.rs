@@ -21,9 +21,11 @@ mod progress;
 mod tls;
 pub mod transport;
 
+pub use dbsync_sqlite::node::{LocalWork, RepairReport};
+pub use dbsync_sqlite::ExistingRows;
 pub use error::ClientError;
 pub use node::{Node, PushOutcome, Status, SyncReport};
-pub use options::OpenOptions;
+pub use options::{OpenOptions, RepairOptions};
 pub use progress::{Procedure, Progress};
 pub use tls::CaCert;
 pub use transport::Timeouts;

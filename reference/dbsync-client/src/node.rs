@@ -3,14 +3,16 @@
 
 use crate::credentials;
 use crate::error::ClientError;
-use crate::options::OpenOptions;
+use crate::options::{OpenOptions, RepairOptions};
 use crate::progress::{Procedure, Progress, ProgressFn};
 use crate::tls::CaCert;
 use crate::transport::{now, Signer, Timeouts, Transport};
 use dbsync_core::merge::{NodeWins, Policy};
 use dbsync_core::protocol::*;
 use dbsync_core::{ErrorCode, Schema};
-use dbsync_sqlite::node::{self as store, LoggedConflict, MergeReport, NodeState, StagedPull};
+use dbsync_sqlite::node::{
+    self as store, LoggedConflict, MergeReport, NodeState, RepairReport, StagedPull,
+};
 use dbsync_sqlite::TableSpec;
 use rusqlite::Connection;
 use std::path::Path;
@@ -62,6 +64,9 @@ pub struct Status {
     pub last_version: u64,
     pub pending_ops: usize,
     pub outstanding_push: Option<String>,
+    /// The node tracked existing rows as a copy of the server's and must
+    /// repair before it pushes or pulls (spec §3.5).
+    pub repair_owed: bool,
     pub schema_fingerprint: String,
     pub tables: Vec<String>,
 }
@@ -84,7 +89,10 @@ impl Node {
         options: &OpenOptions,
     ) -> Result<Node, ClientError> {
         let mut conn = dbsync_sqlite::open_with_busy_timeout(path, options.busy_timeout)?;
-        let schema = store::prepare(&mut conn, specs)?;
+        let track = dbsync_sqlite::TrackOptions {
+            existing_rows: options.existing_rows,
+        };
+        let schema = store::prepare_with(&mut conn, specs, &track)?;
         Ok(Node::with_connection(conn, schema))
     }
 
@@ -395,10 +403,60 @@ impl Node {
     }
 
     /// Replaces the node's pull-capable tables with the server's (spec §13).
+    /// Refuses with [`ClientError::UnpushedChanges`], changing nothing,
+    /// when that would discard local work (spec §13.5): see
+    /// [`Node::repair_with`].
     pub async fn repair(&self) -> Result<u64, ClientError> {
+        Ok(self.repair_with(RepairOptions::default()).await?.version)
+    }
+
+    /// [`Node::repair`] with `options`: with `discard_local_changes`, the
+    /// local work the repair replaces is discarded, reported by table and
+    /// logged in the conflict log.
+    pub async fn repair_with(&self, options: RepairOptions) -> Result<RepairReport, ClientError> {
         let (transport, signer, _) = self.connect().await?;
-        // A repair cut short (a dropped connection, a crash) resumes from
-        // the last staged page.
+        if !options.discard_local_changes {
+            // Checked again when the repair finishes: the application may
+            // write meanwhile.
+            let work = self
+                .with_db(|c, schema| Ok(store::local_work(c, schema)?))
+                .await?;
+            if !work.is_empty() {
+                return Err(ClientError::UnpushedChanges(work));
+            }
+        }
+        let rows = self.stage_snapshot(&transport, &signer).await?;
+        // Catch up from the first page's version; nothing is pending after a repair.
+        let base = self.with_db(|c, _| Ok(store::repair_version(c)?)).await?;
+        let mut staged = StagedPull::default();
+        let mut cursor = None;
+        loop {
+            let req = PullRequest {
+                app_data: self.app_data.clone(),
+                ..PullRequest::page(&self.fingerprint, base, &[], cursor)
+            };
+            let page: PullResponse =
+                page_with_retries(&transport, "/v1/pull", &req, &signer).await?;
+            cursor = page.next_cursor.clone();
+            staged.add(page);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        self.report(Procedure::Repair, rows, Some(rows));
+        let discard = options.discard_local_changes;
+        self.with_db(move |c, schema| Ok(store::repair_finish(c, schema, staged, discard, now())?))
+            .await
+    }
+
+    /// Stages the server's snapshot page by page (spec §13.2), resuming a
+    /// repair cut short from its last staged page; returns how many rows
+    /// this call staged.
+    async fn stage_snapshot(
+        &self,
+        transport: &Transport,
+        signer: &Signer,
+    ) -> Result<u64, ClientError> {
         let resumed = self.with_db(|c, _| Ok(store::repair_progress(c)?)).await?;
         let (mut cursor, mut staging) = match resumed {
             Some(next) => (next.clone(), next.is_some()),
@@ -418,8 +476,7 @@ impl Node {
                 app_data: self.app_data.clone(),
                 cursor: cursor.clone(),
             };
-            let page: RepairPage =
-                page_with_retries(&transport, "/v1/repair", &req, &signer).await?;
+            let page: RepairPage = page_with_retries(transport, "/v1/repair", &req, signer).await?;
             cursor = page.next_cursor.clone();
             rows += page.rows.len() as u64;
             total = total.or(page.total_rows);
@@ -429,26 +486,7 @@ impl Node {
             self.report(Procedure::Repair, rows, total.map(|t| t.max(rows)));
             staging = cursor.is_some();
         }
-        // Catch up from the first page's version; nothing is pending after a repair.
-        let base = self.with_db(|c, _| Ok(store::repair_version(c)?)).await?;
-        let mut staged = StagedPull::default();
-        let mut cursor = None;
-        loop {
-            let req = PullRequest {
-                app_data: self.app_data.clone(),
-                ..PullRequest::page(&self.fingerprint, base, &[], cursor)
-            };
-            let page: PullResponse =
-                page_with_retries(&transport, "/v1/pull", &req, &signer).await?;
-            cursor = page.next_cursor.clone();
-            staged.add(page);
-            if cursor.is_none() {
-                break;
-            }
-        }
-        self.report(Procedure::Repair, rows, Some(rows));
-        self.with_db(move |c, schema| Ok(store::repair_finish(c, schema, staged)?))
-            .await
+        Ok(rows)
     }
 
     /// A read-only query on the server (spec §14).
@@ -488,6 +526,7 @@ impl Node {
                 last_version: st.last_version,
                 pending_ops: pending.len(),
                 outstanding_push: st.outstanding_push,
+                repair_owed: st.repair_owed,
                 schema_fingerprint: fingerprint,
                 tables: schema.tables.iter().map(|t| t.name.clone()).collect(),
             })

@@ -112,6 +112,11 @@ error_codes! {
     /// (local) Another connection held the database's write lock for longer
     /// than the node's busy timeout; nothing was changed.
     DatabaseBusy = "database_busy", 0, false;
+    /// (local) Tables to track hold rows, and nobody said whether to push
+    /// them or have the server's copy replace them.
+    ExistingRows = "existing_rows", 0, false;
+    /// (local) A repair would discard local work the server may not have.
+    UnpushedChanges = "unpushed_changes", 0, false;
 }
 
 impl fmt::Display for ErrorCode {

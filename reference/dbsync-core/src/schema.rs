@@ -137,6 +137,27 @@ impl Schema {
         Schema { tables }
     }
 
+    /// `names` with every table after the tables it references among
+    /// `names` (self-references aside), so rows inserted in this order
+    /// meet their parents; a cycle keeps the given order.
+    pub fn parents_first<'a>(&self, names: &[&'a str]) -> Vec<&'a str> {
+        let mut placed: Vec<&'a str> = Vec::with_capacity(names.len());
+        let mut left: Vec<&'a str> = names.to_vec();
+        while !left.is_empty() {
+            let ready = left.iter().position(|name| {
+                self.table(name).is_some_and(|t| {
+                    t.foreign_keys.iter().all(|fk| {
+                        fk.references == *name
+                            || placed.contains(&fk.references.as_str())
+                            || !left.contains(&fk.references.as_str())
+                    })
+                })
+            });
+            placed.push(left.remove(ready.unwrap_or(0)));
+        }
+        placed
+    }
+
     pub fn table(&self, name: &str) -> Option<&TableSchema> {
         self.tables.iter().find(|t| t.name == name)
     }

@@ -123,16 +123,58 @@ pub async fn track(client: &mut Client, specs: &[TableSpec]) -> Result<Vec<PgTab
         given => given.to_vec(),
     };
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let already = tracked_names(&tx).await?;
     let mut tables = Vec::new();
+    let mut first = Vec::new();
     for spec in &specs {
         let table = read_table(&tx, &spec.name, &names, spec.direction).await?;
         let id = record(&tx, &table.schema).await?;
         tx.batch_execute(&capture_sql(id, &table.schema)).await?;
+        if !already.contains(&spec.name) {
+            first.push((spec.name.clone(), id));
+        }
         tables.push(table);
     }
     check_push_only_parents(&tables)?;
+    capture_existing_rows(&tx, &tables, &first).await?;
     tx.commit().await?;
     Ok(tables)
+}
+
+/// The tables tracked before this call.
+async fn tracked_names(tx: &Transaction<'_>) -> Result<Vec<String>, Error> {
+    let rows = tx.query("SELECT name FROM dbsync_tables", &[]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Records the rows of tables tracked for the first time (`first`: name
+/// and table id) as captured inserts, unsealed: writes made directly on
+/// the server before capture began, which the next sealing makes a
+/// version (spec §6.2). Parents' tables first, rows in ascending id. The
+/// capture trigger is already created in this transaction, which holds
+/// the table's lock from then on: no write falls between the rows read
+/// here and the trigger.
+async fn capture_existing_rows(
+    tx: &Transaction<'_>,
+    tables: &[PgTable],
+    first: &[(String, i32)],
+) -> Result<(), Error> {
+    let schema = Schema::new(tables.iter().map(|t| t.schema.clone()).collect());
+    let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
+    for name in schema.parents_first(&names) {
+        let t = schema.table(name).expect("a table just tracked");
+        let id = first.iter().find(|(n, _)| n == name).expect("listed").1;
+        let pk = &t.primary_key;
+        tx.execute(
+            &format!(
+                "INSERT INTO dbsync_oplog (table_id, row_id, command) \
+                 SELECT $1, \"{pk}\", 1 FROM \"{name}\" ORDER BY \"{pk}\""
+            ),
+            &[&id],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn record(tx: &Transaction<'_>, t: &TableSchema) -> Result<i32, Error> {

@@ -5,8 +5,11 @@
 //! - [`introspect`]: a table's shape from SQLite's catalogue, checked against
 //!   the restrictions of spec §2;
 //! - [`track`]: dbsync's own tables and the capture triggers;
-//! - [`oplog`]: reading and marking the captured ops.
+//! - [`existing`]: the rows a table holds when a node first tracks it;
+//! - [`oplog`]: reading and marking the captured ops;
+//! - [`node`] and [`server`]: the two sides of the protocol.
 
+pub mod existing;
 pub mod introspect;
 pub mod node;
 pub mod oplog;
@@ -14,6 +17,7 @@ pub mod rows;
 pub mod server;
 pub mod track;
 
+pub use existing::{ExistingRows, ExistingRowsRefused, TrackOptions};
 pub use introspect::TableRefused;
 pub use server::{SqliteStore, StoreOptions};
 pub use track::{Role, TableSpec};
@@ -31,6 +35,10 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Tables a node was asked to track hold rows nobody accounted for
+    /// (spec §3.5).
+    #[error(transparent)]
+    ExistingRows(#[from] ExistingRowsRefused),
     /// dbsync's own tables hold something they should not.
     #[error("dbsync's tables are corrupt: {0}")]
     Corrupt(String),

@@ -9,6 +9,7 @@
 //! trigger, which SQLite runs before every `AFTER` trigger, so the new key's
 //! sequence is always `i u`, which compresses to `i` (spec §5.2).
 
+use crate::existing::{self, TrackOptions};
 use crate::introspect::{read_table, user_tables};
 use crate::StoreError;
 use dbsync_core::{Command, Direction, Schema, TableSchema};
@@ -203,19 +204,51 @@ fn drop_triggers(conn: &Connection, table: &str) -> rusqlite::Result<()> {
 /// another connection's write lock (SQLite answers `SQLITE_BUSY` at once
 /// to a reader that tries to become a writer), while one that begins
 /// with the lock waits for the busy timeout like any other statement.
+///
+/// A node refuses to track for the first time a table that holds rows
+/// (spec §3.5): see [`track_with`] to say what they are.
 pub fn track(conn: &mut Connection, specs: &[TableSpec], role: Role) -> Result<Schema, StoreError> {
+    track_with(conn, specs, role, &TrackOptions::default())
+}
+
+/// [`track`], with `options` saying what the rows of tables a node tracks
+/// for the first time are (spec §3.5): with [`ExistingRows::Push`](crate::ExistingRows::Push) each
+/// becomes a pending insert, with [`ExistingRows::Replace`](crate::ExistingRows::Replace) the node owes
+/// a repair. The server's tables are not asked: their rows become
+/// unsealed direct writes, one `i` per row, so the next sealing makes
+/// them a version (spec §6.2).
+pub fn track_with(
+    conn: &mut Connection,
+    specs: &[TableSpec],
+    role: Role,
+    options: &TrackOptions,
+) -> Result<Schema, StoreError> {
     if let Some(schema) = tracked_as_asked(conn, specs, role)? {
         return Ok(schema);
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     ensure_meta(&tx)?;
     let specs = every_table_when_empty(&tx, specs)?;
+    let already = tracked_names(&tx)?;
     let synced = synced_names(&tx, &specs)?;
     for spec in &specs {
         track_table(&tx, spec, &synced, role)?;
     }
     let schema = load_schema(&tx)?;
     refuse_foreign_keys_to_push_only(&schema)?;
+    let first: Vec<&TableSchema> = specs
+        .iter()
+        .filter(|s| !already.contains(&s.name))
+        .filter_map(|s| schema.table(&s.name))
+        .collect();
+    let held = existing::held_rows(&tx, &first)?;
+    match role {
+        Role::Node => existing::account_for(&tx, &schema, held, options.existing_rows)?,
+        // The server's rows are direct writes made before capture began:
+        // captured now, they are sealed into a version like any other
+        // (spec §6.2).
+        Role::Server => existing::record_inserts(&tx, &schema, &held)?,
+    }
     tx.execute(
         "INSERT INTO dbsync_state (key, value) VALUES ('role', ?1) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -233,7 +233,7 @@ fn a_pull_in_small_pages_equals_a_pull_in_one() {
 }
 
 #[test]
-fn repair_replaces_the_node_tables_with_the_server_snapshot() {
+fn repair_replaces_the_node_tables_and_discards_local_work_only_when_told() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = server(dir.path());
     let mut a = node(dir.path(), "a", &mut s);
@@ -275,7 +275,30 @@ fn repair_replaces_the_node_tables_with_the_server_snapshot() {
         st.add(s.engine.pull(b.id, &req, NOW).unwrap());
         st
     };
-    node::repair_finish(&mut b.conn, &b.schema, staged).unwrap();
+    // The junk row is local work nobody pushed: the repair refuses to
+    // discard it unless told to, and then says what it discarded.
+    let junk = node::LocalWork {
+        table: "city".into(),
+        pending_ops: 1,
+        unsynced_rows: 0,
+    };
+    match node::repair_finish(&mut b.conn, &b.schema, staged.clone(), false, NOW) {
+        Err(node::NodeError::UnpushedChanges(work)) => {
+            assert_eq!(work, std::slice::from_ref(&junk))
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(node::compressed_pending(&b.conn).unwrap().len(), 1);
+    let report = node::repair_finish(&mut b.conn, &b.schema, staged, true, NOW).unwrap();
+    assert_eq!(report.discarded, [junk]);
+    let log = node::conflicts(&b.conn).unwrap();
+    let discarded = log.last().unwrap();
+    assert_eq!(discarded.entry.rule, Rule::LocalChangeDiscarded);
+    assert_eq!(discarded.entry.local_op, Some(dbsync_core::Command::Insert));
+    assert_eq!(
+        discarded.entry.lost.as_ref().unwrap()["name"],
+        dbsync_core::Value::Text("junk".into())
+    );
     assert_eq!(dump(&b.conn, &b.schema), dump(&s.conn, &s.schema));
     assert!(node::compressed_pending(&b.conn).unwrap().is_empty());
     assert_eq!(node::state(&b.conn).unwrap().last_version, s.latest());

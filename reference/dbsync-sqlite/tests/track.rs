@@ -3,7 +3,8 @@
 
 use dbsync_core::{Command, Direction};
 use dbsync_sqlite::{
-    open, open_with_busy_timeout, oplog, track, Role, StoreError, TableRefused, TableSpec,
+    open, open_with_busy_timeout, oplog, track, ExistingRows, ExistingRowsRefused, Role,
+    StoreError, TableRefused, TableSpec, TrackOptions,
 };
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -172,6 +173,67 @@ fn tracking_a_database_tracked_as_asked_only_reads_it() {
         Direction::PushOnly
     );
     assert_eq!(commands(&again).len(), 1, "the application's insert");
+}
+
+#[test]
+fn existing_rows_become_pending_inserts_parents_first_or_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&app_db(dir.path())).unwrap();
+    conn.execute_batch(
+        "INSERT INTO city (id, name) VALUES (5, 'Braga'), (2, 'Porto');
+         INSERT INTO person (id, name, city_id) VALUES (4, 'Rui', 5);",
+    )
+    .unwrap();
+    let push_person = |choice| {
+        let specs = [
+            TableSpec::both("city"),
+            TableSpec {
+                name: "person".into(),
+                direction: Direction::PushOnly,
+            },
+        ];
+        let options = TrackOptions {
+            existing_rows: choice,
+        };
+        (specs, options)
+    };
+    // Unasked: refused, with every table's count.
+    let (specs, options) = push_person(None);
+    match track::track_with(&mut conn, &specs, Role::Node, &options) {
+        Err(StoreError::ExistingRows(r)) => {
+            assert_eq!(r.tables(), [("city", 2), ("person", 1)])
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // A push-only table is never replaced by a repair.
+    let (specs, options) = push_person(Some(ExistingRows::Replace));
+    match track::track_with(&mut conn, &specs, Role::Node, &options) {
+        Err(StoreError::ExistingRows(ExistingRowsRefused::RuledOut(held, _))) => {
+            assert_eq!(held.table, "person")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let dbsync_objects: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'dbsync%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(dbsync_objects, 0, "a refusal tracks nothing");
+    let (specs, options) = push_person(Some(ExistingRows::Push));
+    track::track_with(&mut conn, &specs, Role::Node, &options).unwrap();
+    assert_eq!(
+        commands(&conn),
+        [
+            ("city".to_string(), 2, Command::Insert),
+            ("city".to_string(), 5, Command::Insert),
+            ("person".to_string(), 4, Command::Insert),
+        ]
+    );
+    // Tracking again records nothing more.
+    track::track_with(&mut conn, &specs, Role::Node, &options).unwrap();
+    assert_eq!(commands(&conn).len(), 3);
 }
 
 #[test]

@@ -73,6 +73,8 @@ pub enum ConflictKind {
     ReversedDependency,
     Insert,
     UniqueSwap,
+    /// Not a merge conflict: local work a repair discarded (spec §13.5).
+    Repair,
 }
 
 /// The rule a resolution applied: a stable id (spec §12.4).
@@ -103,6 +105,9 @@ pub enum Rule {
     LocalInsertRekeyed,
     /// Unique swap: the rows of the swap are deleted and re-inserted.
     UniqueSwapApplied,
+    /// Repair: the row's local work was discarded, as the application
+    /// asked (spec §13.5).
+    LocalChangeDiscarded,
 }
 
 /// A row named by table and key.

@@ -99,18 +99,24 @@ pub enum Db {
 }
 
 impl Db {
-    /// A fresh application database on the running test's store, and the
-    /// store serving it.
-    fn create(dir: &Path, backend: Backend) -> (Db, Arc<dyn Store>) {
+    /// A fresh application database on the running test's store, holding
+    /// the rows `seed` inserts before it is first served, and the store
+    /// serving it.
+    fn create(dir: &Path, backend: Backend, seed: &str) -> (Db, Arc<dyn Store>) {
         match backend {
             Backend::Sqlite => {
                 let path = app_db(dir);
+                dbsync_sqlite::open(&path)
+                    .unwrap()
+                    .execute_batch(seed)
+                    .unwrap();
                 let store = SqliteStore::open(&path, &tables(), Default::default()).unwrap();
                 (Db::Sqlite(path), Arc::new(store))
             }
             Backend::Postgres => {
                 let db = ScratchDb::create("dbsync_server_test").unwrap();
                 db.execute(APP_POSTGRES).unwrap();
+                db.execute(seed).unwrap();
                 let store = PgStore::connect(&db.url(), &tables(), Default::default()).unwrap();
                 (Db::Postgres(db), Arc::new(store))
             }
@@ -293,9 +299,15 @@ impl TestServer {
     /// test's store; `configure` may change the configuration (the
     /// registration token is [`TOKEN`]).
     pub async fn start(configure: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::start_seeded("", configure).await
+    }
+
+    /// [`TestServer::start`] over a database that already holds the rows
+    /// `seed` (SQL both stores run) inserts when it is first served.
+    pub async fn start_seeded(seed: &str, configure: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let (path, b) = (dir.path().to_path_buf(), backend());
-        let (db, store) = tokio::task::spawn_blocking(move || Db::create(&path, b))
+        let (path, b, seed) = (dir.path().to_path_buf(), backend(), seed.to_string());
+        let (db, store) = tokio::task::spawn_blocking(move || Db::create(&path, b, &seed))
             .await
             .unwrap();
         let mut config = Config::new();

@@ -58,6 +58,9 @@ pub fn merge(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let st = state(&tx)?;
     let node_id = st.node_id.ok_or(NodeError::NotRegistered)?;
+    if st.repair_owed {
+        return Err(NodeError::RepairOwed);
+    }
     for row in &staged.rows {
         dbsync_core::validate::check_row(schema, row)
             .map_err(|e| NodeError::BadPull(e.to_string()))?;

@@ -10,6 +10,7 @@
 //! - `merge`: merging a whole pull (§11.5, §12);
 //! - `apply`: applying the core's merge plan (§12.6);
 //! - `repair`: staging and finishing a repair (§13);
+//! - `local_work`: the local work a repair would discard (§13.5);
 //! - `conflicts`: the conflict log.
 //!
 //! The network is not here: the client crate sends what these functions
@@ -20,6 +21,7 @@
 
 mod apply;
 mod conflicts;
+mod local_work;
 mod merge;
 mod pending;
 mod push;
@@ -29,15 +31,18 @@ mod view;
 
 pub use apply::apply_plan;
 pub use conflicts::{conflicts, LoggedConflict};
+pub use local_work::{describe_work, local_work, LocalWork};
 pub use merge::{merge, MergeReport, StagedPull};
 pub use pending::{compressed_pending, mark_restore, pending_restores, restores, trim};
 pub use push::{abandon_push, begin_push, finish_push, OutboundPush};
-pub use repair::{repair_begin, repair_finish, repair_progress, repair_stage, repair_version};
+pub use repair::{
+    repair_begin, repair_finish, repair_progress, repair_stage, repair_version, RepairReport,
+};
 pub use state::{push_only_base, save_registration, set_server_url, state, NodeState};
 pub use view::LocalDb;
 
 use crate::track::{self, Role, TableSpec};
-use crate::StoreError;
+use crate::{StoreError, TrackOptions};
 use dbsync_core::compress::InvalidPendingSequence;
 use dbsync_core::merge::MergeError;
 use dbsync_core::Schema;
@@ -76,6 +81,13 @@ pub enum NodeError {
     NotRegistered,
     #[error("the pull brought rows that do not fit the schema: {0}")]
     BadPull(String),
+    /// The node tracked its existing rows as a copy of the server's
+    /// (spec §3.5) and has not repaired since.
+    #[error("this node tracked its existing rows as a copy of the server's: repair to replace them first")]
+    RepairOwed,
+    /// A repair would discard local work nobody asked it to (spec §13.5).
+    #[error("the repair would discard local work nobody has pushed: {}; sync first, or repair discarding it", describe_work(.0))]
+    UnpushedChanges(Vec<LocalWork>),
 }
 
 impl From<rusqlite::Error> for NodeError {
@@ -92,7 +104,17 @@ pub fn prepare(
     conn: &mut Connection,
     specs: &[TableSpec],
 ) -> std::result::Result<Schema, StoreError> {
-    let schema = track::track(conn, specs, Role::Node)?;
+    prepare_with(conn, specs, &TrackOptions::default())
+}
+
+/// [`prepare`], with `options` saying what the rows of tables tracked for
+/// the first time are (spec §3.5).
+pub fn prepare_with(
+    conn: &mut Connection,
+    specs: &[TableSpec],
+    options: &TrackOptions,
+) -> std::result::Result<Schema, StoreError> {
+    let schema = track::track_with(conn, specs, Role::Node, options)?;
     conn.execute_batch(NODE_SQL)?;
     Ok(schema)
 }

@@ -4,7 +4,7 @@
 
 use super::pending::{compressed_pending_pruning, forget_settled_restores};
 use super::state::{clear_state, get_state, set_state, state};
-use super::{in_write_transaction, Result};
+use super::{in_write_transaction, NodeError, Result};
 use crate::{oplog, rows, StoreError};
 use dbsync_core::protocol::{AppData, PushRequest};
 use dbsync_core::{Command, Op, Row, Schema};
@@ -42,6 +42,9 @@ pub fn begin_push(
     app_data: Option<AppData>,
 ) -> Result<Option<OutboundPush>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if crate::existing::repair_owed(&tx)? {
+        return Err(NodeError::RepairOwed);
+    }
     if let Some(stored) = stored_push(&tx)? {
         return Ok(Some(stored));
     }

@@ -3,10 +3,13 @@
 //! cut short resumes), then one transaction replaces the pull-capable
 //! tables with it and applies the pull that followed the first page.
 
+use super::conflicts;
+use super::local_work::{discard_entries, local_work, LocalWork};
 use super::pending::table_ids_by_name;
 use super::push::forget_push;
 use super::state::{clear_state, get_state, reserve_keys, set_state};
 use super::{commit_checked, in_write_transaction, NodeError, Result, StagedPull};
+use crate::existing::repair_paid;
 use crate::{rows, track, StoreError};
 use dbsync_core::protocol::value::Values;
 use dbsync_core::protocol::RepairPage;
@@ -72,14 +75,42 @@ pub fn repair_version(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(get_state::<i64>(conn, "repair_version")?.unwrap_or(0) as u64)
 }
 
+/// What a repair did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairReport {
+    /// The version the node now holds.
+    pub version: u64,
+    /// The local work the repair discarded, by table (spec §13.5).
+    pub discarded: Vec<LocalWork>,
+}
+
 /// Finishes a repair in one transaction (spec §13.3): the pull-capable
 /// tables become the staged rows with `pull`'s ops applied on top, the
 /// oplog is cleared and the node holds `pull.target_version`.
-pub fn repair_finish(conn: &mut Connection, schema: &Schema, pull: StagedPull) -> Result<u64> {
+///
+/// Local work on those tables (spec §13.5) is discarded only with
+/// `discard_local_changes`, and then logged in the conflict log at `now`;
+/// without it the repair refuses with [`NodeError::UnpushedChanges`] and
+/// changes nothing (the staged pages stay for a later finish).
+pub fn repair_finish(
+    conn: &mut Connection,
+    schema: &Schema,
+    pull: StagedPull,
+    discard_local_changes: bool,
+    now: u64,
+) -> Result<RepairReport> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let discarded = local_work(&tx, schema)?;
+    if !discarded.is_empty() {
+        if !discard_local_changes {
+            return Err(NodeError::UnpushedChanges(discarded));
+        }
+        let entries = discard_entries(&tx, schema)?;
+        conflicts::record(&tx, now, Some(pull.target_version), &entries)?;
+    }
     let version = track::without_capture(&tx, || replace_tables(&tx, schema, pull))?;
     commit_checked(tx, "the repaired rows")?;
-    Ok(version)
+    Ok(RepairReport { version, discarded })
 }
 
 fn replace_tables(tx: &Connection, schema: &Schema, pull: StagedPull) -> Result<u64> {
@@ -99,6 +130,7 @@ fn replace_tables(tx: &Connection, schema: &Schema, pull: StagedPull) -> Result<
     tx.execute("DELETE FROM dbsync_repair_stage", [])?;
     forget_push(tx)?;
     forget_staging(tx)?;
+    repair_paid(tx)?;
     let version = pull.target_version;
     set_state(tx, "last_version", &(version as i64))?;
     Ok(version)

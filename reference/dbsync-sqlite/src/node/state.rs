@@ -65,6 +65,9 @@ pub struct NodeState {
     pub last_version: u64,
     /// The push id of a push sent but not yet known to be applied.
     pub outstanding_push: Option<String>,
+    /// The node tracked existing rows as a copy of the server's and must
+    /// repair before it pushes or pulls (spec §3.5).
+    pub repair_owed: bool,
 }
 
 /// Reads the node's state.
@@ -76,6 +79,7 @@ pub fn state(conn: &Connection) -> rusqlite::Result<NodeState> {
         server_url: get_state(conn, "server_url")?,
         last_version: get_state::<i64>(conn, "last_version")?.unwrap_or(0) as u64,
         outstanding_push: get_state(conn, "push_id")?,
+        repair_owed: crate::existing::repair_owed(conn)?,
     })
 }
 
