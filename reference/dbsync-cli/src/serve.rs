@@ -46,6 +46,11 @@ pub struct ServeArgs {
     /// Let any node register without a token.
     #[arg(long)]
     open_registration: bool,
+    /// The clock-skew window of request timestamps, in seconds; nonces
+    /// are remembered for twice as long (spec §8.4).
+    #[arg(long, value_name = "SECS", default_value_t = dbsync_core::auth::DEFAULT_SKEW_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    clock_skew: u64,
 }
 
 pub async fn run(args: ServeArgs) -> ExitCode {
@@ -93,6 +98,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     config.tls_key = args.tls_key;
     config.registration_token = args.registration_token;
     config.open_registration = args.open_registration;
+    config.skew_window = std::time::Duration::from_secs(args.clock_skew);
     let handle = match Server::bind(store, config).await {
         Ok(h) => h,
         Err(e) => {

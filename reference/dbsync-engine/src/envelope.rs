@@ -149,6 +149,18 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
     Ok(typed)
 }
 
+/// The `token` member of a register body, skimmed without building the
+/// rest of the message (spec §9.2, R1 before H6–H8): `Some(None)` when the
+/// body is an object without a token; `None` when it is not an object
+/// whose `token` is a string (the full parse then says what is wrong).
+pub fn register_token(body: &[u8]) -> Option<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct Skim {
+        token: Option<String>,
+    }
+    serde_json::from_slice::<Skim>(body).ok().map(|s| s.token)
+}
+
 fn as_sent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
     serde::Deserialize::deserialize(d).map(Some)
 }

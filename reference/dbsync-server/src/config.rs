@@ -10,6 +10,9 @@ use std::time::Duration;
 
 /// The default body limit: 16 MiB (spec §16).
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// The default body limit of register: 64 KiB. A register request holds
+/// a fingerprint, a token and the application's data (spec §9.1).
+pub const DEFAULT_REGISTER_BODY_LIMIT: usize = 64 * 1024;
 /// How long a client may take to send the request head.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send the body, once the head is in.
@@ -35,6 +38,9 @@ pub struct Config {
     pub open_registration: bool,
     /// The largest request body, in bytes (413 `body_too_large` above it).
     pub body_limit: usize,
+    /// The largest register body, in bytes (never above `body_limit`):
+    /// register is unauthenticated, so it gets a small limit.
+    pub register_body_limit: usize,
     /// The clock-skew window of request timestamps (spec §8.4); nonces
     /// are remembered for twice as long.
     pub skew_window: Duration,
@@ -66,6 +72,7 @@ impl Config {
             registration_token: None,
             open_registration: false,
             body_limit: DEFAULT_BODY_LIMIT,
+            register_body_limit: DEFAULT_REGISTER_BODY_LIMIT,
             skew_window: Duration::from_secs(dbsync_core::auth::DEFAULT_SKEW_SECONDS),
             limits: Limits::default(),
             stale_after: DEFAULT_STALE_AFTER,
@@ -112,6 +119,7 @@ impl fmt::Debug for Config {
             )
             .field("open_registration", &self.open_registration)
             .field("body_limit", &self.body_limit)
+            .field("register_body_limit", &self.register_body_limit)
             .field("skew_window", &self.skew_window)
             .field("limits", &self.limits)
             .field("stale_after", &self.stale_after)

@@ -43,6 +43,7 @@ pub use dbsync_engine::{Endpoint, Engine, Rejection, Store, TrimReport};
 pub use http::ROUTES;
 
 use bytes::Bytes;
+use dbsync_core::auth::AuthHeaders;
 use dbsync_core::{ErrorCode, Schema};
 use dbsync_engine::SignedRequest;
 use http_body_util::Full;
@@ -204,9 +205,12 @@ impl Server {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let resp = match self.answer(req).await {
+        let mut body_read = false;
+        let resp = match self.answer(req, &mut body_read).await {
             Ok(body) => http::ok(body),
-            Err(rejection) => http::error(&rejection),
+            Err(rejection) if body_read => http::error(&rejection),
+            // The body is still on the wire, unread: close the connection.
+            Err(rejection) => http::closing(http::error(&rejection)),
         };
         tracing::info!(
             method = %method,
@@ -218,7 +222,7 @@ impl Server {
         resp
     }
 
-    async fn answer<B>(&self, req: Request<B>) -> Result<Vec<u8>, Rejection>
+    async fn answer<B>(&self, req: Request<B>, body_read: &mut bool) -> Result<Vec<u8>, Rejection>
     where
         B: Body + Send,
         B::Data: Send,
@@ -250,30 +254,48 @@ impl Server {
             ));
         }
         let config = &self.inner.config;
-        let body = http::read_body(
-            body,
-            &parts.headers,
-            config.body_limit,
-            config.body_read_timeout,
-        )
-        .await?;
+        let limit = match endpoint {
+            Endpoint::Register => config.register_body_limit.min(config.body_limit),
+            _ => config.body_limit,
+        };
+        http::check_declared_size(&parts.headers, body.size_hint().lower(), limit)?;
+        let headers = match endpoint.authenticated() {
+            true => Some(self.precheck(&parts.headers).await?),
+            false => None,
+        };
+        *body_read = true;
+        let body = http::read_body(body, &parts.headers, limit, config.body_read_timeout).await?;
         let inner = self.inner.clone();
         joined(
             tokio::task::spawn_blocking(move || {
                 let now = unix_now();
-                let node = if endpoint.authenticated() {
-                    let headers = auth::parse_headers(&parts.headers)?;
-                    let signed = SignedRequest {
-                        headers: &headers,
-                        method: "POST",
-                        path: &path,
-                        body: &body,
-                    };
-                    Some(inner.engine.authenticate(signed, now)?)
-                } else {
-                    None
+                let node = match &headers {
+                    Some(headers) => Some(inner.engine.authenticate(
+                        SignedRequest {
+                            headers,
+                            method: "POST",
+                            path: &path,
+                            body: &body,
+                        },
+                        now,
+                    )?),
+                    None => None,
                 };
                 inner.engine.handle(endpoint, node, &body, now)
+            })
+            .await,
+        )
+    }
+
+    /// What authentication checks before the body is read (spec §16.4):
+    /// the headers (A1), then the node, timestamp and nonce (A2, A3, A5).
+    async fn precheck(&self, headers: &hyper::HeaderMap) -> Result<AuthHeaders, Rejection> {
+        let headers = auth::parse_headers(headers)?;
+        let inner = self.inner.clone();
+        joined(
+            tokio::task::spawn_blocking(move || {
+                inner.engine.precheck(&headers, unix_now())?;
+                Ok(headers)
             })
             .await,
         )
