@@ -17,6 +17,12 @@ pub const DEFAULT_REGISTER_BODY_LIMIT: usize = 64 * 1024;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send the body, once the head is in.
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// At most this many connections at once (more wait in the backlog).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// At most this many request bodies read at once.
+pub const DEFAULT_MAX_BODY_READS: usize = 8;
+/// A client that reads nothing of its answer this long is dropped.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A node unseen this long stops holding back trim (spec §15): 30 days.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -55,6 +61,15 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// The time a client has to send the body (408 `request_timeout`).
     pub body_read_timeout: Duration,
+    /// At most this many connections at once; the next wait in the
+    /// listen backlog.
+    pub max_connections: usize,
+    /// At most this many request bodies read at once (each up to
+    /// `body_limit` bytes); the others wait, within `body_read_timeout`.
+    pub max_body_reads: usize,
+    /// A connection whose client accepts no byte of its answer for this
+    /// long is closed.
+    pub write_timeout: Duration,
     /// How long shutdown waits for requests in flight before closing.
     pub shutdown_grace: Duration,
     /// The application's hooks (spec §7.3).
@@ -79,6 +94,9 @@ impl Config {
             trim_interval: None,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_body_reads: DEFAULT_MAX_BODY_READS,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             shutdown_grace: Duration::from_secs(10),
             hooks: Hooks::default(),
         }
@@ -126,6 +144,9 @@ impl fmt::Debug for Config {
             .field("trim_interval", &self.trim_interval)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_body_reads", &self.max_body_reads)
+            .field("write_timeout", &self.write_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("hooks", &self.hooks)
             .finish()

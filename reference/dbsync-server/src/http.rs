@@ -153,11 +153,16 @@ where
     };
     match tokio::time::timeout(timeout, read).await {
         Ok(result) => result,
-        Err(_) => Err(Rejection::new(
-            ErrorCode::RequestTimeout,
-            format!("the body did not arrive within {} s", timeout.as_secs_f64()),
-        )),
+        Err(_) => Err(read_timed_out(timeout)),
     }
+}
+
+/// `request_timeout`: the body did not arrive within `timeout`.
+pub fn read_timed_out(timeout: Duration) -> Rejection {
+    Rejection::new(
+        ErrorCode::RequestTimeout,
+        format!("the body did not arrive within {} s", timeout.as_secs_f64()),
+    )
 }
 
 fn base(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {

@@ -33,6 +33,7 @@ pub mod auth;
 pub mod config;
 pub mod example;
 pub mod http;
+pub mod limits;
 mod tls;
 
 pub use config::Config;
@@ -50,12 +51,13 @@ use http_body_util::Full;
 use hyper::body::Body;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use limits::WriteTimeout;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 /// Why a server could not start.
@@ -76,6 +78,8 @@ pub enum ServerError {
 struct Inner {
     engine: Engine,
     config: Config,
+    /// One permit per request body being read at once.
+    body_reads: Semaphore,
 }
 
 /// A server over one store: answers requests (through [`Server::bind`]
@@ -108,6 +112,11 @@ impl Server {
                 "body_limit must be at least 1 byte".into(),
             ));
         }
+        if config.max_connections == 0 || config.max_body_reads == 0 {
+            return Err(ServerError::Config(
+                "max_connections and max_body_reads must be at least 1".into(),
+            ));
+        }
         if config.skew_window.as_secs() == 0 {
             return Err(ServerError::Config(
                 "skew_window must be at least 1 s".into(),
@@ -116,7 +125,11 @@ impl Server {
         let engine =
             Engine::open(store, config.settings()).map_err(|r| ServerError::Store(r.message))?;
         Ok(Server {
-            inner: Arc::new(Inner { engine, config }),
+            inner: Arc::new(Inner {
+                engine,
+                body_reads: Semaphore::new(config.max_body_reads),
+                config,
+            }),
         })
     }
 
@@ -264,7 +277,7 @@ impl Server {
             false => None,
         };
         *body_read = true;
-        let body = http::read_body(body, &parts.headers, limit, config.body_read_timeout).await?;
+        let body = self.read_body(body, &parts.headers, limit).await?;
         let inner = self.inner.clone();
         joined(
             tokio::task::spawn_blocking(move || {
@@ -285,6 +298,33 @@ impl Server {
             })
             .await,
         )
+    }
+
+    /// Reads a body once one of the `max_body_reads` permits is free;
+    /// the wait counts in the body read timeout.
+    async fn read_body<B>(
+        &self,
+        body: B,
+        headers: &hyper::HeaderMap,
+        limit: usize,
+    ) -> Result<Bytes, Rejection>
+    where
+        B: Body,
+        B::Error: std::fmt::Display,
+    {
+        let timeout = self.inner.config.body_read_timeout;
+        let started = Instant::now();
+        let _permit = tokio::time::timeout(timeout, self.inner.body_reads.acquire())
+            .await
+            .map_err(|_| http::read_timed_out(timeout))?
+            .expect("the semaphore stays open");
+        http::read_body(
+            body,
+            headers,
+            limit,
+            timeout.saturating_sub(started.elapsed()),
+        )
+        .await
     }
 
     /// What authentication checks before the body is read (spec §16.4):
@@ -314,7 +354,14 @@ impl Server {
         http1
             .timer(TokioTimer::new())
             .header_read_timeout(self.inner.config.header_read_timeout);
+        // At most this many connections at once: the next waits in the
+        // listen backlog until one ends.
+        let slots = Arc::new(Semaphore::new(self.inner.config.max_connections));
         loop {
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => slot.expect("the semaphore stays open"),
+                _ = &mut stopped => break,
+            };
             tokio::select! {
                 accepted = listener.accept() => {
                     let (stream, peer) = match accepted {
@@ -326,29 +373,8 @@ impl Server {
                             continue;
                         }
                     };
-                    let _ = stream.set_nodelay(true);
-                    let server = self.clone();
-                    let service = hyper::service::service_fn(move |req| {
-                        let server = server.clone();
-                        async move { Ok::<_, Infallible>(server.handle(req).await) }
-                    });
-                    let (http1, watcher, tls, closed) =
-                        (http1.clone(), graceful.watcher(), tls.clone(), closed.clone());
-                    let handshake_timeout = self.inner.config.header_read_timeout;
-                    tokio::spawn(async move {
-                        let served = match tls {
-                            None => watcher.watch(http1.serve_connection(TokioIo::new(stream), service)).await,
-                            Some(acceptor) => {
-                                let Some(stream) = tls::handshake(&acceptor, stream, handshake_timeout, closed).await else {
-                                    return;
-                                };
-                                watcher.watch(http1.serve_connection(TokioIo::new(stream), service)).await
-                            }
-                        };
-                        if let Err(e) = served {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                    });
+                    let conn = Connection { stream, peer, slot, tls: tls.clone(), closed: closed.clone() };
+                    tokio::spawn(self.clone().serve_connection(conn, http1.clone(), graceful.watcher()));
                 }
                 _ = &mut stopped => break,
             }
@@ -367,6 +393,52 @@ impl Server {
         }
         tracing::info!("dbsync server stopped");
     }
+
+    /// Serves one accepted connection (after its TLS handshake), with the
+    /// write timeout; its slot is given back when it ends.
+    async fn serve_connection(
+        self,
+        conn: Connection,
+        http1: hyper::server::conn::http1::Builder,
+        watcher: hyper_util::server::graceful::Watcher,
+    ) {
+        let _ = conn.stream.set_nodelay(true);
+        let config = &self.inner.config;
+        let (write_timeout, handshake_timeout) = (config.write_timeout, config.header_read_timeout);
+        let server = self.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let server = server.clone();
+            async move { Ok::<_, Infallible>(server.handle(req).await) }
+        });
+        let served = match conn.tls {
+            None => {
+                let io = TokioIo::new(WriteTimeout::new(conn.stream, write_timeout));
+                watcher.watch(http1.serve_connection(io, service)).await
+            }
+            Some(acceptor) => {
+                let Some(stream) =
+                    tls::handshake(&acceptor, conn.stream, handshake_timeout, conn.closed).await
+                else {
+                    return;
+                };
+                let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));
+                watcher.watch(http1.serve_connection(io, service)).await
+            }
+        };
+        if let Err(e) = served {
+            tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+        }
+        drop(conn.slot);
+    }
+}
+
+/// An accepted connection and what serving it needs.
+struct Connection {
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    closed: tokio::sync::watch::Receiver<()>,
 }
 
 /// A running server. Dropping it stops the server too (without waiting).
