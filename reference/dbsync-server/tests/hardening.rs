@@ -196,3 +196,43 @@ both_stores!(
     register_checks_the_token_before_the_rest_of_the_body,
     a_large_register_body_is_refused_before_it_is_read,
 );
+
+/// PostgreSQL only: SQLite has one writer, so there a nonce waits for a
+/// running push (docs/security.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_request_is_authenticated_while_another_nodes_push_runs() {
+    set_backend(Backend::Postgres);
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new((entered_tx, release_rx));
+    let ts = std::sync::Arc::new(
+        TestServer::start(move |c| {
+            c.hooks.before_push = Some(std::sync::Arc::new(move |_, _| {
+                let g = gate.lock().unwrap();
+                let _ = g.0.send(());
+                let _ = g.1.recv_timeout(Duration::from_secs(30));
+                Ok(())
+            }));
+        })
+        .await,
+    );
+    let (pusher, puller) = (ts.register().await, ts.register().await);
+    let rows = vec![city(1, "Lisbon")];
+    let pushing = {
+        let ts = ts.clone();
+        tokio::spawn(async move {
+            ts.push(&pusher, "push-held-0001", 0, inserts(&rows), rows)
+                .await
+        })
+    };
+    tokio::task::spawn_blocking(move || entered_rx.recv_timeout(Duration::from_secs(10)))
+        .await
+        .unwrap()
+        .expect("the push reached its hook");
+    let pulled = tokio::time::timeout(Duration::from_secs(10), ts.pull(&puller, 0, None))
+        .await
+        .expect("the pull was answered while the push held its transaction");
+    pulled.parse::<PullResponse>();
+    release_tx.send(()).unwrap();
+    pushing.await.unwrap().parse::<PushResponse>();
+}
