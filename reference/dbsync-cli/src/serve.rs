@@ -55,6 +55,24 @@ pub struct ServeArgs {
     /// [default: never; `dbsync trim` trims by hand].
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     trim_every: Option<Duration>,
+    /// The clock-skew window of request timestamps, in seconds; nonces
+    /// are remembered for twice as long (spec §8.4).
+    #[arg(long, value_name = "SECS", default_value_t = dbsync_core::auth::DEFAULT_SKEW_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    clock_skew: u64,
+    /// At most this many connections at once; more wait in the backlog.
+    #[arg(long, value_name = "N", default_value_t = dbsync_server::config::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    max_connections: usize,
+    /// At most this many request bodies read at once (each up to 16 MiB).
+    #[arg(long, value_name = "N", default_value_t = dbsync_server::config::DEFAULT_MAX_BODY_READS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    max_body_reads: usize,
+    /// Close a connection whose client reads nothing of its answer for
+    /// this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = dbsync_server::config::DEFAULT_WRITE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    write_timeout: u64,
 }
 
 /// The database to serve: `--db` (a SQLite file must exist), or the
@@ -110,6 +128,10 @@ fn config(args: ServeArgs) -> Config {
         config.stale_after = d;
     }
     config.trim_interval = args.trim_every;
+    config.skew_window = std::time::Duration::from_secs(args.clock_skew);
+    config.max_connections = args.max_connections;
+    config.max_body_reads = args.max_body_reads;
+    config.write_timeout = std::time::Duration::from_secs(args.write_timeout);
     config
 }
 

@@ -149,6 +149,23 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
     Ok(typed)
 }
 
+/// The `token` member of a register body, skimmed without building the
+/// rest of the message (spec §9.2, R1 before H6–H8): `Some(None)` when the
+/// body is an object without a token; `None` when it is not an object
+/// whose `token` is a string (the full parse then says what is wrong).
+pub fn register_token(body: &[u8]) -> Option<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct Skim {
+        token: Option<String>,
+    }
+    // serde reads a struct from an array too: only an object is skimmed.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice::<Skim>(body).ok().map(|s| s.token)
+}
+
 fn as_sent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
     serde::Deserialize::deserialize(d).map(Some)
 }
@@ -293,6 +310,17 @@ pub fn check_query(r: &QueryRequest) -> Result<(), Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_object_has_its_register_token_skimmed() {
+        assert_eq!(
+            register_token(br#"{"token":"t","x":[1]}"#),
+            Some(Some("t".into()))
+        );
+        assert_eq!(register_token(br#" {"protocol":"1.0"}"#), Some(None));
+        assert_eq!(register_token(br#"["1.0"]"#), None);
+        assert_eq!(register_token(br#"{"token":7}"#), None);
+    }
 
     fn code(body: &str) -> ErrorCode {
         check_protocol(body.as_bytes()).unwrap_err().code

@@ -91,6 +91,7 @@ pub struct Engine {
     fingerprint: String,
     cursor_key: Secret,
     settings: Settings,
+    sweeper: authentication::NonceSweeper,
 }
 
 impl Engine {
@@ -103,6 +104,7 @@ impl Engine {
             store,
             cursor_key,
             settings,
+            sweeper: Default::default(),
         })
     }
 
@@ -126,9 +128,20 @@ impl Engine {
         &self.store
     }
 
+    /// What authentication can check before the body is read (spec
+    /// §16.4): the node (A2), the timestamp (A3), the nonce not yet used.
+    pub fn precheck(
+        &self,
+        headers: &dbsync_core::auth::AuthHeaders,
+        now: u64,
+    ) -> Result<(), Rejection> {
+        authentication::precheck(&*self.store, self.settings.skew_window, now, headers)
+    }
+
     /// Authenticates a request (spec §8.4, A2–A5): its node id.
     pub fn authenticate(&self, req: SignedRequest<'_>, now: u64) -> Result<u64, Rejection> {
-        authentication::authenticate(&*self.store, self.settings.skew_window, now, req)
+        let skew = self.settings.skew_window;
+        authentication::authenticate(&*self.store, &self.sweeper, skew, now, req)
     }
 
     /// Answers one request whose transport checks passed (spec §16.4,
@@ -156,6 +169,12 @@ impl Engine {
     }
 
     fn parse_register(&self, body: &[u8]) -> Result<RegisterRequest, Rejection> {
+        // R1 comes right after the protocol (spec §9.2): a stranger's
+        // body is only skimmed.
+        envelope::check_protocol(body)?;
+        if let Some(token) = envelope::register_token(body) {
+            register::check_token(&self.settings.registration, token.as_deref())?;
+        }
         let req: RegisterRequest = envelope::parse(body)?;
         envelope::check_register(&req)?;
         envelope::same_schema(&self.fingerprint, &req.schema)?;

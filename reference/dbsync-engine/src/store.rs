@@ -156,6 +156,8 @@ pub trait ReadTx {
     fn has_unsealed(&mut self) -> StoreResult<bool>;
     /// The node `node_id`, if registered.
     fn node(&mut self, node_id: u64) -> StoreResult<Option<NodeRecord>>;
+    /// Whether `node_id` used `nonce` and it is not forgotten yet (§8.4).
+    fn nonce_used(&mut self, node_id: u64, nonce: &str) -> StoreResult<bool>;
     /// The push record of `push_id` from `node_id`, if applied.
     fn push_record(&mut self, node_id: u64, push_id: &str) -> StoreResult<Option<PushRecord>>;
     /// Up to `limit` ops of the versions `(base, target]` after `after`,

@@ -229,6 +229,15 @@ impl ReadTx for PgTx<'_> {
         Ok(rows.first().map(node_from))
     }
 
+    fn nonce_used(&mut self, node_id: u64, nonce: &str) -> StoreResult<bool> {
+        let id = node_id as i64;
+        let rows = self.query(
+            "SELECT 1 FROM dbsync_nonces WHERE node_id = $1 AND nonce = $2",
+            &[&id, &nonce],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
     fn push_record(&mut self, node_id: u64, push_id: &str) -> StoreResult<Option<PushRecord>> {
         let id = node_id as i64;
         let rows = self.query(

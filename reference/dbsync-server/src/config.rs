@@ -10,10 +10,19 @@ use std::time::Duration;
 
 /// The default body limit: 16 MiB (spec §16).
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// The default body limit of register: 64 KiB. A register request holds
+/// a fingerprint, a token and the application's data (spec §9.1).
+pub const DEFAULT_REGISTER_BODY_LIMIT: usize = 64 * 1024;
 /// How long a client may take to send the request head.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send the body, once the head is in.
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// At most this many connections at once (more wait in the backlog).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// At most this many request bodies read at once.
+pub const DEFAULT_MAX_BODY_READS: usize = 8;
+/// A client that reads nothing of its answer this long is dropped.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A node unseen this long stops holding back trim (spec §15): 30 days.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -35,6 +44,9 @@ pub struct Config {
     pub open_registration: bool,
     /// The largest request body, in bytes (413 `body_too_large` above it).
     pub body_limit: usize,
+    /// The largest register body, in bytes (never above `body_limit`):
+    /// register is unauthenticated, so it gets a small limit.
+    pub register_body_limit: usize,
     /// The clock-skew window of request timestamps (spec §8.4); nonces
     /// are remembered for twice as long.
     pub skew_window: Duration,
@@ -49,6 +61,15 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// The time a client has to send the body (408 `request_timeout`).
     pub body_read_timeout: Duration,
+    /// At most this many connections at once; the next wait in the
+    /// listen backlog.
+    pub max_connections: usize,
+    /// At most this many request bodies read at once (each up to
+    /// `body_limit` bytes); the others wait, within `body_read_timeout`.
+    pub max_body_reads: usize,
+    /// A connection whose client accepts no byte of its answer for this
+    /// long is closed.
+    pub write_timeout: Duration,
     /// How long shutdown waits for requests in flight before closing.
     pub shutdown_grace: Duration,
     /// The application's hooks (spec §7.3).
@@ -66,12 +87,16 @@ impl Config {
             registration_token: None,
             open_registration: false,
             body_limit: DEFAULT_BODY_LIMIT,
+            register_body_limit: DEFAULT_REGISTER_BODY_LIMIT,
             skew_window: Duration::from_secs(dbsync_core::auth::DEFAULT_SKEW_SECONDS),
             limits: Limits::default(),
             stale_after: DEFAULT_STALE_AFTER,
             trim_interval: None,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_body_reads: DEFAULT_MAX_BODY_READS,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             shutdown_grace: Duration::from_secs(10),
             hooks: Hooks::default(),
         }
@@ -112,12 +137,16 @@ impl fmt::Debug for Config {
             )
             .field("open_registration", &self.open_registration)
             .field("body_limit", &self.body_limit)
+            .field("register_body_limit", &self.register_body_limit)
             .field("skew_window", &self.skew_window)
             .field("limits", &self.limits)
             .field("stale_after", &self.stale_after)
             .field("trim_interval", &self.trim_interval)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_body_reads", &self.max_body_reads)
+            .field("write_timeout", &self.write_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("hooks", &self.hooks)
             .finish()

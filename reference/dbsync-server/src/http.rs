@@ -88,19 +88,10 @@ fn too_large(limit: usize) -> Rejection {
     .with(json!({ "limit": limit }))
 }
 
-/// Reads a whole body, refusing it as soon as it is known to exceed
-/// `limit` (by its declared length, or while it arrives: never more than
-/// `limit` bytes are buffered), and if it does not arrive within `timeout`.
-pub async fn read_body<B>(
-    body: B,
-    headers: &HeaderMap,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Bytes, Rejection>
-where
-    B: Body,
-    B::Error: std::fmt::Display,
-{
+/// Refuses a body whose declared length (`Content-Length`, or the
+/// transport's `hint`) is above `limit`: checked before anything else is
+/// read (spec §16.4, H4).
+pub fn check_declared_size(headers: &HeaderMap, hint: u64, limit: usize) -> Result<(), Rejection> {
     let declared = match headers.get(CONTENT_LENGTH) {
         Some(v) => Some(
             v.to_str()
@@ -115,10 +106,27 @@ where
         ),
         None => None,
     };
-    let hint = body.size_hint().lower();
     if declared.unwrap_or(0).max(hint) > limit as u64 {
         return Err(too_large(limit));
     }
+    Ok(())
+}
+
+/// Reads a whole body, refusing it as soon as it is known to exceed
+/// `limit` (by its declared length, or while it arrives: never more than
+/// `limit` bytes are buffered), and if it does not arrive within `timeout`.
+pub async fn read_body<B>(
+    body: B,
+    headers: &HeaderMap,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, Rejection>
+where
+    B: Body,
+    B::Error: std::fmt::Display,
+{
+    let hint = body.size_hint().lower();
+    check_declared_size(headers, hint, limit)?;
     let read = async move {
         let mut body = std::pin::pin!(body);
         let mut buf = BytesMut::with_capacity(hint.min(limit as u64) as usize);
@@ -145,11 +153,16 @@ where
     };
     match tokio::time::timeout(timeout, read).await {
         Ok(result) => result,
-        Err(_) => Err(Rejection::new(
-            ErrorCode::RequestTimeout,
-            format!("the body did not arrive within {} s", timeout.as_secs_f64()),
-        )),
+        Err(_) => Err(read_timed_out(timeout)),
     }
+}
+
+/// `request_timeout`: the body did not arrive within `timeout`.
+pub fn read_timed_out(timeout: Duration) -> Rejection {
+    Rejection::new(
+        ErrorCode::RequestTimeout,
+        format!("the body did not arrive within {} s", timeout.as_secs_f64()),
+    )
 }
 
 fn base(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
@@ -183,12 +196,17 @@ pub fn error(rejection: &Rejection) -> Response<Full<Bytes>> {
         }
         // The rest of the body may still be on the wire: do not read it,
         // close the connection instead.
-        ErrorCode::BodyTooLarge | ErrorCode::RequestTimeout => {
-            resp.headers_mut()
-                .insert(CONNECTION, HeaderValue::from_static("close"));
-        }
+        ErrorCode::BodyTooLarge | ErrorCode::RequestTimeout => return closing(resp),
         _ => {}
     }
+    resp
+}
+
+/// `resp` with `Connection: close`: for answers sent while the request's
+/// body may still be on the wire, unread.
+pub fn closing(mut resp: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    resp.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 

@@ -33,6 +33,7 @@ pub mod auth;
 pub mod config;
 pub mod example;
 pub mod http;
+pub mod limits;
 mod tls;
 
 pub use config::Config;
@@ -43,18 +44,20 @@ pub use dbsync_engine::{Endpoint, Engine, Rejection, Store, TrimReport};
 pub use http::ROUTES;
 
 use bytes::Bytes;
+use dbsync_core::auth::AuthHeaders;
 use dbsync_core::{ErrorCode, Schema};
 use dbsync_engine::SignedRequest;
 use http_body_util::Full;
 use hyper::body::Body;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use limits::WriteTimeout;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 /// Why a server could not start.
@@ -75,6 +78,8 @@ pub enum ServerError {
 struct Inner {
     engine: Engine,
     config: Config,
+    /// One permit per request body being read at once.
+    body_reads: Semaphore,
 }
 
 /// A server over one store: answers requests (through [`Server::bind`]
@@ -107,6 +112,11 @@ impl Server {
                 "body_limit must be at least 1 byte".into(),
             ));
         }
+        if config.max_connections == 0 || config.max_body_reads == 0 {
+            return Err(ServerError::Config(
+                "max_connections and max_body_reads must be at least 1".into(),
+            ));
+        }
         if config.skew_window.as_secs() == 0 {
             return Err(ServerError::Config(
                 "skew_window must be at least 1 s".into(),
@@ -115,7 +125,11 @@ impl Server {
         let engine =
             Engine::open(store, config.settings()).map_err(|r| ServerError::Store(r.message))?;
         Ok(Server {
-            inner: Arc::new(Inner { engine, config }),
+            inner: Arc::new(Inner {
+                engine,
+                body_reads: Semaphore::new(config.max_body_reads),
+                config,
+            }),
         })
     }
 
@@ -204,9 +218,12 @@ impl Server {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let resp = match self.answer(req).await {
+        let mut body_read = false;
+        let resp = match self.answer(req, &mut body_read).await {
             Ok(body) => http::ok(body),
-            Err(rejection) => http::error(&rejection),
+            Err(rejection) if body_read => http::error(&rejection),
+            // The body is still on the wire, unread: close the connection.
+            Err(rejection) => http::closing(http::error(&rejection)),
         };
         tracing::info!(
             method = %method,
@@ -218,7 +235,7 @@ impl Server {
         resp
     }
 
-    async fn answer<B>(&self, req: Request<B>) -> Result<Vec<u8>, Rejection>
+    async fn answer<B>(&self, req: Request<B>, body_read: &mut bool) -> Result<Vec<u8>, Rejection>
     where
         B: Body + Send,
         B::Data: Send,
@@ -250,30 +267,75 @@ impl Server {
             ));
         }
         let config = &self.inner.config;
-        let body = http::read_body(
-            body,
-            &parts.headers,
-            config.body_limit,
-            config.body_read_timeout,
-        )
-        .await?;
+        let limit = match endpoint {
+            Endpoint::Register => config.register_body_limit.min(config.body_limit),
+            _ => config.body_limit,
+        };
+        http::check_declared_size(&parts.headers, body.size_hint().lower(), limit)?;
+        let headers = match endpoint.authenticated() {
+            true => Some(self.precheck(&parts.headers).await?),
+            false => None,
+        };
+        *body_read = true;
+        let body = self.read_body(body, &parts.headers, limit).await?;
         let inner = self.inner.clone();
         joined(
             tokio::task::spawn_blocking(move || {
                 let now = unix_now();
-                let node = if endpoint.authenticated() {
-                    let headers = auth::parse_headers(&parts.headers)?;
-                    let signed = SignedRequest {
-                        headers: &headers,
-                        method: "POST",
-                        path: &path,
-                        body: &body,
-                    };
-                    Some(inner.engine.authenticate(signed, now)?)
-                } else {
-                    None
+                let node = match &headers {
+                    Some(headers) => Some(inner.engine.authenticate(
+                        SignedRequest {
+                            headers,
+                            method: "POST",
+                            path: &path,
+                            body: &body,
+                        },
+                        now,
+                    )?),
+                    None => None,
                 };
                 inner.engine.handle(endpoint, node, &body, now)
+            })
+            .await,
+        )
+    }
+
+    /// Reads a body once one of the `max_body_reads` permits is free;
+    /// the wait counts in the body read timeout.
+    async fn read_body<B>(
+        &self,
+        body: B,
+        headers: &hyper::HeaderMap,
+        limit: usize,
+    ) -> Result<Bytes, Rejection>
+    where
+        B: Body,
+        B::Error: std::fmt::Display,
+    {
+        let timeout = self.inner.config.body_read_timeout;
+        let started = Instant::now();
+        let _permit = tokio::time::timeout(timeout, self.inner.body_reads.acquire())
+            .await
+            .map_err(|_| http::read_timed_out(timeout))?
+            .expect("the semaphore stays open");
+        http::read_body(
+            body,
+            headers,
+            limit,
+            timeout.saturating_sub(started.elapsed()),
+        )
+        .await
+    }
+
+    /// What authentication checks before the body is read (spec §16.4):
+    /// the headers (A1), then the node, timestamp and nonce (A2, A3, A5).
+    async fn precheck(&self, headers: &hyper::HeaderMap) -> Result<AuthHeaders, Rejection> {
+        let headers = auth::parse_headers(headers)?;
+        let inner = self.inner.clone();
+        joined(
+            tokio::task::spawn_blocking(move || {
+                inner.engine.precheck(&headers, unix_now())?;
+                Ok(headers)
             })
             .await,
         )
@@ -292,7 +354,14 @@ impl Server {
         http1
             .timer(TokioTimer::new())
             .header_read_timeout(self.inner.config.header_read_timeout);
+        // At most this many connections at once: the next waits in the
+        // listen backlog until one ends.
+        let slots = Arc::new(Semaphore::new(self.inner.config.max_connections));
         loop {
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => slot.expect("the semaphore stays open"),
+                _ = &mut stopped => break,
+            };
             tokio::select! {
                 accepted = listener.accept() => {
                     let (stream, peer) = match accepted {
@@ -304,29 +373,8 @@ impl Server {
                             continue;
                         }
                     };
-                    let _ = stream.set_nodelay(true);
-                    let server = self.clone();
-                    let service = hyper::service::service_fn(move |req| {
-                        let server = server.clone();
-                        async move { Ok::<_, Infallible>(server.handle(req).await) }
-                    });
-                    let (http1, watcher, tls, closed) =
-                        (http1.clone(), graceful.watcher(), tls.clone(), closed.clone());
-                    let handshake_timeout = self.inner.config.header_read_timeout;
-                    tokio::spawn(async move {
-                        let served = match tls {
-                            None => watcher.watch(http1.serve_connection(TokioIo::new(stream), service)).await,
-                            Some(acceptor) => {
-                                let Some(stream) = tls::handshake(&acceptor, stream, handshake_timeout, closed).await else {
-                                    return;
-                                };
-                                watcher.watch(http1.serve_connection(TokioIo::new(stream), service)).await
-                            }
-                        };
-                        if let Err(e) = served {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                    });
+                    let conn = Connection { stream, peer, slot, tls: tls.clone(), closed: closed.clone() };
+                    tokio::spawn(self.clone().serve_connection(conn, http1.clone(), graceful.watcher()));
                 }
                 _ = &mut stopped => break,
             }
@@ -345,6 +393,52 @@ impl Server {
         }
         tracing::info!("dbsync server stopped");
     }
+
+    /// Serves one accepted connection (after its TLS handshake), with the
+    /// write timeout; its slot is given back when it ends.
+    async fn serve_connection(
+        self,
+        conn: Connection,
+        http1: hyper::server::conn::http1::Builder,
+        watcher: hyper_util::server::graceful::Watcher,
+    ) {
+        let _ = conn.stream.set_nodelay(true);
+        let config = &self.inner.config;
+        let (write_timeout, handshake_timeout) = (config.write_timeout, config.header_read_timeout);
+        let server = self.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let server = server.clone();
+            async move { Ok::<_, Infallible>(server.handle(req).await) }
+        });
+        let served = match conn.tls {
+            None => {
+                let io = TokioIo::new(WriteTimeout::new(conn.stream, write_timeout));
+                watcher.watch(http1.serve_connection(io, service)).await
+            }
+            Some(acceptor) => {
+                let Some(stream) =
+                    tls::handshake(&acceptor, conn.stream, handshake_timeout, conn.closed).await
+                else {
+                    return;
+                };
+                let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));
+                watcher.watch(http1.serve_connection(io, service)).await
+            }
+        };
+        if let Err(e) = served {
+            tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+        }
+        drop(conn.slot);
+    }
+}
+
+/// An accepted connection and what serving it needs.
+struct Connection {
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    closed: tokio::sync::watch::Receiver<()>,
 }
 
 /// A running server. Dropping it stops the server too (without waiting).

@@ -501,6 +501,38 @@ impl TestServer {
         reply
     }
 
+    /// Stops the server and serves the same database again from a new
+    /// store and server (as after a restart of the process).
+    pub async fn restart(&mut self, configure: impl FnOnce(&mut Config)) {
+        self.stop().await;
+        let store: Arc<dyn Store> = match &self.db {
+            Db::Sqlite(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    Arc::new(SqliteStore::open(&path, &tables(), Default::default()).unwrap())
+                        as Arc<dyn Store>
+                })
+                .await
+                .unwrap()
+            }
+            Db::Postgres(db) => {
+                let url = db.url();
+                tokio::task::spawn_blocking(move || {
+                    Arc::new(PgStore::connect(&url, &tables(), Default::default()).unwrap())
+                        as Arc<dyn Store>
+                })
+                .await
+                .unwrap()
+            }
+        };
+        let mut config = Config::new();
+        config.registration_token = Some(TOKEN.into());
+        configure(&mut config);
+        let handle = Server::bind(store, config).await.unwrap();
+        self.base = format!("http://{}", handle.local_addr());
+        self.handle = Some(handle);
+    }
+
     pub async fn stop(&mut self) {
         if let Some(h) = self.handle.take() {
             h.shutdown().await;

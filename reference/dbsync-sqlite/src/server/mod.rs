@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS dbsync_nonces (
     seen_at INTEGER NOT NULL,
     PRIMARY KEY (node_id, nonce)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dbsync_nonces_by_time ON dbsync_nonces (seen_at);
 CREATE INDEX IF NOT EXISTS dbsync_oplog_by_version ON dbsync_oplog (version, seq);
 ";
 

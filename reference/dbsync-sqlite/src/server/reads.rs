@@ -99,6 +99,13 @@ impl ReadTx for SqliteTx<'_> {
             .fault()
     }
 
+    fn nonce_used(&mut self, node_id: u64, nonce: &str) -> StoreResult<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM dbsync_nonces WHERE node_id = ?1 AND nonce = ?2")
+            .and_then(|mut s| s.exists(params![node_id as i64, nonce]))
+            .fault()
+    }
+
     fn push_record(&mut self, node_id: u64, push_id: &str) -> StoreResult<Option<PushRecord>> {
         self.conn
             .prepare_cached(
