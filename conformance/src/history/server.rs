@@ -57,7 +57,7 @@ impl ServerDb {
             ServerStore::Postgres => {
                 let db = ScratchDb::create("dbsync_history").map_err(Failure::new)?;
                 db.execute(dbsync_postgres::DOMAINS_SQL)
-                    .and_then(|()| db.execute(&ddl::create_all_postgres(schema)))
+                    .and_then(|()| db.execute(&ddl::create_all_in(ddl::Dialect::Postgres, schema)))
                     .map_err(Failure::new)?;
                 Database::Postgres(db)
             }

@@ -187,18 +187,16 @@ impl Player {
 /// The tables a server at a URL must serve for `dbsync-conformance
 /// history --server`: SQLite `CREATE TABLE` statements.
 pub fn fixed_tables_sql() -> String {
-    let case = Case {
-        tables: generate::fixed_tables(),
-        nodes: 2,
-        page_ops: 1,
-        server_wins: vec![],
-        steps: vec![],
-    };
-    crate::ddl::create_all(&case.schema())
+    crate::ddl::create_all(&fixed_schema())
 }
 
 /// The table specs (every table `both`) of the fixed history tables.
 pub fn fixed_table_specs() -> Vec<dbsync_sqlite::TableSpec> {
+    replica::specs(&fixed_schema())
+}
+
+/// The schema of the fixed history tables.
+fn fixed_schema() -> dbsync_core::Schema {
     let case = Case {
         tables: generate::fixed_tables(),
         nodes: 2,
@@ -206,5 +204,5 @@ pub fn fixed_table_specs() -> Vec<dbsync_sqlite::TableSpec> {
         server_wins: vec![],
         steps: vec![],
     };
-    replica::specs(&case.schema())
+    case.schema()
 }

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dbsync");
 const SCHEMA: &str =
     "CREATE TABLE city (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE);";
 
@@ -26,8 +25,10 @@ print("ended", flush=True)
 "#;
 
 mod support {
+    pub mod run;
     pub mod serving;
 }
+use support::run::{dbsync, ok, BIN};
 
 /// An application process holding a write transaction on a database.
 struct App {
@@ -73,22 +74,6 @@ impl Drop for App {
         self.stdin.take();
         let _ = self.child.wait();
     }
-}
-
-fn dbsync(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("dbsync runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = dbsync(args);
-    assert!(
-        out.status.success(),
-        "dbsync {args:?} failed ({:?}):\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs `dbsync args` while `app` holds its transaction, and ends the

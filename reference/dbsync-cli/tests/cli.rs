@@ -2,29 +2,12 @@
 //! register, sync cycle, and the documented exit codes.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dbsync");
 const SCHEMA: &str = "
 CREATE TABLE city (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, founded DATE);
 CREATE TABLE person (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, city_id INTEGER REFERENCES city(id));
 ";
-
-fn dbsync(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("dbsync runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = dbsync(args);
-    assert!(
-        out.status.success(),
-        "dbsync {args:?} failed ({:?}):\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn make_db(path: &Path) {
     rusqlite::Connection::open(path)
@@ -34,8 +17,10 @@ fn make_db(path: &Path) {
 }
 
 mod support {
+    pub mod run;
     pub mod serving;
 }
+use support::run::{dbsync, ok, BIN};
 use support::serving::Serving;
 
 fn serve(db: &Path) -> Serving {

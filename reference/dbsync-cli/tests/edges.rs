@@ -5,37 +5,22 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 mod support {
+    pub mod run;
     pub mod serving;
 }
+use support::run::{dbsync, ok, BIN};
 use support::serving::{serve, Serving};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dbsync");
 const SCHEMA: &str = "
 CREATE TABLE city (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE);
 CREATE TABLE person (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, city_id INTEGER REFERENCES city(id));
 CREATE TABLE visit (id INTEGER PRIMARY KEY AUTOINCREMENT, person_id INTEGER REFERENCES person(id), at TEXT);
 ";
-
-fn dbsync(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("dbsync runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = dbsync(args);
-    assert!(
-        out.status.success(),
-        "dbsync {args:?} failed ({:?}):\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// `ok` with `--json`, its stdout parsed.
 fn json(args: &[&str]) -> serde_json::Value {

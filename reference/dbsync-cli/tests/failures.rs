@@ -2,15 +2,13 @@
 //! server URL and an unreachable server: each with its exit code, and
 //! never a hang.
 
-use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dbsync");
-
-fn dbsync(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("dbsync runs")
+mod support {
+    pub mod run;
 }
+use support::run::dbsync;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 fn tracked_db(dir: &Path) -> String {
     let path = dir.join("n.db");

@@ -3,21 +3,18 @@
 //! and a server signed by another CA refused with its own exit code.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dbsync");
 const SCHEMA: &str =
     "CREATE TABLE city (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE);";
 
 mod support {
+    pub mod run;
     pub mod serving;
 }
+use support::run::{dbsync, ok, BIN};
 #[path = "../../dbsync-client/tests/common/certs.rs"]
 mod certs;
-
-fn dbsync(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("dbsync runs")
-}
 
 fn make_db(path: &Path) -> String {
     rusqlite::Connection::open(path)
@@ -25,18 +22,6 @@ fn make_db(path: &Path) -> String {
         .execute_batch(SCHEMA)
         .unwrap();
     path.to_str().unwrap().to_string()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = dbsync(args);
-    assert!(
-        out.status.success(),
-        "dbsync {args:?} failed ({:?}):\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn serve_https(dir: &Path, pki: &certs::TestPki) -> support::serving::Serving {

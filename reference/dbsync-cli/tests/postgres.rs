@@ -8,14 +8,15 @@
 
 use dbsync_postgres::scratch::ScratchDb;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 mod support {
+    pub mod run;
     pub mod serving;
 }
+use support::run::{dbsync, ok, BIN};
 use support::serving::{serve, Serving};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dbsync");
 const NODE_SCHEMA: &str = "
 CREATE TABLE city (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, founded DATE);
 CREATE TABLE person (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, city_id INTEGER REFERENCES city(id));
@@ -30,22 +31,6 @@ CREATE TABLE person (
   name text NOT NULL,
   city_id bigint REFERENCES city(id) DEFERRABLE INITIALLY DEFERRED);
 ";
-
-fn dbsync(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("dbsync runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = dbsync(args);
-    assert!(
-        out.status.success(),
-        "dbsync {args:?} failed ({:?}):\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn server_db() -> ScratchDb {
     let db = ScratchDb::create("dbsync_cli").expect("PostgreSQL answers");

@@ -1,23 +1,14 @@
 //! The limits `dbsync serve` takes from its flags, seen by a client.
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dbsync");
-
 mod support {
+    pub mod run;
     pub mod serving;
 }
-
-fn ok(args: &[&str]) {
-    let out = Command::new(BIN).args(args).output().expect("dbsync runs");
-    assert!(
-        out.status.success(),
-        "dbsync {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use support::run::{ok, BIN};
 
 /// Sends a pull head signed (badly) by node 1 at `timestamp`, declaring a
 /// body it never sends; returns the answer.

@@ -59,6 +59,7 @@ use dbsync_core::protocol::{
     PullRequest, PushRequest, QueryRequest, RegisterRequest, RepairRequest,
 };
 use dbsync_core::Schema;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -161,10 +162,28 @@ impl Engine {
         };
         match endpoint {
             Endpoint::Register => encode(&self.register(&self.parse_register(body)?, now)?),
-            Endpoint::Push => encode(&self.push(node()?, &self.parse_push(body)?, now)?),
-            Endpoint::Pull => encode(&self.pull(node()?, &self.parse_pull(body)?, now)?),
-            Endpoint::Repair => encode(&self.repair(node()?, &self.parse_repair(body)?, now)?),
-            Endpoint::Query => encode(&self.query(&self.parse_query(body)?)?),
+            Endpoint::Push => {
+                let req =
+                    self.parse_checked(body, envelope::check_push, |r: &PushRequest| &r.schema)?;
+                encode(&self.push(node()?, &req, now)?)
+            }
+            Endpoint::Pull => {
+                let req =
+                    self.parse_checked(body, envelope::check_pull, |r: &PullRequest| &r.schema)?;
+                encode(&self.pull(node()?, &req, now)?)
+            }
+            Endpoint::Repair => {
+                let req =
+                    self.parse_checked(body, envelope::check_repair, |r: &RepairRequest| {
+                        &r.schema
+                    })?;
+                encode(&self.repair(node()?, &req, now)?)
+            }
+            Endpoint::Query => {
+                let req =
+                    self.parse_checked(body, envelope::check_query, |r: &QueryRequest| &r.schema)?;
+                encode(&self.query(&req)?)
+            }
         }
     }
 
@@ -181,31 +200,17 @@ impl Engine {
         Ok(req)
     }
 
-    fn parse_push(&self, body: &[u8]) -> Result<PushRequest, Rejection> {
-        let req: PushRequest = envelope::parse(body)?;
-        envelope::check_push(&req)?;
-        envelope::same_schema(&self.fingerprint, &req.schema)?;
-        Ok(req)
-    }
-
-    fn parse_pull(&self, body: &[u8]) -> Result<PullRequest, Rejection> {
-        let req: PullRequest = envelope::parse(body)?;
-        envelope::check_pull(&req)?;
-        envelope::same_schema(&self.fingerprint, &req.schema)?;
-        Ok(req)
-    }
-
-    fn parse_repair(&self, body: &[u8]) -> Result<RepairRequest, Rejection> {
-        let req: RepairRequest = envelope::parse(body)?;
-        envelope::check_repair(&req)?;
-        envelope::same_schema(&self.fingerprint, &req.schema)?;
-        Ok(req)
-    }
-
-    fn parse_query(&self, body: &[u8]) -> Result<QueryRequest, Rejection> {
-        let req: QueryRequest = envelope::parse(body)?;
-        envelope::check_query(&req)?;
-        envelope::same_schema(&self.fingerprint, &req.schema)?;
+    /// An endpoint's request: the envelope (spec §7), the endpoint's own
+    /// checks, then the schema fingerprint.
+    fn parse_checked<T: DeserializeOwned>(
+        &self,
+        body: &[u8],
+        check: fn(&T) -> Result<(), Rejection>,
+        schema: fn(&T) -> &str,
+    ) -> Result<T, Rejection> {
+        let req: T = envelope::parse(body)?;
+        check(&req)?;
+        envelope::same_schema(&self.fingerprint, schema(&req))?;
         Ok(req)
     }
 
