@@ -302,3 +302,26 @@ fn naming_only_a_direction_for_one_postgres_table_keeps_every_other_table_both_w
         "{announced}"
     );
 }
+
+#[test]
+fn trim_works_on_a_served_postgres_database_and_refuses_one_never_served() {
+    let db = server_db();
+    let never_served = dbsync(&["trim", "--db", &db.url()]);
+    assert_eq!(never_served.status.code(), Some(1));
+    let why = String::from_utf8_lossy(&never_served.stderr);
+    assert!(why.contains("serve it first"), "{why}");
+    let server = serve_on(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let path = node(dir.path(), "n.db", &server);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("INSERT INTO city (name) VALUES ('Lisbon')", [])
+        .unwrap();
+    sync_until_done(&path);
+    drop(server);
+    let trimmed = ok(&["trim", "--db", &db.url()]);
+    assert!(
+        trimmed.starts_with("trimmed through version 1"),
+        "{trimmed}"
+    );
+}

@@ -96,38 +96,43 @@ impl PgStore {
     /// (every user table of the current schema when empty) with capture
     /// for direct writes, and creates dbsync's tables if missing.
     pub fn connect(url: &str, specs: &[TableSpec], options: PgOptions) -> Result<PgStore, PgError> {
+        PgStore::open(url, options, Some(specs))
+    }
+
+    /// Connects to a database served before, with the tables (and
+    /// directions) it tracks: for tools that work on a server's database.
+    pub fn connect_tracked(url: &str, options: PgOptions) -> Result<PgStore, PgError> {
+        PgStore::open(url, options, None)
+    }
+
+    /// Connects and tracks `specs`, or the tables tracked before (`None`).
+    fn open(
+        url: &str,
+        options: PgOptions,
+        specs: Option<&[TableSpec]>,
+    ) -> Result<PgStore, PgError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("dbsync-postgres")
             .enable_all()
             .build()
             .map_err(|e| PgError::Postgres(e.to_string()))?;
-        let config =
-            tokio_postgres::Config::from_str(url).map_err(|e| PgError::Url(e.to_string()))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(|e| PgError::Postgres(e.to_string()))?;
-        let tracked = runtime.block_on(async {
+        let pool = pool(url, &options)?;
+        let (tables, ids) = runtime.block_on(async {
             let mut client = pool
                 .get()
                 .await
                 .map_err(|e| PgError::Postgres(e.to_string()))?;
-            let tables = meta::track(&mut client, specs).await?;
+            let specs = match specs {
+                Some(specs) => specs.to_vec(),
+                None => served_specs(&client).await?,
+            };
+            let tables = meta::track(&mut client, &specs).await?;
             let ids = meta::table_ids(&client)
                 .await
                 .map_err(|e| PgError::Postgres(e.to_string()))?;
             Ok::<_, PgError>((tables, ids))
         })?;
-        let (tables, ids) = tracked;
         Ok(PgStore {
             schema: Schema::new(tables.iter().map(|t| t.schema.clone()).collect()),
             tables: tables
@@ -139,18 +144,6 @@ impl PgStore {
             runtime: Some(runtime),
             pool,
         })
-    }
-
-    /// Connects to a database served before, with the tables (and
-    /// directions) it tracks: for tools that work on a server's database.
-    pub fn connect_tracked(url: &str, options: PgOptions) -> Result<PgStore, PgError> {
-        let specs = scratch::tracked_specs(url).map_err(PgError::Postgres)?;
-        if specs.is_empty() {
-            return Err(PgError::Postgres(
-                "this database tracks no table: serve it first".into(),
-            ));
-        }
-        PgStore::connect(url, &specs, options)
     }
 
     /// Runs `f` to completion on the store's runtime.
@@ -173,6 +166,34 @@ impl PgStore {
             .map_err(StoreFault::of)?;
         Ok(tx::PgTx::new(self, client))
     }
+}
+
+/// The connection pool of `url`.
+fn pool(url: &str, options: &PgOptions) -> Result<Pool, PgError> {
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| PgError::Url(e.to_string()))?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(options.pool_size.max(1))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| PgError::Postgres(e.to_string()))
+}
+
+/// The tables a database served before tracks; refused when none.
+async fn served_specs(client: &tokio_postgres::Client) -> Result<Vec<TableSpec>, PgError> {
+    let specs = meta::tracked_specs(client).await?;
+    if specs.is_empty() {
+        return Err(PgError::Postgres(
+            "this database tracks no table: serve it first".into(),
+        ));
+    }
+    Ok(specs)
 }
 
 impl Drop for PgStore {

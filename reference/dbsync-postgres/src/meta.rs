@@ -217,3 +217,33 @@ pub async fn table_ids(client: &Client) -> Result<Vec<(i32, String)>, Error> {
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
+
+/// The tables (and directions) the database tracks; none when dbsync
+/// never served it.
+pub async fn tracked_specs(client: &Client) -> Result<Vec<TableSpec>, crate::PgError> {
+    let rows = client
+        .query(
+            "SELECT schema_json FROM dbsync_tables WHERE to_regclass('dbsync_tables') IS NOT NULL",
+            &[],
+        )
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        // Never served: dbsync's tables do not exist.
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+            return Ok(Vec::new())
+        }
+        Err(e) => return Err(crate::PgError::Postgres(e.to_string())),
+    };
+    rows.iter()
+        .map(|r| {
+            let t: TableSchema = serde_json::from_str(r.get::<_, &str>(0)).map_err(|e| {
+                crate::PgError::Postgres(format!("dbsync_tables holds a malformed schema: {e}"))
+            })?;
+            Ok(TableSpec {
+                name: t.name,
+                direction: t.direction,
+            })
+        })
+        .collect()
+}

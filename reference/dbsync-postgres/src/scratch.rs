@@ -20,44 +20,6 @@ fn without_database(url: &str) -> &str {
     }
 }
 
-/// The tables (and directions) the database at `url` tracks; none when
-/// dbsync never served it.
-pub fn tracked_specs(url: &str) -> Result<Vec<dbsync_core::TableSpec>, String> {
-    let url = url.to_string();
-    let rows = blocking(async move {
-        let (client, conn) = tokio_postgres::connect(&url, NoTls)
-            .await
-            .map_err(|e| e.to_string())?;
-        let driver = tokio::spawn(conn);
-        let rows = client
-            .query(
-                "SELECT schema_json FROM dbsync_tables WHERE to_regclass('dbsync_tables') IS NOT NULL",
-                &[],
-            )
-            .await;
-        drop(client);
-        let _ = driver.await;
-        match rows {
-            Ok(rows) => Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect()),
-            // Never served: dbsync's tables do not exist.
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
-                Ok(Vec::new())
-            }
-            Err(e) => Err(e.to_string()),
-        }
-    })?;
-    rows.iter()
-        .map(|json| {
-            let t: dbsync_core::TableSchema =
-                serde_json::from_str(json).map_err(|e| e.to_string())?;
-            Ok(dbsync_core::TableSpec {
-                name: t.name,
-                direction: t.direction,
-            })
-        })
-        .collect()
-}
-
 /// A database of its own, dropped (with its connections) on drop.
 pub struct ScratchDb {
     name: String,
