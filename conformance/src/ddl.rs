@@ -16,6 +16,7 @@ pub fn sqlite_type(ty: ColumnType) -> &'static str {
         ColumnType::Date => "DATE",
         ColumnType::Time => "TIME",
         ColumnType::Datetime => "DATETIME",
+        ColumnType::Any => "ANY",
     }
 }
 
@@ -113,6 +114,7 @@ pub fn postgres_type(ty: ColumnType) -> &'static str {
         ColumnType::Date => "date",
         ColumnType::Time => "dbsync_time",
         ColumnType::Datetime => "dbsync_datetime",
+        ColumnType::Any => "dbsync_any",
     }
 }
 

@@ -4,6 +4,8 @@
 //! its own code.
 //!
 //! - `compression` vectors run `dbsync_core::compress`;
+//! - `schema` vectors track the vector's SQLite tables with the reference
+//!   store and answer the canonical text and fingerprint;
 //! - `merge` vectors run on a real SQLite node database
 //!   ([`Store::Sqlite`], the default: tables created, tracked, loaded,
 //!   pending ops recorded, then `dbsync_sqlite::node::merge`) or on the
@@ -16,6 +18,7 @@ mod compression;
 pub mod host;
 mod memory;
 mod merge_input;
+mod schema;
 mod sqlite;
 
 use crate::node::protocol::{Answer, Incoming, LocalError, Reply};
@@ -35,6 +38,7 @@ pub enum Store {
 pub fn reply(vector: &Value, store: Store) -> Reply {
     let result = match vector.get("kind").and_then(Value::as_str) {
         Some("compression") => compression::run(vector),
+        Some("schema") => schema::run(vector),
         Some("merge") => match store {
             Store::Sqlite => sqlite::run(vector),
             Store::Memory => memory::run(vector),

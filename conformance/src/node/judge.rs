@@ -81,6 +81,18 @@ fn outcome(kind: Kind, want: &Value, got: &Value) -> Result<(), String> {
                 Err(problems.join("\n"))
             }
         }
+        Kind::Schema => {
+            for member in ["canonical", "fingerprint"] {
+                if want.get(member) != got.get(member) {
+                    return Err(format!(
+                        "the {member} differs: expected {}, got {}",
+                        want.get(member).unwrap_or(&Value::Null),
+                        got.get(member).unwrap_or(&Value::Null)
+                    ));
+                }
+            }
+            Ok(())
+        }
         Kind::History | Kind::Wire => subset(want, got),
     }
 }

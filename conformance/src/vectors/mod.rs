@@ -20,6 +20,10 @@ pub enum Kind {
     Compression,
     /// Node side, through an adapter: a merge of spec §12.
     Merge,
+    /// Node side, through an adapter: the schema (canonical text and
+    /// fingerprint, spec §7.2) a node computes from SQLite declarations
+    /// (spec §2.5.1).
+    Schema,
     /// Server side, over HTTP: an exchange of spec §8–§16.
     Wire,
     /// A whole multi-node history (a shrunk property failure).
@@ -31,6 +35,7 @@ impl Kind {
         match self {
             Kind::Compression => "compression",
             Kind::Merge => "merge",
+            Kind::Schema => "schema",
             Kind::Wire => "wire",
             Kind::History => "history",
         }

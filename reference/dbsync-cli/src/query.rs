@@ -54,6 +54,10 @@ fn filter(node: &Node, table: &str, text: &str) -> Result<(String, Value), Strin
         ColumnType::Blob => {
             return Err(format!("{col} is a blob column: filter on another column"))
         }
+        // An `any` column holds what the application stored: a value
+        // written as JSON (`12`, `1.5`, `"12"`) is that value, anything
+        // else is text.
+        ColumnType::Any => serde_json::from_str(raw).unwrap_or_else(|_| Value::Text(raw.into())),
         _ => Value::Text(raw.into()),
     };
     Ok((col.into(), value))

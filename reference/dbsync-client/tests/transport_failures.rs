@@ -97,8 +97,8 @@ async fn a_body_the_server_refuses_for_its_size_is_reported_as_body_too_large() 
         let text = "x".repeat(1000);
         for i in 0..4000 {
             tx.execute(
-                "INSERT INTO city (name, founded) VALUES (?1, ?2)",
-                (format!("city {i}"), &text),
+                "INSERT INTO city (name, founded) VALUES (?1, '1131-03-01')",
+                (format!("city {i} {text}"),),
             )
             .unwrap();
         }

@@ -15,6 +15,9 @@ pub enum ColumnType {
     Date,
     Time,
     Datetime,
+    /// Whatever the application stored, as it stored it: an integer, a
+    /// real, a text or a blob (spec §2.5, §4.1.5).
+    Any,
 }
 
 impl ColumnType {
@@ -27,6 +30,7 @@ impl ColumnType {
             ColumnType::Date => "date",
             ColumnType::Time => "time",
             ColumnType::Datetime => "datetime",
+            ColumnType::Any => "any",
         }
     }
 }

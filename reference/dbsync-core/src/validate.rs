@@ -151,7 +151,7 @@ pub fn is_datetime(s: &str) -> bool {
 /// Whether `value` may be stored in a column of type `ty` (NULL aside).
 pub fn fits(ty: ColumnType, value: &Value) -> bool {
     match (ty, value) {
-        (_, Value::Null) => true,
+        (_, Value::Null) | (ColumnType::Any, _) => true,
         (ColumnType::Integer, Value::Integer(_)) => true,
         (ColumnType::Real, Value::Integer(_) | Value::Real(_)) => true,
         (ColumnType::Text, Value::Text(_)) => true,

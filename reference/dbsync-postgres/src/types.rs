@@ -22,6 +22,9 @@ pub enum PgKind {
     Bytea,
     /// `date`, read back as `YYYY-MM-DD`.
     Date,
+    /// The text domain `dbsync_any`, holding each value's wire form
+    /// (spec §4.1.5).
+    Any,
 }
 
 /// The dbsync type and kind of a column whose type (or domain) is named
@@ -36,6 +39,7 @@ pub fn column_type_of(type_name: &str) -> Result<(ColumnType, PgKind), &'static 
         "date" => (ColumnType::Date, PgKind::Date),
         "dbsync_time" => (ColumnType::Time, PgKind::Text),
         "dbsync_datetime" => (ColumnType::Datetime, PgKind::Text),
+        "dbsync_any" => (ColumnType::Any, PgKind::Any),
         other => return Err(hint(other)),
     })
 }
@@ -54,10 +58,10 @@ fn hint(type_name: &str) -> &'static str {
             "declare it with the domain `dbsync_time` (text holding HH:MM:SS[.fraction], spec §4.3), which dbsync creates: PostgreSQL's times rewrite the text they are given"
         }
         "json" | "jsonb" | "uuid" => {
-            "declare it `text`: this type rewrites the values it is given (spacing, key order or case)"
+            "declare it `text`, or with the domain `dbsync_any` to hold values of any kind: this type rewrites the values it is given (spacing, key order or case)"
         }
         _ => {
-            "declare it as one of bigint, integer, smallint, boolean, double precision, text, varchar(n), bytea, date, dbsync_time or dbsync_datetime"
+            "declare it as one of bigint, integer, smallint, boolean, double precision, text, varchar(n), bytea, date, dbsync_time, dbsync_datetime or dbsync_any"
         }
     }
 }
@@ -68,7 +72,7 @@ pub fn read_expr(name: &str, kind: PgKind) -> String {
         PgKind::Int => format!("\"{name}\"::int8"),
         PgKind::Bool => format!("\"{name}\"::int4::int8"),
         PgKind::Float | PgKind::Bytea => format!("\"{name}\""),
-        PgKind::Text => format!("\"{name}\"::text"),
+        PgKind::Text | PgKind::Any => format!("\"{name}\"::text"),
         PgKind::Date => format!("to_char(\"{name}\", 'YYYY-MM-DD')"),
     }
 }
@@ -79,7 +83,7 @@ pub fn write_expr(n: usize, kind: PgKind) -> String {
         PgKind::Int => format!("${n}::int8"),
         PgKind::Bool => format!("dbsync_bool(${n}::int8)"),
         PgKind::Float => format!("${n}::float8"),
-        PgKind::Text => format!("${n}::text"),
+        PgKind::Text | PgKind::Any => format!("${n}::text"),
         PgKind::Bytea => format!("${n}::bytea"),
         PgKind::Date => format!("${n}::text::date"),
     }
@@ -90,7 +94,7 @@ pub fn compare_expr(n: usize, kind: PgKind) -> String {
     match kind {
         PgKind::Int | PgKind::Bool => format!("${n}::int8"),
         PgKind::Float => format!("${n}::float8"),
-        PgKind::Text | PgKind::Date => format!("${n}::text"),
+        PgKind::Text | PgKind::Date | PgKind::Any => format!("${n}::text"),
         PgKind::Bytea => format!("${n}::bytea"),
     }
 }
@@ -111,6 +115,8 @@ pub fn param(kind: PgKind, value: &Value) -> Result<Param, StoreFault> {
         (PgKind::Text | PgKind::Date, Value::Null) => Box::new(None::<String>),
         (PgKind::Bytea, Value::Blob(b)) => Box::new(b.clone()),
         (PgKind::Bytea, Value::Null) => Box::new(None::<Vec<u8>>),
+        (PgKind::Any, Value::Null) => Box::new(None::<String>),
+        (PgKind::Any, v) => Box::new(serde_json::to_string(v).map_err(StoreFault::of)?),
         _ => return Err(bad()),
     })
 }
@@ -128,6 +134,14 @@ pub fn value_at(row: &tokio_postgres::Row, i: usize, kind: PgKind) -> Result<Val
         PgKind::Bytea => row
             .try_get::<_, Option<Vec<u8>>>(i)
             .map(|v| v.map(Value::Blob)),
+        PgKind::Any => {
+            let wire = row
+                .try_get::<_, Option<String>>(i)
+                .map_err(StoreFault::of)?;
+            return wire.map_or(Ok(Value::Null), |w| {
+                serde_json::from_str(&w).map_err(StoreFault::of)
+            });
+        }
     };
     v.map(|v| v.unwrap_or(Value::Null)).map_err(StoreFault::of)
 }

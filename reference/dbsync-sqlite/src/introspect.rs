@@ -50,6 +50,18 @@ pub enum TableRefused {
         column: String,
         parent: String,
     },
+    #[error("table {table:?}: {rows} row(s) hold a value their column's type cannot carry ({columns}); fix those values (dates and times are text, spec §4.3) or declare the column without a type to hold any value")]
+    ValuesDoNotFit {
+        table: String,
+        rows: i64,
+        columns: String,
+    },
+    #[error("table {table:?}: unique index {index:?} is {what}; dbsync's merge checks unique constraints over plain columns only (spec §2.3.2): make it a UNIQUE constraint over columns, or drop it and check the rule in the application")]
+    UnsupportedUniqueIndex {
+        table: String,
+        index: String,
+        what: &'static str,
+    },
     #[error("table {table:?}: foreign key {column:?} references {parent}({parent_column}), which is not its primary key; reference the primary key")]
     ForeignKeyNotToPrimaryKey {
         table: String,
@@ -67,27 +79,32 @@ pub fn is_identifier(name: &str) -> bool {
         && name.len() <= 63
 }
 
-/// The column type spec §4 uses for a declared SQLite type.
-///
-/// Names are matched as SQLite's affinity rules do (substring, case
-/// insensitive), with DATE, TIME, DATETIME and TIMESTAMP recognised first.
+/// The column type of a declared SQLite type (spec §2.5.1): the first
+/// row of the spec's table that matches, names compared case
+/// insensitively as SQLite's affinity rules compare them.
 pub fn column_type(declared: &str) -> ColumnType {
-    let d = declared.to_ascii_uppercase();
+    let d = declared.trim().to_ascii_uppercase();
+    let named = |name: &str| {
+        d == name || d.starts_with(&format!("{name} ")) || d.starts_with(&format!("{name}("))
+    };
     if d.contains("DATETIME") || d.contains("TIMESTAMP") {
         ColumnType::Datetime
-    } else if d == "DATE" || d.starts_with("DATE ") || d.starts_with("DATE(") {
+    } else if named("DATE") {
         ColumnType::Date
-    } else if d == "TIME" || d.starts_with("TIME ") || d.starts_with("TIME(") {
+    } else if named("TIME") {
         ColumnType::Time
     } else if d.contains("INT") || d.contains("BOOL") {
         ColumnType::Integer
     } else if d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT") {
         ColumnType::Text
-    } else if d.contains("BLOB") || d.is_empty() {
+    } else if d.contains("BLOB") {
         ColumnType::Blob
-    } else {
-        // REAL, FLOA, DOUB and NUMERIC affinity.
+    } else if d.contains("REAL") || d.contains("FLOA") || d.contains("DOUB") {
         ColumnType::Real
+    } else {
+        // No declared type, NUMERIC, DECIMAL, JSON, UUID, ANY, ...: the
+        // column holds whatever the application stores.
+        ColumnType::Any
     }
 }
 
@@ -231,7 +248,26 @@ pub fn read_table(
         });
     }
 
-    // Unique constraints: every UNIQUE index (but the primary key's).
+    let unique = unique_constraints(conn, table)?;
+
+    Ok(TableSchema {
+        name: table.into(),
+        primary_key: pk.0.clone(),
+        columns,
+        foreign_keys,
+        unique,
+        direction,
+    })
+}
+
+/// Every unique constraint of `table`: its UNIQUE indexes but the
+/// primary key's, each as its sorted columns. A partial index or one over
+/// an expression is refused (spec §2.3.2).
+fn unique_constraints(
+    conn: &Connection,
+    table: &str,
+) -> Result<Vec<Vec<String>>, crate::StoreError> {
+    // PRAGMA index_list: seq, name, unique, origin, partial
     let mut stmt = conn.prepare(&format!("PRAGMA index_list(\"{table}\")"))?;
     let indexes: Vec<(String, bool, String, bool)> = stmt
         .query_map([], |r| {
@@ -243,31 +279,36 @@ pub fn read_table(
             ))
         })?
         .collect::<Result<_, _>>()?;
+    let refused = |index: &str, what| {
+        crate::StoreError::Refused(TableRefused::UnsupportedUniqueIndex {
+            table: table.into(),
+            index: index.into(),
+            what,
+        })
+    };
     let mut unique = Vec::new();
     for (index, is_unique, origin, partial) in indexes {
-        if !is_unique || origin == "pk" || partial {
+        if !is_unique || origin == "pk" {
             continue;
         }
+        if partial {
+            return Err(refused(&index, "partial (it has a WHERE clause)"));
+        }
+        // PRAGMA index_info: seqno, cid, name (NULL for an expression)
         let mut stmt = conn.prepare(&format!("PRAGMA index_info(\"{index}\")"))?;
-        let mut cols: Vec<String> = stmt
+        let names: Vec<Option<String>> = stmt
             .query_map([], |r| r.get::<_, Option<String>>(2))?
-            .filter_map(|c| c.ok().flatten())
-            .collect();
+            .collect::<Result<_, _>>()?;
+        let Some(mut cols) = names.into_iter().collect::<Option<Vec<String>>>() else {
+            return Err(refused(&index, "over an expression"));
+        };
         cols.sort();
         if !cols.is_empty() && !unique.contains(&cols) {
             unique.push(cols);
         }
     }
     unique.sort();
-
-    Ok(TableSchema {
-        name: table.into(),
-        primary_key: pk.0.clone(),
-        columns,
-        foreign_keys,
-        unique,
-        direction,
-    })
+    Ok(unique)
 }
 
 fn primary_key_of(conn: &Connection, table: &str) -> rusqlite::Result<Option<String>> {

@@ -10,6 +10,7 @@
 //! - [`node`] and [`server`]: the two sides of the protocol.
 
 pub mod existing;
+pub mod fit;
 pub mod introspect;
 pub mod node;
 pub mod oplog;

@@ -138,14 +138,20 @@ fn capture_triggers(table_id: i64, t: &TableSchema) -> Vec<(String, String)> {
     let record = |row: &str, code: i64| {
         format!("INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES ({table_id}, {row}.\"{pk}\", {code});")
     };
+    // A written row whose value its column cannot carry is refused first
+    // (spec §3.4.2).
+    let checked = |code: i64| match crate::fit::check_statement(t, "NEW") {
+        Some(check) => format!("{check} {}", record("NEW", code)),
+        None => record("NEW", code),
+    };
     vec![
         (
             ins.clone(),
-            format!("CREATE TRIGGER \"{ins}\" AFTER INSERT ON \"{name}\" BEGIN {} END", record("NEW", i)),
+            format!("CREATE TRIGGER \"{ins}\" AFTER INSERT ON \"{name}\" BEGIN {} END", checked(i)),
         ),
         (
             upd.clone(),
-            format!("CREATE TRIGGER \"{upd}\" AFTER UPDATE ON \"{name}\" BEGIN {} END", record("NEW", u)),
+            format!("CREATE TRIGGER \"{upd}\" AFTER UPDATE ON \"{name}\" BEGIN {} END", checked(u)),
         ),
         (
             rekey.clone(),
@@ -299,6 +305,7 @@ fn track_table(
     role: Role,
 ) -> Result<(), StoreError> {
     let schema = read_table(tx, &spec.name, synced, spec.direction)?;
+    refuse_values_that_do_not_fit(tx, &schema)?;
     let json = serde_json::to_string(&schema).expect("schema serializes");
     tx.execute(
         "INSERT INTO dbsync_tables (name, schema_json) VALUES (?1, ?2) \
@@ -313,6 +320,28 @@ fn track_table(
     drop_triggers(tx, &spec.name)?;
     tx.execute_batch(&batch(&wanted_triggers(table_id, &schema, role)))?;
     Ok(())
+}
+
+/// A table already holding a value its column cannot carry is refused:
+/// its rows could never be pushed or pulled (spec §3.4.2).
+fn refuse_values_that_do_not_fit(tx: &Connection, t: &TableSchema) -> Result<(), StoreError> {
+    let Some(query) = crate::fit::misfits_query(t) else {
+        return Ok(());
+    };
+    let rows: i64 = tx.query_row(&query, [], |r| r.get(0))?;
+    if rows == 0 {
+        return Ok(());
+    }
+    Err(StoreError::Refused(crate::TableRefused::ValuesDoNotFit {
+        table: t.name.clone(),
+        rows,
+        columns: t
+            .columns
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.ty.name()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }))
 }
 
 /// A table synced to nodes may not reference a push-only table (spec §2.4).
