@@ -19,7 +19,7 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-/// A node (spec §1): one SQLite database, tracked, and the server it syncs
+/// A node (spec §1.3): one SQLite database, tracked, and the server it syncs
 /// with.
 ///
 /// [`Node::open`] tracks the application's tables (spec §2, §3.4: capture

@@ -43,7 +43,8 @@ pub struct Status {
     pub node_id: Option<u64>,
     /// The server URL stored at registration.
     pub server_url: Option<String>,
-    /// The last version the node holds (spec §6.4); 0 before its first pull.
+    /// The last version the node holds (spec §6.4); 0 before it first
+    /// pulls or pushes.
     pub last_version: u64,
     /// How many ops the next push would carry: the pending ops compressed
     /// to at most one per row (spec §5.2).
