@@ -75,3 +75,74 @@ macro_rules! doc_example {
         )+)?
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The fenced blocks of `text` whose opening fence is exactly `fence`
+    /// (```` ```rust ````, ```` ``` ````), each without its fences.
+    fn blocks(text: &str, fence: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut open: Option<String> = None;
+        for line in text.lines() {
+            match &mut open {
+                None if line == fence => open = Some(String::new()),
+                None => {}
+                Some(_) if line == "```" => out.extend(open.take()),
+                Some(block) => {
+                    block.push_str(line);
+                    block.push('\n');
+                }
+            }
+        }
+        out
+    }
+
+    /// The lines of a doc example a reader sees (hidden `# ` lines left out).
+    fn visible(code: &str) -> String {
+        code.lines()
+            .filter(|l| !l.starts_with("# "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn every_rust_block_of_the_embedding_guide_is_the_code_of_a_doc_example_or_a_test() {
+        let krate = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let guide = read(&krate.join("../../docs/embedding.md"));
+        let mut sources = Vec::new();
+        for entry in std::fs::read_dir(krate.join("doc")).unwrap() {
+            for code in blocks(&read(&entry.unwrap().path()), "```") {
+                sources.push(visible(&code));
+            }
+        }
+        let lib: String = read(&krate.join("src/lib.rs"))
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! ").or((l == "//!").then_some("")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        sources.extend(blocks(&lib, "```").iter().map(|c| visible(c)));
+        sources.push(read(&krate.join("tests/https.rs")));
+        let found = blocks(&guide, "```rust");
+        assert!(found.len() >= 7, "{} Rust blocks in the guide", found.len());
+        for block in found {
+            let indented = |src: &String| block.lines().all(|l| src.contains(l.trim()));
+            assert!(
+                sources.iter().any(|s| s.contains(&block) || indented(s)),
+                "this block of docs/embedding.md is no doc example's or test's code:\n{block}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_guides_sql_block_is_the_application_the_examples_sync() {
+        let krate = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let guide = read(&krate.join("../../docs/embedding.md"));
+        assert_eq!(blocks(&guide, "```sql"), [super::APP_SQL.trim_start()]);
+    }
+}
