@@ -5,6 +5,16 @@ use dbsync_core::merge::UniqueCollision;
 use dbsync_core::ErrorCode;
 
 /// Why a client procedure failed.
+///
+/// A failure leaves the node's database as it was before the procedure
+/// (a push stays stored, to be sent again unchanged when its fate is
+/// unknown; a repair cut short keeps its staged pages and resumes), so
+/// every procedure can simply be called again. [`ClientError::code`] gives the stable code of spec §17. Worth
+/// retrying later, unchanged: [`ClientError::Network`],
+/// [`ClientError::DatabaseBusy`], [`ClientError::TooManyRounds`] and a
+/// [`ClientError::Rejected`] with a 5xx status or
+/// [`ErrorCode::RequestTimeout`]. The others need someone to act first:
+/// the message of each says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The server could not be reached, the connection broke, or no
@@ -16,19 +26,33 @@ pub enum ClientError {
     /// no CA given to the node signs it, or it does not name the host, or
     /// it expired. Retrying does not help.
     #[error("the TLS certificate of {url} is not trusted ({problem}): give the node the CA that signed it (`dbsync register --ca-cert FILE`), or fix the server's certificate")]
-    UntrustedCertificate { url: String, problem: String },
+    UntrustedCertificate {
+        /// The URL asked for.
+        url: String,
+        /// What is wrong with the certificate, in rustls's words.
+        problem: String,
+    },
     /// The server URL is not an `http://` or `https://` URL with a host.
     #[error("the server URL {url:?} is not usable: {reason} (expected http://HOST[:PORT][/PATH] or https://…)")]
-    InvalidServerUrl { url: String, reason: String },
+    InvalidServerUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A CA certificate file or text holds no usable certificate.
     #[error("CA certificate: {0}")]
     InvalidCaCert(String),
     /// The server rejected the request with a stable code (spec §17).
     #[error("rejected by the server: {code}: {message}")]
     Rejected {
+        /// The stable code of the rule broken (spec §17.2).
         code: ErrorCode,
+        /// The HTTP status of the answer.
         status: u16,
+        /// The server's sentence for a person; not stable.
         message: String,
+        /// Machine-readable facts, per code (spec §17.2).
         details: Option<serde_json::Map<String, serde_json::Value>>,
     },
     /// Pulled rows would take unique values other local rows hold: the
@@ -40,7 +64,12 @@ pub enum ClientError {
     InvalidPendingSequence(dbsync_core::compress::InvalidPendingSequence),
     /// Node and server disagree on the synced tables (spec §7.2).
     #[error("schema mismatch: the server's synced tables have fingerprint {expected}, this node's {received}; make both track the same tables with the same columns, keys and constraints")]
-    SchemaMismatch { expected: String, received: String },
+    SchemaMismatch {
+        /// The server's fingerprint.
+        expected: String,
+        /// This node's fingerprint, as the server received it.
+        received: String,
+    },
     /// The node has no credentials yet.
     #[error("this database is not registered with a server: run `dbsync register` first")]
     NotRegistered,

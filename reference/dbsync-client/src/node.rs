@@ -5,6 +5,7 @@ use crate::credentials;
 use crate::error::ClientError;
 use crate::options::{OpenOptions, RepairOptions};
 use crate::progress::{Procedure, Progress, ProgressFn};
+use crate::report::{PushOutcome, Status, SyncReport};
 use crate::tls::CaCert;
 use crate::transport::{now, Signer, Timeouts, Transport};
 use dbsync_core::merge::{NodeWins, Policy};
@@ -18,7 +19,16 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-/// A node: one SQLite database, tracked, and the server it syncs with.
+/// A node (spec §1.3): one SQLite database, tracked, and the server it syncs
+/// with.
+///
+/// [`Node::open`] tracks the application's tables (spec §2, §3.4: capture
+/// triggers record every write as a pending op); [`Node::register`] gets
+/// the node's credentials (spec §9); then [`Node::sync`] pushes and pulls
+/// (spec §10, §11, §12). Every procedure runs in one transaction on each
+/// side: a procedure that fails changes nothing and can simply be retried.
+/// The application keeps writing through its own connections meanwhile;
+/// the node waits for them up to its busy timeout ([`OpenOptions`]).
 pub struct Node {
     db: Arc<Mutex<Connection>>,
     schema: Arc<Schema>,
@@ -32,45 +42,6 @@ pub struct Node {
     max_rounds: usize,
 }
 
-/// What a push did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushOutcome {
-    /// Nothing was pending.
-    NothingToPush,
-    /// The server applied `ops` ops as `version` (`duplicate`: it had
-    /// already applied this push id, spec §10.4).
-    Pushed {
-        version: u64,
-        ops: usize,
-        duplicate: bool,
-    },
-}
-
-/// What a sync did.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SyncReport {
-    pub pushed_ops: usize,
-    pub pulls: usize,
-    pub merged_ops: usize,
-    pub conflicts: usize,
-    pub version: u64,
-}
-
-/// A node's status.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Status {
-    pub node_id: Option<u64>,
-    pub server_url: Option<String>,
-    pub last_version: u64,
-    pub pending_ops: usize,
-    pub outstanding_push: Option<String>,
-    /// The node tracked existing rows as a copy of the server's and must
-    /// repair before it pushes or pulls (spec §3.5).
-    pub repair_owed: bool,
-    pub schema_fingerprint: String,
-    pub tables: Vec<String>,
-}
-
 fn join_err(e: tokio::task::JoinError) -> ClientError {
     ClientError::Store(format!("database task failed: {e}"))
 }
@@ -78,11 +49,18 @@ fn join_err(e: tokio::task::JoinError) -> ClientError {
 impl Node {
     /// Opens (and tracks) the database at `path`: `specs` names the synced
     /// tables (every user table when empty). Tracking twice changes nothing.
+    ///
+    /// Tracking reads each table's shape from SQLite (spec §2) and refuses
+    /// one it cannot sync, saying what to change; it installs the capture
+    /// triggers (spec §3.4). A table that already holds rows is refused
+    /// with [`ClientError::ExistingRows`] unless [`Node::open_with`] says
+    /// what the rows are (spec §3.5). See [`Node::register`] for an example.
     pub fn open(path: &Path, specs: &[TableSpec]) -> Result<Node, ClientError> {
         Node::open_with(path, specs, &OpenOptions::default())
     }
 
-    /// [`Node::open`] with `options`.
+    /// [`Node::open`] with `options`: the busy timeout, and what the rows
+    /// of tables tracked for the first time are (spec §3.5).
     pub fn open_with(
         path: &Path,
         specs: &[TableSpec],
@@ -96,7 +74,8 @@ impl Node {
         Ok(Node::with_connection(conn, schema))
     }
 
-    /// Opens a database that is already tracked, with the tables it tracks.
+    /// Opens a database that is already tracked, with the tables it tracks
+    /// (as `dbsync track` or an earlier [`Node::open`] left them).
     pub fn open_tracked(path: &Path) -> Result<Node, ClientError> {
         Node::open_tracked_with(path, &OpenOptions::default())
     }
@@ -143,6 +122,8 @@ impl Node {
     }
 
     /// Replaces the resolution policy (default: node wins, spec §12.4.1).
+    ///
+    #[doc = include_str!("../doc/with_policy.md")]
     pub fn with_policy(mut self, policy: Arc<dyn Policy + Send + Sync>) -> Node {
         self.policy = policy;
         self
@@ -154,7 +135,8 @@ impl Node {
         self
     }
 
-    /// A progress callback for push, pull and repair.
+    /// A progress callback for push, pull and repair: called as ops, versions
+    /// or rows are done ([`Progress`]).
     pub fn with_progress(mut self, progress: ProgressFn) -> Node {
         self.progress = Some(progress);
         self
@@ -181,13 +163,15 @@ impl Node {
         self
     }
 
-    /// How many pushes a sync tries while the server keeps moving.
+    /// How many pushes a sync tries while the server keeps moving (default
+    /// 5; at least 1): after that many, [`Node::sync`] fails with
+    /// [`ClientError::TooManyRounds`], which is safe to retry.
     pub fn with_max_rounds(mut self, rounds: usize) -> Node {
         self.max_rounds = rounds.max(1);
         self
     }
 
-    /// The synced schema and its fingerprint.
+    /// The synced schema and its fingerprint (spec §2, §7.2).
     pub fn schema(&self) -> (&Schema, &str) {
         (&self.schema, &self.fingerprint)
     }
@@ -208,6 +192,11 @@ impl Node {
     }
 
     /// Direct access to the database, for the application and for tests.
+    ///
+    /// The application may as well write through its own connections to
+    /// the same file: the capture triggers record every write to a synced
+    /// table, whichever connection makes it (spec §3.4). Holding this lock
+    /// keeps the node's procedures waiting.
     pub fn database(&self) -> Arc<Mutex<Connection>> {
         self.db.clone()
     }
@@ -246,6 +235,8 @@ impl Node {
     /// Registers this database with the server at `url` (spec §9) and
     /// stores the credentials, the URL and the CA given by
     /// [`Node::with_ca_cert`] (if any) in it.
+    ///
+    #[doc = include_str!("../doc/register.md")]
     pub async fn register(
         &self,
         url: &str,
@@ -281,6 +272,8 @@ impl Node {
 
     /// Pushes the pending ops (spec §10). A push whose answer was lost is
     /// sent again with the same push id and body.
+    ///
+    #[doc = include_str!("../doc/push.md")]
     pub async fn push(&self) -> Result<PushOutcome, ClientError> {
         let (transport, signer, _) = self.connect().await?;
         let fingerprint = self.fingerprint.clone();
@@ -333,6 +326,8 @@ impl Node {
 
     /// Pulls every version the node lacks, page by page, then merges them
     /// in one transaction (spec §11, §12).
+    ///
+    #[doc = include_str!("../doc/pull.md")]
     pub async fn pull(&self) -> Result<MergeReport, ClientError> {
         let (transport, signer, st) = self.connect().await?;
         let pending = self
@@ -368,6 +363,8 @@ impl Node {
     /// most the configured number of rounds (spec §11.7). With nothing to
     /// push, pull once. Ops the application records while the sync runs
     /// go with the next sync.
+    ///
+    #[doc = include_str!("../doc/sync.md")]
     pub async fn sync(&self) -> Result<SyncReport, ClientError> {
         let mut report = SyncReport::default();
         for round in 0..self.max_rounds {
@@ -405,14 +402,18 @@ impl Node {
     /// Replaces the node's pull-capable tables with the server's (spec §13).
     /// Refuses with [`ClientError::UnpushedChanges`], changing nothing,
     /// when that would discard local work (spec §13.5): see
-    /// [`Node::repair_with`].
+    /// [`Node::repair_with`]. Returns the version the node now holds.
+    ///
+    #[doc = include_str!("../doc/repair.md")]
     pub async fn repair(&self) -> Result<u64, ClientError> {
         Ok(self.repair_with(RepairOptions::default()).await?.version)
     }
 
     /// [`Node::repair`] with `options`: with `discard_local_changes`, the
     /// local work the repair replaces is discarded, reported by table and
-    /// logged in the conflict log.
+    /// logged in the conflict log (spec §13.5).
+    ///
+    #[doc = include_str!("../doc/repair_with.md")]
     pub async fn repair_with(&self, options: RepairOptions) -> Result<RepairReport, ClientError> {
         let (transport, signer, _) = self.connect().await?;
         if !options.discard_local_changes {
@@ -489,7 +490,13 @@ impl Node {
         Ok(rows)
     }
 
-    /// A read-only query on the server (spec §14).
+    /// A read-only query on the server (spec §14): the rows of `table`
+    /// whose columns equal every value of `filter` (an empty filter matches
+    /// every row; [`Value::Null`](crate::Value::Null) matches NULL), at most
+    /// `limit` of them (1 to 10,000; 100 when `None`). The node's own
+    /// database is not changed. A `push_only` table cannot be queried.
+    ///
+    #[doc = include_str!("../doc/query.md")]
     pub async fn query(
         &self,
         table: &str,
@@ -514,7 +521,9 @@ impl Node {
             .await
     }
 
-    /// The node's status.
+    /// The node's status, read from its database: it needs no server.
+    ///
+    #[doc = include_str!("../doc/status.md")]
     pub async fn status(&self) -> Result<Status, ClientError> {
         let fingerprint = self.fingerprint.clone();
         self.with_db(move |c, schema| {
@@ -534,7 +543,12 @@ impl Node {
         .await
     }
 
-    /// The conflict log, oldest first.
+    /// The conflict log, oldest first: every resolution a merge applied and
+    /// every piece of local work a repair discarded (spec §12.7, §13.5).
+    /// The log only grows; an application reads it to show or undo what a
+    /// policy decided.
+    ///
+    #[doc = include_str!("../doc/conflicts.md")]
     pub async fn conflicts(&self) -> Result<Vec<LoggedConflict>, ClientError> {
         self.with_db(|c, _| Ok(store::conflicts(c)?)).await
     }

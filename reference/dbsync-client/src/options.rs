@@ -30,7 +30,7 @@ impl Default for OpenOptions {
 }
 
 impl OpenOptions {
-    /// The default options with `busy_timeout`.
+    /// These options, with `busy_timeout`.
     pub fn with_busy_timeout(mut self, busy_timeout: Duration) -> OpenOptions {
         self.busy_timeout = busy_timeout;
         self

@@ -9,9 +9,13 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+/// The header that carries the node id in decimal (spec §8.2), lowercase.
 pub const HEADER_NODE: &str = "dbsync-node";
+/// The header that carries the request's Unix time in seconds (spec §8.2).
 pub const HEADER_TIMESTAMP: &str = "dbsync-timestamp";
+/// The header that carries the request's fresh nonce (spec §8.2).
 pub const HEADER_NONCE: &str = "dbsync-nonce";
+/// The header that carries the MAC of spec §8.3 in lowercase hex (spec §8.2).
 pub const HEADER_SIGNATURE: &str = "dbsync-signature";
 /// The header every response carries (spec §16).
 pub const HEADER_PROTOCOL: &str = "dbsync-protocol";
@@ -19,7 +23,8 @@ pub const HEADER_PROTOCOL: &str = "dbsync-protocol";
 /// The default clock-skew window, in seconds (spec §8.4).
 pub const DEFAULT_SKEW_SECONDS: u64 = 300;
 
-/// A node's secret: 32 bytes, base64url without padding on the wire.
+/// A node's secret (spec §8.1): 32 bytes, base64url without padding on
+/// the wire. Its `Debug` form never shows the bytes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub [u8; 32]);
 
@@ -55,12 +60,16 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// The authentication headers of one request.
+/// The authentication headers of one request (spec §8.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthHeaders {
+    /// `Dbsync-Node`: the node id, 1 to 2^53 − 1.
     pub node_id: u64,
+    /// `Dbsync-Timestamp`: the node's clock when it signed, Unix seconds.
     pub timestamp: u64,
+    /// `Dbsync-Nonce`: 16 to 64 characters of `A`–`Z`, `a`–`z`, `0`–`9`, `_`, `-`.
     pub nonce: String,
+    /// `Dbsync-Signature`: the MAC of spec §8.3, 64 lowercase hex digits.
     pub signature: String,
 }
 
@@ -127,7 +136,8 @@ fn mac(secret: &Secret, text: &str) -> Hmac<Sha256> {
     m
 }
 
-/// The signature (lowercase hex HMAC-SHA256) of a request.
+/// The signature (lowercase hex HMAC-SHA256 of the signed string, spec
+/// §8.3) of a request.
 pub fn sign(
     secret: &Secret,
     method: &str,
@@ -146,7 +156,7 @@ pub fn sign(
 }
 
 /// Whether `headers` sign this request under `secret`, compared in
-/// constant time.
+/// constant time (spec §8.4).
 pub fn verify(
     secret: &Secret,
     method: &str,
@@ -172,7 +182,8 @@ pub fn verify(
     .is_ok()
 }
 
-/// Whether `timestamp` is inside the skew window around `now`.
+/// Whether `timestamp` is inside the skew window around `now`: at most
+/// `skew` seconds before or after it (spec §8.4).
 pub fn fresh(timestamp: u64, now: u64, skew: u64) -> bool {
     timestamp.abs_diff(now) <= skew
 }

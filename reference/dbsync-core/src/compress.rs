@@ -28,7 +28,9 @@ use std::fmt;
 #[serde(deny_unknown_fields)]
 #[error("pending ops of {table} row {row_id} form the sequence {} which no rule of spec §5.2 allows", Letters(.sequence))]
 pub struct InvalidPendingSequence {
+    /// The row's table.
     pub table: String,
+    /// The row's id.
     pub row_id: i64,
     /// Every pending op of the row, oldest first.
     pub sequence: Vec<Command>,

@@ -5,6 +5,8 @@
 //! - [`protocol`]: the wire messages, operations and values (spec §3, §4, §6, §9–§14);
 //! - [`schema`]: the synced-table model and its fingerprint (spec §2, §7.2);
 //! - [`error`]: the stable error codes of the error model (spec §17);
+//! - [`auth`]: request signing and its headers (spec §8);
+//! - [`validate`]: checking a row against its table (spec §2.2, §4);
 //! - [`compress`]: oplog compression (spec §5);
 //! - [`merge`]: merge planning: conflicts, policies, the plan (spec §12);
 //! - [`model`]: an in-memory store that applies plans, for tests and the
@@ -12,6 +14,8 @@
 //!
 //! Architecture invariant: this crate has no database, network, async or
 //! file-system dependency. Stores and transports live in other crates.
+
+#![deny(missing_docs)]
 
 pub mod auth;
 pub mod compress;

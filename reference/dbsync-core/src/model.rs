@@ -21,31 +21,59 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// A write the store refuses. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
+    /// The table is not in the store's schema.
     #[error("unknown table {0:?}")]
     UnknownTable(String),
+    /// An update or delete of a row that does not exist.
     #[error("{table} row {row_id} does not exist")]
-    NoSuchRow { table: String, row_id: i64 },
+    NoSuchRow {
+        /// The row's table.
+        table: String,
+        /// The row's id.
+        row_id: i64,
+    },
+    /// An insert of a row that exists.
     #[error("{table} row {row_id} exists already")]
-    RowExists { table: String, row_id: i64 },
+    RowExists {
+        /// The row's table.
+        table: String,
+        /// The row's id.
+        row_id: i64,
+    },
+    /// The row's values of a unique constraint are another row's.
     #[error("{table} row {row_id}: unique {columns:?} is held by row {held_by}")]
     UniqueViolation {
+        /// The row's table.
         table: String,
+        /// The row's id.
         row_id: i64,
+        /// The constraint's columns.
         columns: Vec<String>,
+        /// The row that holds the values.
         held_by: i64,
     },
+    /// A foreign key of the row names a row that does not exist.
     #[error("{table} row {row_id}: {column} references a missing {references} row")]
     MissingParent {
+        /// The row's table.
         table: String,
+        /// The row's id.
         row_id: i64,
+        /// The foreign-key column.
         column: String,
+        /// The referenced table.
         references: String,
     },
+    /// A delete of a row another row references.
     #[error("{table} row {row_id} is referenced by {child_table} row {child_id}")]
     Referenced {
+        /// The row's table.
         table: String,
+        /// The row's id.
         row_id: i64,
+        /// The referencing row's table.
         child_table: String,
+        /// The referencing row's id.
         child_id: i64,
     },
 }
@@ -53,12 +81,18 @@ pub enum StoreError {
 /// Applying a plan failed; the store is as it was before.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApplyError {
+    /// An action of the plan was refused.
     #[error("action {index} ({action:?}): {error}")]
     Action {
+        /// The action's position in the plan, from 0.
         index: usize,
+        /// The action.
         action: Box<Action>,
+        /// Why the store refused it.
         error: StoreError,
     },
+    /// Every action applied, but constraints are broken at the end (the
+    /// check a database makes at commit).
     #[error("the plan leaves integrity problems: {0:?}")]
     Integrity(Vec<IntegrityProblem>),
 }
@@ -66,10 +100,13 @@ pub enum ApplyError {
 /// A pull the store could not merge; the store is as it was before.
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
+    /// The pending ops could not be compressed (spec §5.2.2).
     #[error(transparent)]
     Pending(#[from] InvalidPendingSequence),
+    /// The merge could not be planned (spec §12.8, §12.2.3).
     #[error(transparent)]
     Merge(#[from] MergeError),
+    /// The plan could not be applied.
     #[error(transparent)]
     Apply(#[from] ApplyError),
 }
@@ -81,15 +118,22 @@ pub enum IntegrityProblem {
     /// A foreign-key column holds a key no row of the referenced table has
     /// (or a value that is not an integer).
     DanglingForeignKey {
+        /// The row's table.
         table: String,
+        /// The row's id.
         row_id: i64,
+        /// The foreign-key column.
         column: String,
+        /// The referenced table.
         references: String,
     },
     /// Several rows hold the same values of a unique constraint.
     DuplicateUnique {
+        /// The table.
         table: String,
+        /// The constraint's columns.
         columns: Vec<String>,
+        /// The rows that share the values.
         row_ids: Vec<i64>,
     },
 }
@@ -312,6 +356,7 @@ impl MemoryStore {
         }
     }
 
+    /// The store's synced tables.
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
@@ -333,6 +378,7 @@ impl MemoryStore {
         self.version
     }
 
+    /// Sets the last version the node knows (`None`: none yet).
     pub fn set_version(&mut self, version: Option<u64>) {
         self.version = version;
     }
@@ -361,6 +407,7 @@ impl MemoryStore {
         self.tables.values().map(|t| t.rows.len()).sum()
     }
 
+    /// Whether the store holds no row.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

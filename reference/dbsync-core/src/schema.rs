@@ -8,12 +8,19 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnType {
+    /// `integer`: a signed 64-bit integer (spec §4.1.1).
     Integer,
+    /// `real`: a finite IEEE 754 binary64 number (spec §4.1.2).
     Real,
+    /// `text`: a Unicode string (spec §4.1.3).
     Text,
+    /// `blob`: a byte string, `{"base64": "..."}` on the wire (spec §4.2).
     Blob,
+    /// `date`: a calendar date, `YYYY-MM-DD` (spec §4.3).
     Date,
+    /// `time`: a time of day, `HH:MM:SS[.fraction]` (spec §4.3).
     Time,
+    /// `datetime`: a date and time, optionally with a UTC offset (spec §4.3).
     Datetime,
     /// Whatever the application stored, as it stored it: an integer, a
     /// real, a text or a blob (spec §2.5, §4.1.5).
@@ -21,6 +28,8 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
+    /// The type's name in the canonical text of spec §7.2.1 (`integer`,
+    /// `real`, ...), as serde writes it too.
     pub fn name(self) -> &'static str {
         match self {
             ColumnType::Integer => "integer",
@@ -49,6 +58,8 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The direction's name in the canonical text of spec §7.2.1
+    /// (`both`, `push_only`, `pull_only`).
     pub fn name(self) -> &'static str {
         match self {
             Direction::Both => "both",
@@ -56,15 +67,20 @@ impl Direction {
             Direction::PullOnly => "pull_only",
         }
     }
+    /// Whether nodes push the table (`both` or `push_only`, spec §2.4).
     pub fn pushes(self) -> bool {
         self != Direction::PullOnly
     }
+    /// Whether pulls, repairs and queries carry the table (`both` or
+    /// `pull_only`, spec §2.4).
     pub fn pulls(self) -> bool {
         self != Direction::PushOnly
     }
 }
 
-/// One table a store is asked to track, and which way it syncs.
+/// One table a store is asked to track, and which way it syncs (spec
+/// §2.1, §2.4). The rest of the table's shape (key, columns, foreign keys,
+/// unique constraints) is read from the database itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSpec {
     /// The table's name.
@@ -83,40 +99,50 @@ impl TableSpec {
     }
 }
 
-/// A column other than the primary key.
+/// A column other than the primary key (spec §2.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Column {
+    /// The column's name, an identifier (spec §2.1).
     pub name: String,
+    /// How its values travel and which are valid (spec §2.5, §4).
     #[serde(rename = "type")]
     pub ty: ColumnType,
+    /// Whether the column is NOT NULL (`not_null` in the canonical text).
     pub not_null: bool,
 }
 
-/// A foreign key: `column` holds the primary key of a row of `references`.
+/// A foreign key: `column` holds the primary key of a row of `references`
+/// (spec §2.3.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ForeignKey {
+    /// The referencing column, of this table.
     pub column: String,
+    /// The referenced synced table (possibly this table itself).
     pub references: String,
 }
 
 /// One synced table (spec §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableSchema {
+    /// The table's name, an identifier (spec §2.1).
     pub name: String,
     /// The integer primary key column.
     pub primary_key: String,
     /// Every other column.
     pub columns: Vec<Column>,
+    /// Its declared foreign keys (spec §2.3.1).
     #[serde(default)]
     pub foreign_keys: Vec<ForeignKey>,
-    /// Each unique constraint as its list of columns.
+    /// Each unique constraint as its list of columns (spec §2.3.2).
     #[serde(default)]
     pub unique: Vec<Vec<String>>,
+    /// Which way its changes travel (spec §2.4).
     #[serde(default)]
     pub direction: Direction,
 }
 
 impl TableSchema {
+    /// The non-key column named `name`, if the table has one.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
@@ -132,10 +158,12 @@ impl TableSchema {
 /// The set of synced tables node and server agree on (spec §7.2).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Schema {
+    /// The synced tables; [`Schema::new`] sorts them by name.
     pub tables: Vec<TableSchema>,
 }
 
 impl Schema {
+    /// A schema of `tables`, sorted by name.
     pub fn new(mut tables: Vec<TableSchema>) -> Schema {
         tables.sort_by(|a, b| a.name.cmp(&b.name));
         Schema { tables }
@@ -162,6 +190,7 @@ impl Schema {
         placed
     }
 
+    /// The synced table named `name`, if any.
     pub fn table(&self, name: &str) -> Option<&TableSchema> {
         self.tables.iter().find(|t| t.name == name)
     }

@@ -11,30 +11,52 @@ use crate::schema::{ColumnType, Schema, TableSchema};
 /// Why a row cannot be written, with the code of spec §17.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RowError {
+    /// The row's table is not a synced table (`unknown_table`).
     #[error("table {0:?} is not synced")]
     UnknownTable(String),
+    /// The row names a column its table does not have (`unknown_column`).
     #[error("table {table:?} has no column {column:?}")]
-    UnknownColumn { table: String, column: String },
+    UnknownColumn {
+        /// The row's table.
+        table: String,
+        /// The column it names.
+        column: String,
+    },
+    /// The row lacks a column of its table (`invalid_value`, spec §4.4).
     #[error("{table}.{column} is missing from row {id}")]
     MissingColumn {
+        /// The row's table.
         table: String,
+        /// The missing column.
         column: String,
+        /// The row's id.
         id: i64,
     },
+    /// A value does not fit its column's type (`invalid_value`, spec §4.4.1).
     #[error("{table}.{column} of row {id} must be {expected}, not {found}")]
     WrongType {
+        /// The row's table.
         table: String,
+        /// The column.
         column: String,
+        /// The row's id.
         id: i64,
+        /// The column's type, as its name.
         expected: &'static str,
+        /// What the value is instead.
         found: String,
     },
+    /// A NOT NULL column holds NULL (`invalid_value`, spec §4.1.4).
     #[error("{table}.{column} of row {id} is NOT NULL")]
     NullInNotNull {
+        /// The row's table.
         table: String,
+        /// The column.
         column: String,
+        /// The row's id.
         id: i64,
     },
+    /// The row id is outside 1 to 2^53 − 1 (`invalid_value`, spec §2.2).
     #[error("row id {0} is outside 1..2^53-1")]
     BadRowId(i64),
 }

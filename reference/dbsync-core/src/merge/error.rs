@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UniqueCollision {
-    /// The row the merge would write.
+    /// The table of the row the merge would write.
     pub table: String,
+    /// The id of the row the merge would write.
     pub row_id: i64,
     /// The columns of the unique constraint, as the schema lists them.
     pub columns: Vec<String>,
@@ -25,34 +26,58 @@ pub enum MergeError {
     UniqueCollisions(Vec<UniqueCollision>),
     /// §12.8.1: an op or row names a table the schema does not have.
     #[error("unknown table {table:?}")]
-    UnknownTable { table: String },
+    UnknownTable {
+        /// The table named.
+        table: String,
+    },
     /// §12.8.2: two pulled ops name the same row (they were not compressed).
     #[error("two pulled ops name {table} row {row_id}")]
-    DuplicatePulledOp { table: String, row_id: i64 },
+    DuplicatePulledOp {
+        /// The row's table.
+        table: String,
+        /// The row's id.
+        row_id: i64,
+    },
     /// §12.8.2: two pending ops name the same row (they were not compressed).
     #[error("two pending ops name {table} row {row_id}")]
-    DuplicatePendingOp { table: String, row_id: i64 },
+    DuplicatePendingOp {
+        /// The row's table.
+        table: String,
+        /// The row's id.
+        row_id: i64,
+    },
     /// §12.8.3: a row the merge would write references a row that neither
     /// the local database nor the message holds.
     #[error("{table} row {row_id} references {parent_table} row {parent_id} through {column}, which neither side holds")]
     MissingParent {
+        /// The row's table.
         table: String,
+        /// The row's id.
         row_id: i64,
+        /// The foreign-key column.
         column: String,
+        /// The table it references.
         parent_table: String,
+        /// The referenced row id that neither side holds.
         parent_id: i64,
     },
     /// §12.8.4: a pending op contradicts the local row (`i`/`u` of a row
     /// that does not exist).
     #[error("pending {command} of {table} row {row_id} but the row does not exist locally")]
     PendingRowMissing {
+        /// The row's table.
         table: String,
+        /// The row's id.
         row_id: i64,
+        /// The pending command (`i` or `u`).
         command: crate::protocol::op::Command,
     },
     /// §12.3.4: no fresh key is left above the table's largest key.
     #[error("no fresh key left in table {table:?}")]
-    KeysExhausted { table: String },
+    KeysExhausted {
+        /// The table whose keys ran out.
+        table: String,
+    },
     /// The local view failed.
     #[error(transparent)]
     View(#[from] ViewError),

@@ -5,7 +5,7 @@
 //!
 //! The steps of spec §12.2–§12.6, one module each:
 //!
-//! - [`identity`](self::identity): pulled op against pending op of the same
+//! - `identity`: pulled op against pending op of the same
 //!   row: direct and insert conflicts, the absent-row rule (§12.3.1,
 //!   §12.3.4, §12.5);
 //! - `dependency`: remote deletes of rows local rows still reference

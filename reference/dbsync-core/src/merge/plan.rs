@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
+    /// The store actions, in the order they must be applied (spec §12.6.2).
     pub actions: Vec<Action>,
+    /// The conflict-log entries the merge appends (spec §12.7).
     pub conflicts: Vec<ConflictEntry>,
 }
 
@@ -25,53 +27,97 @@ pub enum Action {
     /// Move row `from` to the free key `to`: every foreign-key column of
     /// every synced table that holds `from` (referencing `table`) is set to
     /// `to`, and the row's pending ops move with it.
-    Rekey { table: String, from: i64, to: i64 },
+    Rekey {
+        /// The row's table.
+        table: String,
+        /// The row's old key.
+        from: i64,
+        /// Its new key, free on both sides.
+        to: i64,
+    },
     /// Delete a row that exists.
-    Delete { table: String, row_id: i64 },
+    Delete {
+        /// The row's table.
+        table: String,
+        /// The row's id.
+        row_id: i64,
+    },
     /// Insert a row that does not exist.
     Insert {
+        /// The row's table.
         table: String,
+        /// The row's id.
         row_id: i64,
+        /// Every non-key column's value.
         values: Values,
     },
     /// Replace every value of a row that exists.
     Update {
+        /// The row's table.
         table: String,
+        /// The row's id.
         row_id: i64,
+        /// Every non-key column's new value.
         values: Values,
     },
     /// Replace the row's pending ops by one pending op `command`: a `u`
     /// or a `d` (a pending `i` set by a merge is always a [`Action::Restore`]).
     SetPending {
+        /// The row's table.
         table: String,
+        /// The row's id.
         row_id: i64,
+        /// The one pending op left: `u` or `d`.
         command: Command,
     },
     /// Replace the row's pending ops by one pending `i` that is a restore
     /// (spec §12.3.5): the row the server deleted comes back under its own
     /// key. `changed`: the node's values are local work.
     Restore {
+        /// The row's table.
         table: String,
+        /// The row's id.
         row_id: i64,
+        /// Whether the node's values are local work.
         changed: bool,
     },
     /// Remove the row's pending ops.
-    DropPending { table: String, row_id: i64 },
+    DropPending {
+        /// The row's table.
+        table: String,
+        /// The row's id.
+        row_id: i64,
+    },
     /// Raise the table's key sequence to at least `up_to`, so that no
     /// later local insert takes a key the server used (spec §12.6.3).
-    ReserveKeys { table: String, up_to: i64 },
+    ReserveKeys {
+        /// The table.
+        table: String,
+        /// The largest key the server used in it.
+        up_to: i64,
+    },
     /// The node now knows every version up to `version`.
-    RecordVersion { version: u64 },
+    RecordVersion {
+        /// The version reached.
+        version: u64,
+    },
 }
 
 /// The kind of a conflict (spec §12.3, §12.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictKind {
+    /// A remote op against a pending op of the same row (spec §12.3.1).
     Direct,
+    /// A remote delete of a row local rows still reference (spec §12.3.2).
     Dependency,
+    /// A row the merge writes references a row the node deleted (spec
+    /// §12.3.3).
     ReversedDependency,
+    /// Two replicas gave the same new key to two different rows (spec
+    /// §12.3.4).
     Insert,
+    /// Rows that exchange unique values (spec §12.2.2).
     UniqueSwap,
     /// Not a merge conflict: local work a repair discarded (spec §13.5).
     Repair,
@@ -114,7 +160,9 @@ pub enum Rule {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RowRef {
+    /// The row's table.
     pub table: String,
+    /// The row's id.
     pub row_id: i64,
 }
 
@@ -122,9 +170,12 @@ pub struct RowRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConflictEntry {
+    /// Which kind of conflict was resolved.
     pub kind: ConflictKind,
-    /// The row the resolution acted on.
+    /// The table of the row the resolution acted on.
     pub table: String,
+    /// The id of the row the resolution acted on (its old key for an
+    /// insert conflict).
     pub row_id: i64,
     /// The remote op of the pair (`None`: no remote op).
     pub remote_op: Option<Command>,
@@ -132,7 +183,10 @@ pub struct ConflictEntry {
     pub remote_version: Option<u64>,
     /// The local pending op of the pair (`None`: no pending op).
     pub local_op: Option<Command>,
+    /// The name of the policy in force: `node_wins`, `server_wins` or an
+    /// application policy's name.
     pub policy: String,
+    /// The rule the resolution applied.
     pub rule: Rule,
     /// The values that lost, by column (`None`: no values were lost).
     pub lost: Option<Values>,
@@ -149,7 +203,10 @@ pub struct ConflictEntry {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Restore {
+    /// The row's table.
     pub table: String,
+    /// The row's id.
     pub row_id: i64,
+    /// Whether the node's values are local work.
     pub changed: bool,
 }

@@ -20,7 +20,9 @@ pub enum Winner {
 /// node knows) or `d` against a local pending `u` on the same row.
 #[derive(Debug, Clone, Copy)]
 pub struct DirectConflict<'a> {
+    /// The row's table.
     pub table: &'a str,
+    /// The row's id.
     pub row_id: i64,
     /// `Command::Update` or `Command::Delete`.
     pub remote: Command,

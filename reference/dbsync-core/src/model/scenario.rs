@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 pub enum CompressionScenario {
     /// Pending ops of a node: `ops` in any order, read by `order`.
     Pending {
+        /// The scenario's name.
         name: String,
+        /// The pending records.
         ops: Vec<OplogRecord>,
         /// The compressed ops, in the order of each row's first op.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,13 +34,17 @@ pub enum CompressionScenario {
     },
     /// Ops pulled from the server, in server order.
     Pulled {
+        /// The scenario's name.
         name: String,
+        /// The pulled ops.
         ops: Vec<VersionedOp>,
+        /// The compressed ops, in the order of each row's first op.
         expected: Vec<VersionedOp>,
     },
 }
 
 impl CompressionScenario {
+    /// The scenario's name.
     pub fn name(&self) -> &str {
         match self {
             CompressionScenario::Pending { name, .. }
@@ -129,6 +135,7 @@ pub struct PullState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum Expected {
+    /// The merge succeeds and leaves this state.
     Merged {
         /// Every local row after the merge.
         rows: Vec<Row>,
@@ -141,6 +148,7 @@ pub enum Expected {
         /// The conflict-log entries (order not significant).
         conflicts: Vec<ConflictEntry>,
     },
+    /// The merge stops with unique collisions (spec §12.2.3).
     Collisions {
         /// Every unique collision (order not significant); the node is
         /// unchanged.
@@ -152,12 +160,17 @@ pub enum Expected {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MergeScenario {
+    /// The scenario's name.
     pub name: String,
     /// `node_wins` or `server_wins`.
     pub policy: String,
+    /// The synced tables.
     pub schema: Vec<TableSchema>,
+    /// The node before the merge.
     pub local: LocalState,
+    /// What the pull brings.
     pub pull: PullState,
+    /// What the merge must produce.
     pub expected: Expected,
 }
 
@@ -165,7 +178,9 @@ pub struct MergeScenario {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MergeOutcome {
+    /// The merge was planned (and applied).
     Plan(Plan),
+    /// The merge stopped with these collisions; nothing changed.
     UniqueCollisions(Vec<UniqueCollision>),
 }
 
@@ -303,7 +318,9 @@ impl MergeScenario {
 /// A scenario of the spec.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scenario {
+    /// A compression scenario (spec §5.4).
     Compression(CompressionScenario),
+    /// A merge scenario (spec §12.9).
     Merge(Box<MergeScenario>),
 }
 
@@ -314,6 +331,7 @@ pub struct ScenarioBlock {
     pub kind: String,
     /// The 1-based line of the opening fence.
     pub line: usize,
+    /// The block's text, without its fences.
     pub text: String,
 }
 

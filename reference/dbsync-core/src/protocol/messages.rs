@@ -18,8 +18,11 @@ pub type AppData = serde_json::Map<String, serde_json::Value>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
+    /// The node's schema fingerprint (spec §7.2).
     pub schema: String,
+    /// Application data for the server's hooks (spec §7.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_data: Option<AppData>,
     /// The registration token, unless the server allows open registration.
@@ -27,11 +30,13 @@ pub struct RegisterRequest {
     pub token: Option<String>,
 }
 
-/// The answer to a register request.
+/// The answer to a register request (spec §9.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterResponse {
+    /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
+    /// The node's id, 1 to 2^53 − 1: it signs every later request (spec §8).
     pub node_id: u64,
     /// The node's secret, base64url without padding, 32 bytes decoded.
     pub secret: String,
@@ -45,8 +50,11 @@ pub struct RegisterResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushRequest {
+    /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
+    /// The node's schema fingerprint (spec §7.2).
     pub schema: String,
+    /// Application data for the server's hooks (spec §7.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_data: Option<AppData>,
     /// Chosen by the node, stored before the first try (spec §10.4).
@@ -59,13 +67,15 @@ pub struct PushRequest {
     pub rows: Vec<Row>,
 }
 
-/// The answer to an accepted push.
+/// The answer to an accepted push (spec §10.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushResponse {
+    /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
     /// The version the push became.
     pub version: u64,
+    /// The push id of the request, echoed.
     pub push_id: String,
     /// True when this push id had already been applied: nothing was
     /// applied again (spec §10.4).
@@ -76,6 +86,7 @@ pub struct PushResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VersionInfo {
+    /// The version (spec §6.1): 1, 2, 3, ... in commit order.
     pub version: u64,
     /// The node whose push made it (`null` for a write made on the server).
     pub node_id: Option<u64>,
@@ -89,8 +100,11 @@ pub struct VersionInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullRequest {
+    /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
+    /// The node's schema fingerprint (spec §7.2).
     pub schema: String,
+    /// Application data for the server's hooks (spec §7.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_data: Option<AppData>,
     /// The last version the node knows.
@@ -130,6 +144,7 @@ impl PullRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullResponse {
+    /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
     /// The version the whole transfer brings the node to.
     pub target_version: u64,
@@ -147,21 +162,28 @@ pub struct PullResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepairRequest {
+    /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
+    /// The node's schema fingerprint (spec §7.2).
     pub schema: String,
+    /// Application data for the server's hooks (spec §7.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_data: Option<AppData>,
+    /// `null` for the first page; then the previous page's `next_cursor`.
     pub cursor: Option<String>,
 }
 
-/// One page of a repair snapshot.
+/// One page of a repair snapshot (spec §13.2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepairPage {
+    /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
     /// The server's latest version when this page was read.
     pub version: u64,
+    /// Rows of the pull-capable synced tables, in snapshot order.
     pub rows: Vec<Row>,
+    /// The cursor of the next page; `null` on the last page.
     pub next_cursor: Option<String>,
     /// First page only: how many rows the whole repair sends, counted
     /// when the first page was read (for progress, §13.2).
@@ -173,23 +195,30 @@ pub struct RepairPage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryRequest {
+    /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
+    /// The node's schema fingerprint (spec §7.2).
     pub schema: String,
+    /// Application data for the server's hooks (spec §7.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_data: Option<AppData>,
+    /// The synced table to read; not a `push_only` one (spec §14.3).
     pub table: String,
     /// Equality filters, all of which must hold (`null` matches NULL).
     #[serde(rename = "where")]
     pub filter: BTreeMap<String, Value>,
+    /// The most rows to return, 1 to 10,000; 100 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
 }
 
-/// The answer to a query.
+/// The answer to a query (spec §14.2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryResponse {
+    /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
+    /// The matching rows, at most `limit` of them.
     pub rows: Vec<Row>,
     /// True when more rows matched than the limit allowed.
     pub truncated: bool,
@@ -199,13 +228,17 @@ pub struct QueryResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorResponse {
+    /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
+    /// What went wrong.
     pub error: ErrorBody,
 }
 
+/// The `error` member of an error response (spec §17.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
+    /// The stable code of the rule broken (spec §17.2).
     pub code: ErrorCode,
     /// A sentence for a person; not stable.
     pub message: String,

@@ -49,8 +49,11 @@ impl fmt::Display for Command {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Op {
+    /// The synced table written.
     pub table: String,
+    /// The row's id (spec §2.2).
     pub row_id: i64,
+    /// What happened to the row.
     pub command: Command,
 }
 
@@ -58,9 +61,13 @@ pub struct Op {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VersionedOp {
+    /// The version the op belongs to (spec §6).
     pub version: u64,
+    /// The synced table written.
     pub table: String,
+    /// The row's id (spec §2.2).
     pub row_id: i64,
+    /// What happened to the row.
     pub command: Command,
 }
 
@@ -80,10 +87,16 @@ impl VersionedOp {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OplogRecord {
+    /// The record's position in this replica's oplog: strictly increasing
+    /// in the order the writes committed.
     pub order: u64,
+    /// The synced table written.
     pub table: String,
+    /// The row's id (spec §2.2).
     pub row_id: i64,
+    /// What happened to the row.
     pub command: Command,
+    /// The version the op belongs to; `None` while it is pending on a node.
     pub version: Option<u64>,
 }
 

@@ -19,10 +19,16 @@ use std::fmt;
 /// One column value. Dates and times are [`Value::Text`] in their ISO form.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// NULL, `null` on the wire (spec §4.1.4).
     Null,
+    /// An integer, a JSON number without fraction or exponent (spec §4.1.1).
     Integer(i64),
+    /// A finite binary64 number (spec §4.1.2).
     Real(f64),
+    /// A string: `text` values, and `date`, `time` and `datetime` values in
+    /// their ISO 8601 form (spec §4.1.3, §4.3).
     Text(String),
+    /// A byte string, `{"base64": "..."}` on the wire (spec §4.2).
     Blob(Vec<u8>),
 }
 
@@ -39,6 +45,7 @@ impl Value {
         }
     }
 
+    /// Whether the value is [`Value::Null`].
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
@@ -155,7 +162,10 @@ pub type Values = BTreeMap<String, Value>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Row {
+    /// The synced table the row belongs to.
     pub table: String,
+    /// The row id: the value of its primary key (spec §2.2).
     pub id: i64,
+    /// Every other column's value, by column name.
     pub values: Values,
 }

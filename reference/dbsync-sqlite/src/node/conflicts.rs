@@ -6,12 +6,16 @@ use crate::StoreError;
 use dbsync_core::merge::ConflictEntry;
 use rusqlite::{params, Connection};
 
-/// One entry of the conflict log as stored.
+/// One entry of the conflict log as stored (spec §12.7).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggedConflict {
+    /// The entry's position in the log: increasing, from 1.
     pub id: i64,
+    /// When the merge or repair recorded it, Unix seconds.
     pub recorded_at: u64,
+    /// The version the merge or repair brought the node to, if it recorded one.
     pub version: Option<u64>,
+    /// The entry: kind, row, ops, policy, rule and lost values (spec §12.7).
     pub entry: ConflictEntry,
 }
 

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 /// A table's local work that a repair would discard.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LocalWork {
+    /// The synced table.
     pub table: String,
     /// Rows with pending ops, each counted as the op it would push.
     pub pending_ops: u64,

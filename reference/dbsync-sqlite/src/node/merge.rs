@@ -41,8 +41,12 @@ impl StagedPull {
 pub struct MergeReport {
     /// Versions recognised as the node's own pushes (spec §11.5).
     pub own_versions: Vec<u64>,
+    /// How many pulled ops the merge took in (those of the node's own
+    /// versions aside), before compression.
     pub ops_merged: usize,
+    /// Every resolution the merge applied, as logged (spec §12.7).
     pub conflicts: Vec<ConflictEntry>,
+    /// The last version the node now knows.
     pub version: u64,
 }
 
