@@ -9,6 +9,10 @@ use rusqlite::{Connection, OptionalExtension};
 /// Why a table cannot be synced as it is.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TableRefused {
+    /// Several tables are refused: each with its reason, so that one run
+    /// of `track` says everything to change.
+    #[error("{} tables cannot be synced as they are:\n{}", .0.len(), .0.iter().map(|r| format!("- {r}")).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<TableRefused>),
     #[error("table {0:?} does not exist")]
     NoSuchTable(String),
     #[error("table {0:?}: names starting with dbsync_ are reserved for dbsync's own tables")]
@@ -69,6 +73,18 @@ pub enum TableRefused {
         parent: String,
         parent_column: String,
     },
+}
+
+impl TableRefused {
+    /// One refusal for all of `refusals`: `None` when there are none,
+    /// the refusal itself when there is one.
+    pub fn all(mut refusals: Vec<TableRefused>) -> Option<TableRefused> {
+        match refusals.len() {
+            0 => None,
+            1 => refusals.pop(),
+            _ => Some(TableRefused::Several(refusals)),
+        }
+    }
 }
 
 /// Whether `name` is a valid protocol identifier (spec §2.1).

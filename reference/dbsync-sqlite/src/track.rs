@@ -237,8 +237,16 @@ pub fn track_with(
     let specs = every_table_when_empty(&tx, specs)?;
     let already = tracked_names(&tx)?;
     let synced = synced_names(&tx, &specs)?;
+    let mut refusals = Vec::new();
     for spec in &specs {
-        track_table(&tx, spec, &synced, role)?;
+        match track_table(&tx, spec, &synced, role) {
+            Ok(()) => {}
+            Err(StoreError::Refused(r)) => refusals.push(r),
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(refused) = crate::TableRefused::all(refusals) {
+        return Err(refused.into());
     }
     let schema = load_schema(&tx)?;
     refuse_foreign_keys_to_push_only(&schema)?;

@@ -184,3 +184,27 @@ fn a_unique_index_over_plain_columns_is_a_unique_constraint() {
         vec![vec!["a".to_string(), "b".into()]]
     );
 }
+
+#[test]
+fn track_reports_every_refused_table_at_once() {
+    let r = refusal(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);
+         CREATE TABLE b (x INTEGER, y INTEGER, PRIMARY KEY (x, y));
+         CREATE TABLE c (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT);
+         CREATE UNIQUE INDEX c_email ON c (lower(email));
+         CREATE TABLE d (id INTEGER PRIMARY KEY AUTOINCREMENT, at DATE);
+         INSERT INTO d (at) VALUES ('tomorrow');",
+    );
+    let TableRefused::Several(all) = &r else {
+        panic!("expected several refusals, got {r:?}");
+    };
+    assert_eq!(all.len(), 3, "{r}");
+    let text = r.to_string();
+    for table in ["\"b\"", "\"c\"", "\"d\""] {
+        assert!(text.contains(table), "{text}");
+    }
+    assert!(
+        text.starts_with("3 tables cannot be synced as they are:\n- "),
+        "{text}"
+    );
+}
