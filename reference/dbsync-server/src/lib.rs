@@ -5,18 +5,47 @@
 //! store that implements its [`Store`] trait (`dbsync-sqlite`,
 //! `dbsync-postgres`).
 //!
+//! - [`Server`]: a server over one store; [`Server::builder`] makes one
+//!   in code, the application's hooks given as closures;
+//! - [`Server::bind`], [`Server::serve`]: the server on its own port
+//!   (what `dbsync serve` runs), HTTPS when given a certificate;
+//! - [`Server::service`]: the endpoints as a tower service
+//!   ([`SyncService`]) an application mounts under a path prefix; with
+//!   the feature `axum`, `Server::router` gives them as an axum `Router`
+//!   to merge into the application's; [`Server::serve_with`] serves the
+//!   whole application with this server's connection limits and TLS
+//!   (`examples/mounted/` is such an application);
 //! - [`config`]: what an operator sets, and the application's hooks;
 //! - [`http`]: the route table, content type, body limits and responses;
 //! - [`auth`]: the authentication headers (spec §8.2);
+//! - [`limits`]: the write timeout of a connection;
 //! - [`example`]: the example application of spec §2.6.
 //!
-//! ```no_run
-//! # async fn run(store: std::sync::Arc<dyn dbsync_server::Store>) -> Result<(), dbsync_server::ServerError> {
-//! let mut config = dbsync_server::Config::new();
-//! config.registration_token = Some("let-me-in".into());
-//! let running = dbsync_server::Server::bind(store, config).await?;
-//! println!("listening on http://{}", running.local_addr());
-//! running.shutdown().await;
+//! A server over a SQLite file, answering a register request in process
+//! (over the network, [`Server::bind`] or [`Server::serve_with`] pass
+//! every request to the same code):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let db = dir.path().join("app.db");
+//! use std::sync::Arc;
+//! rusqlite::Connection::open(&db)?.execute_batch(
+//!     "CREATE TABLE city (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE);",
+//! )?;
+//! let store = dbsync_sqlite::SqliteStore::open(&db, &[], Default::default())?;
+//! let server = dbsync_server::Server::builder(Arc::new(store))
+//!     .registration_token("let-me-in")
+//!     .after_push(|node, _push, answer| println!("node {node} made version {}", answer.version))
+//!     .build()?;
+//! let body = serde_json::json!({
+//!     "protocol": "1.0", "schema": server.fingerprint(), "token": "let-me-in",
+//! });
+//! let request = hyper::Request::post("/v1/register")
+//!     .header("content-type", "application/json")
+//!     .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))?;
+//! let answer = tokio::runtime::Runtime::new()?.block_on(server.handle(request));
+//! assert_eq!(answer.status(), 200);
 //! # Ok(()) }
 //! ```
 //!
@@ -29,19 +58,34 @@
 //! Architecture invariant: this crate depends on no database crate; the
 //! store is given to [`Server::open`].
 
+#![deny(missing_docs)]
+
 pub mod auth;
+mod builder;
 pub mod config;
 pub mod example;
 pub mod http;
 pub mod limits;
+#[cfg(feature = "axum")]
+mod router;
+mod serve;
+mod service;
 mod tls;
 
+#[cfg(feature = "axum")]
+/// The axum this crate's [`Server::router`] is made with (feature `axum`):
+/// use it to build the application's own router, so the versions match.
+pub use axum;
+pub use builder::ServerBuilder;
 pub use config::Config;
+pub use dbsync_core::protocol::{PushRequest, PushResponse, RegisterRequest};
 pub use dbsync_engine::settings::{
     AfterPushHook, BeforePushHook, Hooks, Limits, RegisterDecision, RegisterHook,
 };
 pub use dbsync_engine::{Endpoint, Engine, Rejection, Store, TrimReport};
 pub use http::ROUTES;
+pub use serve::ServerHandle;
+pub use service::SyncService;
 
 use bytes::Bytes;
 use dbsync_core::auth::AuthHeaders;
@@ -50,15 +94,9 @@ use dbsync_engine::SignedRequest;
 use http_body_util::Full;
 use hyper::body::Body;
 use hyper::{Method, Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use limits::WriteTimeout;
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::sync::Semaphore;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -133,38 +171,6 @@ impl Server {
         })
     }
 
-    /// Opens a server over `store`, binds `config.listen` and serves until
-    /// the returned handle is shut down (or dropped).
-    pub async fn bind(store: Arc<dyn Store>, config: Config) -> Result<ServerHandle, ServerError> {
-        let listen = config.listen;
-        let server = tokio::task::spawn_blocking(move || Server::open(store, config))
-            .await
-            .map_err(|e| ServerError::Config(format!("opening the store panicked: {e}")))??;
-        let listener = TcpListener::bind(listen).await?;
-        server.serve(listener)
-    }
-
-    /// Serves on an already bound listener.
-    pub fn serve(self, listener: TcpListener) -> Result<ServerHandle, ServerError> {
-        let addr = listener.local_addr()?;
-        let tls = tls::acceptor(&self.inner.config)?;
-        let (stop, stopped) = oneshot::channel();
-        let trim = self.inner.config.trim_interval.map(|every| {
-            let server = self.clone();
-            tokio::spawn(async move { server.trim_every(every).await })
-        });
-        let https = tls.is_some();
-        let task = tokio::spawn(self.clone().accept_loop(listener, tls, stopped));
-        tracing::info!(%addr, https, tables = self.schema().tables.len(), "dbsync server listening");
-        Ok(ServerHandle {
-            addr,
-            server: self,
-            stop: Some(stop),
-            task,
-            trim,
-        })
-    }
-
     /// The synced schema.
     pub fn schema(&self) -> &Schema {
         self.inner.engine.schema()
@@ -208,8 +214,21 @@ impl Server {
     }
 
     /// Answers one HTTP request: the whole of spec §16, whatever the
-    /// transport. Never fails: every problem is an error response.
+    /// transport, with the routes at the root of the path. Never fails:
+    /// every problem is an error response. [`Server::service`] answers
+    /// under a path prefix.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body + Send,
+        B::Data: Send,
+        B::Error: std::fmt::Display,
+    {
+        self.respond(req, "").await
+    }
+
+    /// Answers one request for the routes under `prefix` (normalized, see
+    /// [`service::normalize`]): [`Server::handle`] and [`SyncService`].
+    async fn respond<B>(&self, req: Request<B>, prefix: &str) -> Response<Full<Bytes>>
     where
         B: Body + Send,
         B::Data: Send,
@@ -217,9 +236,14 @@ impl Server {
     {
         let started = Instant::now();
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
+        // The path as the client sent it, prefix included: what it
+        // signed (spec §8.3) and what errors name (spec §16.4).
+        let path = service::path_as_sent(&req);
+        // The route: the path the service is given, under its prefix
+        // (an axum router strips its own prefixes before).
+        let endpoint = service::route_under(req.uri().path(), prefix).and_then(http::endpoint_of);
         let mut body_read = false;
-        let resp = match self.answer(req, &mut body_read).await {
+        let resp = match self.answer(req, endpoint, &path, &mut body_read).await {
             Ok(body) => http::ok(body),
             Err(rejection) if body_read => http::error(&rejection),
             // The body is still on the wire, unread: close the connection.
@@ -235,15 +259,20 @@ impl Server {
         resp
     }
 
-    async fn answer<B>(&self, req: Request<B>, body_read: &mut bool) -> Result<Vec<u8>, Rejection>
+    async fn answer<B>(
+        &self,
+        req: Request<B>,
+        endpoint: Option<Endpoint>,
+        path: &str,
+        body_read: &mut bool,
+    ) -> Result<Vec<u8>, Rejection>
     where
         B: Body + Send,
         B::Data: Send,
         B::Error: std::fmt::Display,
     {
         let (parts, body) = req.into_parts();
-        let path = parts.uri.path().to_owned();
-        let endpoint = http::endpoint_of(&path).ok_or_else(|| {
+        let endpoint = endpoint.ok_or_else(|| {
             Rejection::new(
                 ErrorCode::NotFound,
                 format!("no endpoint has the path {path:?}"),
@@ -253,11 +282,7 @@ impl Server {
         if parts.method != Method::POST {
             return Err(Rejection::new(
                 ErrorCode::MethodNotAllowed,
-                format!(
-                    "{} takes POST, not {}",
-                    http::path_of(endpoint),
-                    parts.method
-                ),
+                format!("{path} takes POST, not {}", parts.method),
             ));
         }
         if !http::content_type_ok(&parts.headers) {
@@ -279,6 +304,7 @@ impl Server {
         *body_read = true;
         let body = self.read_body(body, &parts.headers, limit).await?;
         let inner = self.inner.clone();
+        let path = path.to_owned();
         joined(
             tokio::task::spawn_blocking(move || {
                 let now = unix_now();
@@ -339,147 +365,5 @@ impl Server {
             })
             .await,
         )
-    }
-
-    async fn accept_loop(
-        self,
-        listener: TcpListener,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-        mut stopped: oneshot::Receiver<()>,
-    ) {
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        // Dropped at shutdown: ends TLS handshakes still running.
-        let (closing, closed) = tokio::sync::watch::channel(());
-        let mut http1 = hyper::server::conn::http1::Builder::new();
-        http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.inner.config.header_read_timeout);
-        // At most this many connections at once: the next waits in the
-        // listen backlog until one ends.
-        let slots = Arc::new(Semaphore::new(self.inner.config.max_connections));
-        loop {
-            let slot = tokio::select! {
-                slot = slots.clone().acquire_owned() => slot.expect("the semaphore stays open"),
-                _ = &mut stopped => break,
-            };
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(x) => x,
-                        Err(e) => {
-                            // Out of file descriptors and the like: wait a little.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let conn = Connection { stream, peer, slot, tls: tls.clone(), closed: closed.clone() };
-                    tokio::spawn(self.clone().serve_connection(conn, http1.clone(), graceful.watcher()));
-                }
-                _ = &mut stopped => break,
-            }
-        }
-        drop(listener);
-        drop(closing);
-        let grace = self.inner.config.shutdown_grace;
-        if tokio::time::timeout(grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                ?grace,
-                "requests still running at the end of the grace period were cut off"
-            );
-        }
-        tracing::info!("dbsync server stopped");
-    }
-
-    /// Serves one accepted connection (after its TLS handshake), with the
-    /// write timeout; its slot is given back when it ends.
-    async fn serve_connection(
-        self,
-        conn: Connection,
-        http1: hyper::server::conn::http1::Builder,
-        watcher: hyper_util::server::graceful::Watcher,
-    ) {
-        let _ = conn.stream.set_nodelay(true);
-        let config = &self.inner.config;
-        let (write_timeout, handshake_timeout) = (config.write_timeout, config.header_read_timeout);
-        let server = self.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let server = server.clone();
-            async move { Ok::<_, Infallible>(server.handle(req).await) }
-        });
-        let served = match conn.tls {
-            None => {
-                let io = TokioIo::new(WriteTimeout::new(conn.stream, write_timeout));
-                watcher.watch(http1.serve_connection(io, service)).await
-            }
-            Some(acceptor) => {
-                let Some(stream) =
-                    tls::handshake(&acceptor, conn.stream, handshake_timeout, conn.closed).await
-                else {
-                    return;
-                };
-                let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));
-                watcher.watch(http1.serve_connection(io, service)).await
-            }
-        };
-        if let Err(e) = served {
-            tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
-        }
-        drop(conn.slot);
-    }
-}
-
-/// An accepted connection and what serving it needs.
-struct Connection {
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    closed: tokio::sync::watch::Receiver<()>,
-}
-
-/// A running server. Dropping it stops the server too (without waiting).
-pub struct ServerHandle {
-    addr: SocketAddr,
-    server: Server,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-    trim: Option<JoinHandle<()>>,
-}
-
-impl ServerHandle {
-    /// The address the server listens on (with the real port when the
-    /// configuration asked for port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The server, for [`Server::trim`] and the like.
-    pub fn server(&self) -> &Server {
-        &self.server
-    }
-
-    /// Stops accepting connections, lets the requests in flight finish
-    /// (up to `shutdown_grace`), and returns when the server has stopped.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(trim) = self.trim.take() {
-            trim.abort();
-        }
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
-        if let Some(trim) = &self.trim {
-            trim.abort();
-        }
-        // Dropping `stop` ends the accept loop.
     }
 }
