@@ -5,7 +5,7 @@
 
 use super::bad_input;
 use crate::node::protocol::LocalError;
-use dbsync_core::{Direction, TableSpec};
+use dbsync_core::TableSpec;
 use dbsync_sqlite::{track, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,13 +13,7 @@ use serde_json::{json, Value};
 #[derive(Deserialize)]
 struct Input {
     sqlite: Vec<String>,
-    tables: Vec<Table>,
-}
-
-#[derive(Deserialize)]
-struct Table {
-    name: String,
-    direction: Direction,
+    tables: Vec<TableSpec>,
 }
 
 pub fn run(vector: &Value) -> Result<Value, LocalError> {
@@ -29,15 +23,7 @@ pub fn run(vector: &Value) -> Result<Value, LocalError> {
     for statement in &input.sqlite {
         conn.execute_batch(statement).map_err(bad_input)?;
     }
-    let specs: Vec<TableSpec> = input
-        .tables
-        .iter()
-        .map(|t| TableSpec {
-            name: t.name.clone(),
-            direction: t.direction,
-        })
-        .collect();
-    let schema = track::track(&mut conn, &specs, Role::Node)
+    let schema = track::track(&mut conn, &input.tables, Role::Node)
         .map_err(|e| LocalError::new("unsupported_schema", e.to_string()))?;
     Ok(json!({
         "canonical": schema.canonical_text(),

@@ -81,7 +81,7 @@ impl Direction {
 /// One table a store is asked to track, and which way it syncs (spec
 /// §2.1, §2.4). The rest of the table's shape (key, columns, foreign keys,
 /// unique constraints) is read from the database itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableSpec {
     /// The table's name.
     pub name: String,

@@ -70,15 +70,21 @@ pub fn misfit(ty: ColumnType, v: &str) -> Option<String> {
     })
 }
 
+/// One [`misfit`] condition per typed column of `t`, each over the
+/// column's value as `prefix` names it (`NEW.` in a trigger, nothing in
+/// a query of the table).
+fn misfits(t: &TableSchema, prefix: &str) -> Vec<String> {
+    t.columns
+        .iter()
+        .filter_map(|c| misfit(c.ty, &format!("{prefix}\"{}\"", c.name)))
+        .collect()
+}
+
 /// The statement a capture trigger runs first: it aborts the write when a
 /// value of the `row` (`NEW`) does not fit its column. `None` when every
 /// column is `any`.
 pub fn check_statement(t: &TableSchema, row: &str) -> Option<String> {
-    let conds: Vec<String> = t
-        .columns
-        .iter()
-        .filter_map(|c| misfit(c.ty, &format!("{row}.\"{}\"", c.name)))
-        .collect();
+    let conds = misfits(t, &format!("{row}."));
     if conds.is_empty() {
         return None;
     }
@@ -100,11 +106,7 @@ pub fn check_statement(t: &TableSchema, row: &str) -> Option<String> {
 /// A query counting the rows of `t` already holding a value their column
 /// cannot carry (for `track`, which refuses such a table).
 pub fn misfits_query(t: &TableSchema) -> Option<String> {
-    let conds: Vec<String> = t
-        .columns
-        .iter()
-        .filter_map(|c| misfit(c.ty, &format!("\"{}\"", c.name)))
-        .collect();
+    let conds = misfits(t, "");
     (!conds.is_empty()).then(|| {
         format!(
             "SELECT count(*) FROM \"{}\" WHERE {}",
