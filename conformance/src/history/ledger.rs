@@ -82,6 +82,9 @@ pub struct Ledger {
     pub built: BTreeMap<(usize, String), Vec<LogicalOp>>,
     /// The pushes the server applied: (node, push id).
     pub accepted: Vec<(usize, String)>,
+    /// The nodes that merge with `server_wins`: only their merges may drop
+    /// local work (spec §12.4.1 has no rule that drops it).
+    pub server_wins: BTreeSet<usize>,
 }
 
 /// Whether a merge rule drops the node's local work on the row it names
@@ -213,13 +216,31 @@ impl Ledger {
         Ok(())
     }
 
+    /// A ledger for a case whose nodes `server_wins` merge with
+    /// `server_wins` (the others with `node_wins`).
+    pub fn new(server_wins: impl IntoIterator<Item = usize>) -> Ledger {
+        Ledger {
+            server_wins: server_wins.into_iter().collect(),
+            ..Ledger::default()
+        }
+    }
+
     /// Node `n`'s merge committed with these conflict entries: the local
     /// work they say it dropped is no longer a write that must reach the
-    /// server (spec §12.4.2).
-    pub fn merged(&mut self, n: usize, conflicts: &[ConflictEntry]) {
+    /// server (spec §12.4.2). A `node_wins` node never drops local work
+    /// (§12.4.1): an entry saying it did is a failure, whatever its `lost`.
+    pub fn merged(&mut self, n: usize, conflicts: &[ConflictEntry]) -> Result<(), Failure> {
         for c in conflicts {
             if !drops_local_work(c.rule) {
                 continue;
+            }
+            if !self.server_wins.contains(&n) {
+                return Err(Failure::new(format!(
+                    "node {n} merges with node_wins, yet its conflict log says it dropped its local {} row {} ({}): §12.4.1 keeps the node's work",
+                    c.table,
+                    c.row_id,
+                    serde_json::to_string(&c.rule).unwrap_or_default()
+                )));
             }
             let Some(Value::Text(uid)) = c.lost.as_ref().and_then(|l| l.get("uid")) else {
                 continue;
@@ -229,6 +250,7 @@ impl Ledger {
                 self.deleted.insert(uid.clone());
             }
         }
+        Ok(())
     }
 
     /// Invariant 2 at the end: every node's last write reached the server
@@ -347,8 +369,8 @@ impl World {
     /// Node `n`'s merge committed: the local work it dropped, as its
     /// conflict entries say, is no longer a write that must reach the
     /// server (spec §12.4.2).
-    pub fn note_merged(&mut self, n: usize, report: &MergeReport) {
-        self.ledger.merged(n, &report.conflicts);
+    pub fn note_merged(&mut self, n: usize, report: &MergeReport) -> Result<(), Failure> {
+        self.ledger.merged(n, &report.conflicts)
     }
 
     /// The server applied node `n`'s push (not a duplicate).
@@ -370,5 +392,46 @@ impl World {
             },
             |uid| Ok(self.server.rows_with_uid_anywhere(uid)? as i64),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A conflict entry of §12.8 dropping the node's update of `uid`.
+    fn taken(policy: &str, uid: &str) -> ConflictEntry {
+        serde_json::from_value(serde_json::json!({
+            "kind": "direct", "table": "t0", "row_id": 1, "remote_op": "u",
+            "remote_version": 7, "local_op": "u", "policy": policy,
+            "rule": "remote_update_taken", "lost": {"uid": uid, "a": 1},
+            "new_row_id": null, "related": null
+        }))
+        .expect("a §12.8 conflict entry")
+    }
+
+    fn wrote_once(ledger: &mut Ledger, n: usize) {
+        let values: Logical = [("uid".to_string(), Value::Text("r1".into()))].into();
+        ledger
+            .wrote(n, "t0".into(), values)
+            .expect("a row with a uid");
+    }
+
+    #[test]
+    fn a_node_wins_node_that_logs_a_dropped_update_fails_the_ledger() {
+        let mut ledger = Ledger::new([1]);
+        wrote_once(&mut ledger, 0);
+        let err = ledger.merged(0, &[taken("node_wins", "r1")]).unwrap_err();
+        assert!(err.to_string().contains("node_wins"), "{err}");
+    }
+
+    #[test]
+    fn a_server_wins_node_that_logs_a_dropped_update_ends_its_last_write() {
+        let mut ledger = Ledger::new([1]);
+        wrote_once(&mut ledger, 1);
+        ledger
+            .merged(1, &[taken("server_wins", "r1")])
+            .expect("a loss server_wins allows");
+        assert!(ledger.last.is_empty());
     }
 }

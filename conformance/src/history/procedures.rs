@@ -136,8 +136,8 @@ impl World {
         node::merge(&mut self.nodes[n].conn, &self.schema, policy, staged, NOW)
     }
 
-    fn count_report(&mut self, n: usize, report: &MergeReport) {
-        self.note_merged(n, report);
+    fn count_report(&mut self, n: usize, report: &MergeReport) -> Result<(), Failure> {
+        self.note_merged(n, report)?;
         self.stats.count("merge");
         if !report.own_versions.is_empty() {
             self.stats.count("own_version_recognised");
@@ -147,6 +147,7 @@ impl World {
             self.stats
                 .count(&format!("rule_{}", rule.as_str().unwrap_or("?")));
         }
+        Ok(())
     }
 
     /// Node `n` pulls and merges (spec §11, §12). A unique collision is
@@ -162,8 +163,7 @@ impl World {
             let before = snapshot(&self.nodes[n].conn)?;
             match self.merge(n, staged) {
                 Ok(report) => {
-                    self.count_report(n, &report);
-                    return Ok(());
+                    return self.count_report(n, &report);
                 }
                 Err(NodeError::Merge(MergeError::UniqueCollisions(c))) => {
                     self.stats.count("unique_collision");
@@ -213,8 +213,7 @@ impl World {
         match result {
             Ok(report) => {
                 // The merge finished before the crash point.
-                self.count_report(n, &report);
-                Ok(())
+                self.count_report(n, &report)
             }
             Err(_) => {
                 self.stats.count(match fault {

@@ -102,7 +102,7 @@ impl World {
             schema,
             server,
             nodes,
-            ledger: Ledger::default(),
+            ledger: Ledger::new(case.server_wins.iter().map(|&n| usize::from(n))),
             model: ServerModel::default(),
             stats: Stats::default(),
             fresh: Fresh::default(),

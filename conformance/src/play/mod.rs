@@ -108,7 +108,7 @@ impl Player {
             proxy,
             observer,
             nodes: Vec::new(),
-            ledger: Ledger::default(),
+            ledger: Ledger::new(case.server_wins.iter().map(|&n| usize::from(n))),
             stats: Stats::default(),
             fresh: Fresh::tagged(tag),
             known: 0,

@@ -348,8 +348,7 @@ impl Run<'_> {
             self.stats
                 .count(&format!("rule_{}", rule.as_str().unwrap_or("?")));
         }
-        self.ledger.merged(n, &entries);
-        Ok(())
+        self.ledger.merged(n, &entries)
     }
 
     /// For each collision, the local row holding the server row's unique
