@@ -31,7 +31,17 @@ pub enum Side {
 /// triggers, dbsync's own tables). The store reads the tables back from
 /// SQLite's catalogue; their fingerprint must be `schema`'s.
 pub fn create(conn: &mut Connection, schema: &Schema, side: Side) -> Result<Schema, String> {
-    conn.execute_batch(&crate::ddl::create_all(schema))
+    create_in(crate::ddl::Dialect::Sqlite, conn, schema, side)
+}
+
+/// [`create`], with the keys `dialect` declares (SQLite's, reused or not).
+pub fn create_in(
+    dialect: crate::ddl::Dialect,
+    conn: &mut Connection,
+    schema: &Schema,
+    side: Side,
+) -> Result<Schema, String> {
+    conn.execute_batch(&crate::ddl::create_all_in(dialect, schema))
         .map_err(|e| format!("creating the tables: {e}"))?;
     let read = match side {
         Side::Node => node::prepare(conn, &specs(schema)),

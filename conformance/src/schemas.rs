@@ -32,6 +32,7 @@ embedded!(
     "query-response",
     "error",
     "oplog-record",
+    "conflict-entry",
 );
 
 /// The names of the schemas that describe a whole document (all but

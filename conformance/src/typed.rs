@@ -1,6 +1,7 @@
 //! From a schema name to the reference implementation's Rust type: parse a
 //! JSON document into its type and write it back.
 
+use dbsync_core::merge::ConflictEntry;
 use dbsync_core::protocol::*;
 use dbsync_core::OplogRecord;
 use serde::de::DeserializeOwned;
@@ -28,6 +29,7 @@ pub fn roundtrip(name: &str, json: &Value) -> Option<Result<Value, String>> {
         "query-response" => through::<QueryResponse>(json),
         "error" => through::<ErrorResponse>(json),
         "oplog-record" => through::<OplogRecord>(json),
+        "conflict-entry" => through::<ConflictEntry>(json),
         _ => return None,
     })
 }

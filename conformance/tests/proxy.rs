@@ -17,6 +17,7 @@ fn case() -> Case {
         page_ops: 10,
         server_wins: vec![],
         steps: vec![],
+        reused_keys: false,
     }
 }
 

@@ -81,7 +81,7 @@ fn policy(name: &str) -> Result<Arc<dyn Policy + Send + Sync>, LocalError> {
 }
 
 /// Creates the tables the first time (a database without them).
-fn create_tables(path: &Path, schema: &Schema) -> Result<(), LocalError> {
+fn create_tables(path: &Path, schema: &Schema, dialect: ddl::Dialect) -> Result<(), LocalError> {
     let conn = dbsync_sqlite::open(path).map_err(internal)?;
     let first = schema.tables.first().map(|t| t.name.as_str()).unwrap_or("");
     let exists: bool = conn
@@ -92,7 +92,7 @@ fn create_tables(path: &Path, schema: &Schema) -> Result<(), LocalError> {
         )
         .map_err(internal)?;
     if !exists {
-        conn.execute_batch(&ddl::create_all(schema))
+        conn.execute_batch(&ddl::create_all_in(dialect, schema))
             .map_err(internal)?;
     }
     Ok(())
@@ -136,7 +136,12 @@ impl Host {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(internal)?;
         }
-        create_tables(path, &schema)?;
+        let dialect = if a.reused_keys {
+            ddl::Dialect::SqliteReusingKeys
+        } else {
+            ddl::Dialect::Sqlite
+        };
+        create_tables(path, &schema, dialect)?;
         let specs: Vec<TableSpec> = replica::specs(&schema);
         let node = Node::open(path, &specs)
             .map_err(client_error)?

@@ -200,6 +200,10 @@ pub struct Case {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server_wins: Vec<u8>,
     pub steps: Vec<Step>,
+    /// Every replica's tables have keys SQLite reuses, a plain `INTEGER
+    /// PRIMARY KEY` (spec §2.2.1); otherwise `AUTOINCREMENT`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused_keys: bool,
 }
 
 /// The name of generated table `i`.
@@ -275,6 +279,15 @@ impl Case {
             })
             .collect();
         Schema::new(tables)
+    }
+
+    /// How every replica's tables declare their keys, in SQLite.
+    pub fn sqlite_dialect(&self) -> crate::ddl::Dialect {
+        if self.reused_keys {
+            crate::ddl::Dialect::SqliteReusingKeys
+        } else {
+            crate::ddl::Dialect::Sqlite
+        }
     }
 
     /// The node a step names.

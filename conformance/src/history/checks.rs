@@ -24,8 +24,14 @@ pub fn snapshot(conn: &Connection) -> Result<Snapshot, Failure> {
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for t in tables {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1, 2"))?;
-        let n = stmt.column_count();
+        let n = conn
+            .prepare(&format!("SELECT * FROM \"{t}\""))?
+            .column_count();
+        let order: Vec<String> = (1..=n.min(2)).map(|i| i.to_string()).collect();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT * FROM \"{t}\" ORDER BY {}",
+            order.join(", ")
+        ))?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let mut row = vec![Sql::Text(t.clone())];

@@ -76,8 +76,10 @@ pub struct Ledger {
     pub inserted: BTreeSet<String>,
     /// Every uid an edit deleted.
     pub deleted: BTreeSet<String>,
-    /// (node, table, id) → uid of the rows a node deleted.
-    pub deleted_ids: BTreeMap<(usize, String, i64), String>,
+    /// (node, table, id) → (uid, whether the server held it) of each row a
+    /// node deleted, oldest first: a key SQLite reuses (spec §2.2.1) names
+    /// several rows in turn.
+    pub deleted_ids: BTreeMap<(usize, String, i64), Vec<(String, bool)>>,
     /// (node, push id) → the push in logical form, made when it was built.
     pub built: BTreeMap<(usize, String), Vec<LogicalOp>>,
     /// The pushes the server applied: (node, push id).
@@ -154,7 +156,10 @@ impl Ledger {
     /// held a row with that uid then).
     pub fn removed(&mut self, n: usize, table: String, id: i64, uid: String, server_had: bool) {
         self.deleted.insert(uid.clone());
-        self.deleted_ids.insert((n, table.clone(), id), uid.clone());
+        self.deleted_ids
+            .entry((n, table.clone(), id))
+            .or_default()
+            .push((uid.clone(), server_had));
         self.last.insert(
             (n, uid),
             LastOp::Delete {
@@ -182,10 +187,17 @@ impl Ledger {
         for op in &req.ops {
             let (uid, values) = match op.command {
                 Command::Delete => {
+                    // The row the server held at that key; a row that
+                    // took the key again locally came and went.
                     let uid = self
                         .deleted_ids
                         .get(&(n, op.table.clone(), op.row_id))
-                        .cloned()
+                        .and_then(|rows| {
+                            rows.iter()
+                                .find(|(_, server_had)| *server_had)
+                                .or(rows.first())
+                                .map(|(uid, _)| uid.clone())
+                        })
                         .ok_or_else(|| {
                             Failure::new(format!(
                                 "node {n} pushes a delete of {} {} that no edit made",

@@ -45,13 +45,14 @@ impl ServerDb {
         store: ServerStore,
         dir: &Path,
         schema: &Schema,
+        sqlite: ddl::Dialect,
         limits: Limits,
     ) -> Result<ServerDb, Failure> {
         let database = match store {
             ServerStore::Sqlite => {
                 let path = dir.join("server.db");
                 let conn = dbsync_sqlite::open(&path).map_err(|e| failed("opening")(&e))?;
-                conn.execute_batch(&ddl::create_all(schema))?;
+                conn.execute_batch(&ddl::create_all_in(sqlite, schema))?;
                 Database::Sqlite(path)
             }
             ServerStore::Postgres => {

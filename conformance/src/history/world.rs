@@ -67,7 +67,7 @@ impl World {
             pull_page_ops: case.page_ops.max(1) as usize,
             ..Limits::default()
         };
-        let server = ServerDb::create(store, dir.path(), &schema, limits)?;
+        let server = ServerDb::create(store, dir.path(), &schema, case.sqlite_dialect(), limits)?;
         let register = RegisterRequest {
             protocol: dbsync_core::PROTOCOL_VERSION.into(),
             schema: schema.fingerprint(),
@@ -78,7 +78,7 @@ impl World {
         for i in 0..case.nodes.max(1) {
             let path = dir.path().join(format!("node{i}.db"));
             let mut conn = open(&path)?;
-            replica::create(&mut conn, &schema, Side::Node)?;
+            replica::create_in(case.sqlite_dialect(), &mut conn, &schema, Side::Node)?;
             let reg = server
                 .engine
                 .register(&register, NOW)

@@ -43,6 +43,11 @@ pub struct OpenArgs {
     /// The registration token, if the server wants one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Make the tables with keys the database reuses, where it can (in
+    /// SQLite a plain `INTEGER PRIMARY KEY`, spec §2.2.1); an adapter whose
+    /// database never reuses keys ignores it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused_keys: bool,
 }
 
 /// What `open` answers.

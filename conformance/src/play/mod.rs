@@ -143,6 +143,7 @@ impl Player {
             policy: policy.into(),
             server: run.proxy.base(),
             token: run.target.token().map(str::to_string),
+            reused_keys: run.case.reused_keys,
         };
         Ok(NodeProc::start(index, self.adapter.sibling(), args)?.map_err(|e| e.0))
     }
@@ -203,6 +204,7 @@ fn fixed_schema() -> dbsync_core::Schema {
         page_ops: 1,
         server_wins: vec![],
         steps: vec![],
+        reused_keys: false,
     };
     case.schema()
 }

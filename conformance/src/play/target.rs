@@ -93,7 +93,7 @@ impl Target {
         let schema = case.schema();
         let db = dir.join("server.db");
         let conn = dbsync_sqlite::open(&db).map_err(|e| failed("the server database")(&e))?;
-        conn.execute_batch(&ddl::create_all(&schema))
+        conn.execute_batch(&ddl::create_all_in(case.sqlite_dialect(), &schema))
             .map_err(|e| failed("the server's tables")(&e))?;
         drop(conn);
         let mut config = Config::new();

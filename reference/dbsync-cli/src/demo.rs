@@ -59,6 +59,10 @@ pub fn describe(e: &ConflictEntry) -> String {
         ),
         Rule::UniqueSwapApplied => "its unique values were swapped with another row's on the server: applied as a swap".to_string(),
         Rule::LocalChangeDiscarded => "a repair discarded its local work, as asked: it never reached the server".to_string(),
+        Rule::ReusedKeyMoved => format!(
+            "SQLite gave a new row the key of a deleted one: the new row moved to key {}",
+            e.new_row_id.map_or("?".into(), |k| k.to_string())
+        ),
     };
     let rule = serde_json::to_value(e.rule)
         .ok()

@@ -52,6 +52,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Track tables: install the capture triggers (idempotent).
     Track(track::TrackArgs),
+    /// Check, without changing anything, that tables can sync as they are; name every one that cannot, with what to change.
+    Check(track::CheckArgs),
     /// Stop tracking tables (default: all); their data stays.
     Untrack(track::UntrackArgs),
     /// Register this database with a server and store the credentials in it.
@@ -81,6 +83,7 @@ async fn run(out: Output, command: Command) -> ExitCode {
     match command {
         Command::Serve(a) => serve::run(out, a).await,
         Command::Track(a) => track::track(out, a),
+        Command::Check(a) => track::check(out, a),
         Command::Untrack(a) => track::untrack(out, a),
         Command::Register(a) => procedures::register(out, a).await,
         Command::Push(a) => procedures::push(out, a).await,

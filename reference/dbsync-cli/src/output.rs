@@ -54,7 +54,26 @@ impl Output {
         if e.is_busy() {
             return self.fail(&ClientError::DatabaseBusy);
         }
+        if let dbsync_sqlite::StoreError::Refused(r) = &e {
+            return self.table_refused(r);
+        }
         self.local_failure(e)
+    }
+
+    /// Prints refused tables (exit 1): every one, each with what to change
+    /// (`details.tables` names them).
+    pub fn table_refused(self, r: &dbsync_sqlite::TableRefused) -> ExitCode {
+        let tables: Vec<&str> = r.each().iter().map(|t| t.table()).collect();
+        if self.json {
+            print_error(
+                ErrorCode::TableRefused,
+                &r.to_string(),
+                Some(serde_json::json!({ "tables": tables })),
+            );
+        } else {
+            eprintln!("error [{}]: {r}", ErrorCode::TableRefused);
+        }
+        ExitCode::from(crate::exit::FAILURE)
     }
 
     /// Prints a failure of the local database or the server's store (exit 1).

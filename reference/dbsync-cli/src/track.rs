@@ -27,6 +27,16 @@ pub struct TrackArgs {
     pub existing_rows: Option<existing::ExistingRowsArg>,
 }
 
+/// What `dbsync check` is given.
+#[derive(Args)]
+pub struct CheckArgs {
+    /// The application's SQLite database (it must exist).
+    #[arg(long, value_parser = existing_db)]
+    pub db: PathBuf,
+    #[command(flatten)]
+    pub tables: TableArgs,
+}
+
 /// What `dbsync untrack` is given.
 #[derive(Args)]
 pub struct UntrackArgs {
@@ -62,6 +72,12 @@ pub fn track(out: Output, args: TrackArgs) -> ExitCode {
         Err(StoreError::ExistingRows(refused)) => return existing::refused(out, &refused),
         Err(e) => return out.store_failure(e),
     };
+    tables_report(out, &schema, "tracking")
+}
+
+/// Prints each synced table as `{what} NAME (DIRECTION)`, then the
+/// fingerprint (as JSON: `tables` and `fingerprint`).
+fn tables_report(out: Output, schema: &dbsync_core::Schema, what: &str) -> ExitCode {
     let tables: Vec<_> = schema
         .tables
         .iter()
@@ -73,12 +89,33 @@ pub fn track(out: Output, args: TrackArgs) -> ExitCode {
             let mut text: Vec<String> = schema
                 .tables
                 .iter()
-                .map(|t| format!("tracking {} ({})", t.name, t.direction.name()))
+                .map(|t| format!("{what} {} ({})", t.name, t.direction.name()))
                 .collect();
             text.push(format!("schema fingerprint {}", schema.fingerprint()));
             text.join("\n")
         },
     )
+}
+
+/// Says whether the tables `args` names (every user table by default)
+/// can sync as they are, naming every refused one, without writing.
+pub fn check(out: Output, args: CheckArgs) -> ExitCode {
+    let conn = match database::open(&args.db) {
+        Ok(c) => c,
+        Err(e) => return out.store_failure(e.into()),
+    };
+    let user_tables = match dbsync_sqlite::introspect::user_tables(&conn) {
+        Ok(t) => t,
+        Err(e) => return out.store_failure(e.into()),
+    };
+    let specs = match args.tables.specs(&user_tables) {
+        Ok(s) => s,
+        Err(e) => return out.usage(e),
+    };
+    match track::check(&conn, &specs) {
+        Ok(schema) => tables_report(out, &schema, "can sync as it is:"),
+        Err(e) => out.store_failure(e),
+    }
 }
 
 /// Tracks `specs` in the role the database already has (a node's when

@@ -88,6 +88,10 @@ pub enum ClientError {
     /// Nothing was tracked.
     #[error("{0}")]
     ExistingRows(dbsync_sqlite::ExistingRowsRefused),
+    /// Tables to sync break a rule of spec §2; each refusal says what to
+    /// change. Nothing was tracked.
+    #[error("{0}")]
+    TableRefused(dbsync_sqlite::TableRefused),
     /// The node tracked its existing rows as a copy of the server's and
     /// must repair first (spec §3.5).
     #[error("this node tracked its existing rows as a copy of the server's: repair first (`dbsync repair`), which replaces them with the server's")]
@@ -125,6 +129,7 @@ impl ClientError {
             ClientError::TooManyRounds(_) => ErrorCode::PullRequired,
             ClientError::DatabaseBusy => ErrorCode::DatabaseBusy,
             ClientError::ExistingRows(_) => ErrorCode::ExistingRows,
+            ClientError::TableRefused(_) => ErrorCode::TableRefused,
             ClientError::RepairOwed => ErrorCode::RepairRequired,
             ClientError::UnpushedChanges(_) => ErrorCode::UnpushedChanges,
             ClientError::Protocol(_) | ClientError::Store(_) => ErrorCode::InternalError,
@@ -153,6 +158,7 @@ impl From<dbsync_sqlite::StoreError> for ClientError {
         match e {
             e if e.is_busy() => ClientError::DatabaseBusy,
             dbsync_sqlite::StoreError::ExistingRows(r) => ClientError::ExistingRows(r),
+            dbsync_sqlite::StoreError::Refused(r) => ClientError::TableRefused(r),
             e => ClientError::Store(e.to_string()),
         }
     }

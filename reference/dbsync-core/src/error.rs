@@ -115,6 +115,9 @@ error_codes! {
     /// (local) Tables to track hold rows, and nobody said whether to push
     /// them or have the server's copy replace them.
     ExistingRows = "existing_rows", 0, false;
+    /// (local) Tables to sync break a rule of spec §2 (or hold a value
+    /// their columns cannot carry); nothing was tracked.
+    TableRefused = "table_refused", 0, false;
     /// (local) A repair would discard local work the server may not have.
     UnpushedChanges = "unpushed_changes", 0, false;
 }

@@ -144,7 +144,7 @@ struct Monitor {
 
 /// The tables [`db_hash`] covers; with `dbsync_nonces` (which it leaves
 /// out), every table of the server database.
-const HASHED_TABLES: [&str; 11] = [
+const HASHED_TABLES: [&str; 13] = [
     "city",
     "person",
     "holiday",
@@ -156,6 +156,8 @@ const HASHED_TABLES: [&str; 11] = [
     "dbsync_nodes",
     "dbsync_tables",
     "dbsync_state",
+    "dbsync_key_floor",
+    "dbsync_reused_keys",
 ];
 
 struct Harness {
@@ -524,6 +526,8 @@ fn db_hash(conn: &Connection) -> String {
             "SELECT node_id, secret, user_id, registered_at, known_version, stale FROM dbsync_nodes ORDER BY node_id",
             "SELECT * FROM dbsync_tables ORDER BY table_id",
             "SELECT * FROM dbsync_state ORDER BY key",
+            "SELECT * FROM dbsync_key_floor ORDER BY table_id",
+            "SELECT * FROM dbsync_reused_keys ORDER BY seq",
         ]
         .map(String::from),
     );

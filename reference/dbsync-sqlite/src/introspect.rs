@@ -19,19 +19,19 @@ pub enum TableRefused {
     ReservedName(String),
     #[error("table {0:?}: a table or column name must match [A-Za-z_][A-Za-z0-9_]* (at most 63 characters); rename it")]
     BadName(String),
-    #[error("table {0:?} has no primary key; declare `id INTEGER PRIMARY KEY AUTOINCREMENT`")]
+    #[error("table {0:?} has no primary key; declare `id INTEGER PRIMARY KEY` (AUTOINCREMENT spares the moves of spec 2.2.1)")]
     NoPrimaryKey(String),
-    #[error("table {table:?} has a composite primary key ({columns}); give it a single `id INTEGER PRIMARY KEY AUTOINCREMENT` and make the old key a UNIQUE constraint")]
+    #[error("table {table:?} has a composite primary key ({columns}); give it a single `id INTEGER PRIMARY KEY` and make the old key a UNIQUE constraint")]
     CompositeKey { table: String, columns: String },
-    #[error("table {table:?}: primary key {column:?} is declared {declared:?}; it must be exactly `INTEGER PRIMARY KEY AUTOINCREMENT`")]
+    #[error("table {table:?}: primary key {column:?} is declared {declared:?}; declare it `INTEGER PRIMARY KEY` (SQLite's rowid; AUTOINCREMENT optional)")]
     NonIntegerKey {
         table: String,
         column: String,
         declared: String,
     },
-    #[error("table {0:?}: its INTEGER PRIMARY KEY lacks AUTOINCREMENT, so SQLite may reuse deleted keys; recreate it with `INTEGER PRIMARY KEY AUTOINCREMENT`")]
-    NoAutoincrement(String),
-    #[error("table {table:?} is WITHOUT ROWID; synced tables need a rowid INTEGER PRIMARY KEY AUTOINCREMENT")]
+    #[error("table {table:?}: primary key {column:?} is declared INTEGER but is not SQLite's rowid (`PRIMARY KEY DESC` as a column constraint makes a separate key); declare it `INTEGER PRIMARY KEY`")]
+    NotRowid { table: String, column: String },
+    #[error("table {table:?} is WITHOUT ROWID; synced tables need a rowid `INTEGER PRIMARY KEY`")]
     WithoutRowid { table: String },
     #[error("table {table:?}: foreign key on ({columns}) has several columns; reference the parent's single integer key instead")]
     CompositeForeignKey { table: String, columns: String },
@@ -41,10 +41,11 @@ pub enum TableRefused {
         column: String,
         parent: String,
     },
-    #[error("table {table:?}: foreign key {column:?} declares ON {event} {action}; dbsync applies merges by deleting and re-inserting rows, so only NO ACTION is allowed: drop the clause and delete children in the application")]
+    #[error("table {table:?}: foreign key {column:?} declares ON {event} {action}; dbsync applies merges by deleting and re-inserting rows, so only NO ACTION is allowed (spec 2.3.1): declare it `{column} INTEGER REFERENCES {parent}` without the clause, and {}", foreign_key_rewrite(.table, .column, .event, .action))]
     ForeignKeyAction {
         table: String,
         column: String,
+        parent: String,
         event: &'static str,
         action: String,
     },
@@ -76,6 +77,34 @@ pub enum TableRefused {
 }
 
 impl TableRefused {
+    /// Every refusal, one per table (a [`TableRefused::Several`] opened).
+    pub fn each(&self) -> Vec<&TableRefused> {
+        match self {
+            TableRefused::Several(all) => all.iter().flat_map(TableRefused::each).collect(),
+            one => vec![one],
+        }
+    }
+
+    /// The name of the refused table (of the first, for several).
+    pub fn table(&self) -> &str {
+        use TableRefused::*;
+        match self {
+            Several(all) => all.first().map_or("", TableRefused::table),
+            NoSuchTable(t) | ReservedName(t) | BadName(t) | NoPrimaryKey(t) => t,
+            CompositeKey { table, .. }
+            | NonIntegerKey { table, .. }
+            | NotRowid { table, .. }
+            | WithoutRowid { table }
+            | CompositeForeignKey { table, .. }
+            | ForeignKeyToUnsynced { table, .. }
+            | ForeignKeyAction { table, .. }
+            | ForeignKeyToPushOnly { table, .. }
+            | ValuesDoNotFit { table, .. }
+            | UnsupportedUniqueIndex { table, .. }
+            | ForeignKeyNotToPrimaryKey { table, .. } => table,
+        }
+    }
+
     /// One refusal for all of `refusals`: `None` when there are none,
     /// the refusal itself when there is one.
     pub fn all(mut refusals: Vec<TableRefused>) -> Option<TableRefused> {
@@ -84,6 +113,24 @@ impl TableRefused {
             1 => refusals.pop(),
             _ => Some(TableRefused::Several(refusals)),
         }
+    }
+}
+
+/// What the application does instead of a foreign-key action (the table
+/// of spec §2.3.1).
+fn foreign_key_rewrite(table: &str, column: &str, event: &str, action: &str) -> String {
+    match (event, action.to_ascii_uppercase().as_str()) {
+        ("DELETE", "CASCADE") => format!(
+            "delete the children first, in the same transaction: DELETE FROM {table} WHERE {column} = ?"
+        ),
+        ("DELETE", "SET NULL") => format!(
+            "clear them first, in the same transaction: UPDATE {table} SET {column} = NULL WHERE {column} = ?"
+        ),
+        ("DELETE", "SET DEFAULT") => format!(
+            "set them first, in the same transaction: UPDATE {table} SET {column} = <default> WHERE {column} = ?"
+        ),
+        ("DELETE", _) => "nothing else: NO ACTION refuses the same delete, at commit".to_string(),
+        _ => "nothing else: keys never change, and dbsync rewrites the children of a row it moves".to_string(),
     }
 }
 
@@ -185,8 +232,11 @@ pub fn read_table(
             declared: pk.1.clone(),
         }));
     }
-    if !sql_upper.contains("AUTOINCREMENT") {
-        return Err(refused(TableRefused::NoAutoincrement(table.into())));
+    if has_separate_key(conn, table)? {
+        return Err(refused(TableRefused::NotRowid {
+            table: table.into(),
+            column: pk.0.clone(),
+        }));
     }
     let mut columns = Vec::new();
     for (name, declared, not_null, pk_pos) in &cols {
@@ -235,6 +285,7 @@ pub fn read_table(
                 return Err(refused(TableRefused::ForeignKeyAction {
                     table: table.into(),
                     column: from.clone(),
+                    parent: parent.clone(),
                     event,
                     action: action.clone(),
                 }));
@@ -325,6 +376,27 @@ fn unique_constraints(
     }
     unique.sort();
     Ok(unique)
+}
+
+/// Whether the primary key of `table` is an index of its own rather than
+/// the rowid (SQLite makes one for a key that is not a rowid alias).
+fn has_separate_key(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare(&format!("PRAGMA index_list(\"{table}\")"))?;
+    let origins: Vec<String> = stmt
+        .query_map([], |r| r.get(3))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(origins.iter().any(|o| o == "pk"))
+}
+
+/// Whether SQLite may give `table`'s new rows the key of a deleted row:
+/// its `INTEGER PRIMARY KEY` lacks AUTOINCREMENT (spec §2.2.1).
+pub fn reuses_keys(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    let sql: String = conn.query_row(
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get(0),
+    )?;
+    Ok(!sql.to_ascii_uppercase().contains("AUTOINCREMENT"))
 }
 
 fn primary_key_of(conn: &Connection, table: &str) -> rusqlite::Result<Option<String>> {

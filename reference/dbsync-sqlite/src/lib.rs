@@ -6,12 +6,14 @@
 //!   the restrictions of spec §2;
 //! - [`track`]: dbsync's own tables and the capture triggers;
 //! - [`existing`]: the rows a table holds when a node first tracks it;
+//! - [`key_floor`]: tables whose keys SQLite reuses (spec §2.2.1);
 //! - [`oplog`]: reading and marking the captured ops;
 //! - [`node`] and [`server`]: the two sides of the protocol.
 
 pub mod existing;
 pub mod fit;
 pub mod introspect;
+pub mod key_floor;
 pub mod node;
 pub mod oplog;
 pub mod rows;

@@ -307,13 +307,18 @@ pub fn find(
 }
 
 /// The largest key of `t` (0 when empty), also counting keys AUTOINCREMENT
-/// already handed out.
+/// already handed out and the key floor of a table whose keys SQLite
+/// reuses (spec §2.2.1).
 pub fn max_key(conn: &Connection, t: &TableSchema) -> rusqlite::Result<i64> {
     let max: Option<i64> = conn.query_row(
         &format!("SELECT max(\"{}\") FROM \"{}\"", t.primary_key, t.name),
         [],
         |r| r.get(0),
     )?;
+    if let Some(floor) = crate::key_floor::floor_of(conn, &t.name)? {
+        // No AUTOINCREMENT: no sqlite_sequence row (maybe no such table).
+        return Ok(max.unwrap_or(0).max(floor));
+    }
     let seq: Option<i64> = conn
         .query_row(
             "SELECT seq FROM sqlite_sequence WHERE name = ?1",

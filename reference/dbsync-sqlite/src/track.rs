@@ -11,6 +11,7 @@
 
 use crate::existing::{self, TrackOptions};
 use crate::introspect::{read_table, user_tables};
+use crate::key_floor::KeyReuse;
 use crate::StoreError;
 use dbsync_core::{Command, Direction, Schema, TableSchema};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -68,6 +69,13 @@ CREATE TABLE IF NOT EXISTS dbsync_state (
     key TEXT PRIMARY KEY,
     value
 );
+CREATE TABLE IF NOT EXISTS dbsync_key_floor (
+    table_id INTEGER PRIMARY KEY,
+    floor INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dbsync_reused_keys (
+    seq INTEGER PRIMARY KEY
+);
 ";
 
 /// Creates dbsync's tables if they are missing.
@@ -92,9 +100,10 @@ pub fn pull_only_sql(t: &TableSchema) -> String {
     batch(&pull_only_triggers(t))
 }
 
-/// The SQL that installs the capture triggers of one table.
+/// The SQL that installs the capture triggers of one table whose keys
+/// SQLite never reuses.
 pub fn trigger_sql(table_id: i64, t: &TableSchema) -> String {
-    batch(&capture_triggers(table_id, t))
+    batch(&capture_triggers(table_id, t, KeyReuse::Never))
 }
 
 /// One batch of `CREATE TRIGGER` statements.
@@ -127,7 +136,7 @@ fn pull_only_triggers(t: &TableSchema) -> Vec<(String, String)> {
 
 /// The capture triggers of a table, as `(name, sql)` with the SQL exactly
 /// as SQLite keeps it in `sqlite_schema`.
-fn capture_triggers(table_id: i64, t: &TableSchema) -> Vec<(String, String)> {
+fn capture_triggers(table_id: i64, t: &TableSchema, reuse: KeyReuse) -> Vec<(String, String)> {
     let [ins, upd, rekey, del, _] = trigger_names(&t.name);
     let (name, pk) = (&t.name, &t.primary_key);
     let (i, u, d) = (
@@ -144,10 +153,11 @@ fn capture_triggers(table_id: i64, t: &TableSchema) -> Vec<(String, String)> {
         Some(check) => format!("{check} {}", record("NEW", code)),
         None => record("NEW", code),
     };
+    let inserted = crate::key_floor::insert_trigger_body(table_id, t, reuse, &checked(i));
     vec![
         (
             ins.clone(),
-            format!("CREATE TRIGGER \"{ins}\" AFTER INSERT ON \"{name}\" BEGIN {} END", checked(i)),
+            format!("CREATE TRIGGER \"{ins}\" AFTER INSERT ON \"{name}\" BEGIN {inserted} END"),
         ),
         (
             upd.clone(),
@@ -169,9 +179,14 @@ fn capture_triggers(table_id: i64, t: &TableSchema) -> Vec<(String, String)> {
 }
 
 /// The triggers a table should carry on this side, as `(name, sql)`.
-fn wanted_triggers(table_id: i64, t: &TableSchema, role: Role) -> Vec<(String, String)> {
+fn wanted_triggers(
+    table_id: i64,
+    t: &TableSchema,
+    role: Role,
+    reuse: KeyReuse,
+) -> Vec<(String, String)> {
     if role == Role::Server || t.direction.pushes() {
-        capture_triggers(table_id, t)
+        capture_triggers(table_id, t, reuse)
     } else {
         pull_only_triggers(t)
     }
@@ -305,6 +320,49 @@ fn synced_names(conn: &Connection, specs: &[TableSpec]) -> rusqlite::Result<Vec<
     Ok(synced)
 }
 
+/// Checks, without writing anything, what [`track`] would check: every
+/// table `specs` names (every user table when empty) can sync as it is.
+/// The error names every refused table at once, each with what to change.
+pub fn check(conn: &Connection, specs: &[TableSpec]) -> Result<Schema, StoreError> {
+    let specs = every_table_when_empty(conn, specs)?;
+    let mut synced: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let meta: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'dbsync_tables')",
+        [],
+        |r| r.get(0),
+    )?;
+    if meta {
+        synced.extend(tracked_names(conn)?);
+    }
+    let mut tables = Vec::new();
+    let mut refusals = Vec::new();
+    for spec in &specs {
+        match checked_table(conn, spec, &synced) {
+            Ok(t) => tables.push(t),
+            Err(StoreError::Refused(r)) => refusals.push(r),
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(refused) = crate::TableRefused::all(refusals) {
+        return Err(refused.into());
+    }
+    let schema = Schema::new(tables);
+    refuse_foreign_keys_to_push_only(&schema)?;
+    Ok(schema)
+}
+
+/// A table's schema, if it can sync as it is (spec §2) and holds no value
+/// its columns cannot carry.
+fn checked_table(
+    conn: &Connection,
+    spec: &TableSpec,
+    synced: &[String],
+) -> Result<TableSchema, StoreError> {
+    let schema = read_table(conn, &spec.name, synced, spec.direction)?;
+    refuse_values_that_do_not_fit(conn, &schema)?;
+    Ok(schema)
+}
+
 /// Records one table's schema and installs its triggers.
 fn track_table(
     tx: &Connection,
@@ -312,8 +370,7 @@ fn track_table(
     synced: &[String],
     role: Role,
 ) -> Result<(), StoreError> {
-    let schema = read_table(tx, &spec.name, synced, spec.direction)?;
-    refuse_values_that_do_not_fit(tx, &schema)?;
+    let schema = checked_table(tx, spec, synced)?;
     let json = serde_json::to_string(&schema).expect("schema serializes");
     tx.execute(
         "INSERT INTO dbsync_tables (name, schema_json) VALUES (?1, ?2) \
@@ -325,8 +382,9 @@ fn track_table(
         [&spec.name],
         |r| r.get(0),
     )?;
+    let reuse = crate::key_floor::keep_floor(tx, table_id, &schema, role)?;
     drop_triggers(tx, &spec.name)?;
-    tx.execute_batch(&batch(&wanted_triggers(table_id, &schema, role)))?;
+    tx.execute_batch(&batch(&wanted_triggers(table_id, &schema, role, reuse)))?;
     Ok(())
 }
 
@@ -385,11 +443,12 @@ fn tracked_as_asked(
     let tx = conn.transaction()?;
     let meta: i64 = tx.query_row(
         "SELECT count(*) FROM sqlite_schema WHERE type = 'table' \
-         AND name IN ('dbsync_tables', 'dbsync_oplog', 'dbsync_state')",
+         AND name IN ('dbsync_tables', 'dbsync_oplog', 'dbsync_state', \
+         'dbsync_key_floor', 'dbsync_reused_keys')",
         [],
         |r| r.get(0),
     )?;
-    if meta != 3 {
+    if meta != 5 {
         return Ok(None);
     }
     let recorded_role: Option<String> = tx
@@ -440,7 +499,8 @@ fn table_tracked_as_asked(
     if serde_json::to_string(&schema).expect("schema serializes") != json {
         return Ok(false);
     }
-    let mut wanted = wanted_triggers(table_id, &schema, role);
+    let reuse = crate::key_floor::reuse_of(conn, &spec.name, role)?;
+    let mut wanted = wanted_triggers(table_id, &schema, role, reuse);
     wanted.sort();
     Ok(installed_triggers(conn, &spec.name)? == wanted)
 }

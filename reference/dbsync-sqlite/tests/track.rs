@@ -92,10 +92,46 @@ fn a_text_primary_key_is_refused() {
 }
 
 #[test]
-fn a_key_without_autoincrement_is_refused() {
-    let r = refused("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);", "t");
-    assert_eq!(r, TableRefused::NoAutoincrement("t".into()));
-    assert!(r.to_string().contains("AUTOINCREMENT"));
+fn an_integer_key_that_is_not_the_rowid_is_refused() {
+    // SQLite's quirk: `PRIMARY KEY DESC` as a column constraint makes a
+    // separate key, not an alias of the rowid.
+    let r = refused("CREATE TABLE t (id INTEGER PRIMARY KEY DESC, v TEXT);", "t");
+    assert!(matches!(r, TableRefused::NotRowid { .. }), "{r:?}");
+    assert!(r.to_string().contains("INTEGER PRIMARY KEY"), "{r}");
+}
+
+#[test]
+fn plain_integer_keys_are_tracked_however_they_are_declared() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&dir.path().join("x.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE TABLE b (Id integer NOT NULL, v TEXT, CONSTRAINT pk_b PRIMARY KEY (Id));
+         CREATE TABLE c (id INTEGER PRIMARY KEY ASC, v TEXT);
+         INSERT INTO b (Id, v) VALUES (7, 'x');",
+    )
+    .unwrap();
+    let schema = track::track_with(
+        &mut conn,
+        &[
+            TableSpec::both("a"),
+            TableSpec::both("b"),
+            TableSpec::both("c"),
+        ],
+        Role::Node,
+        &TrackOptions {
+            existing_rows: Some(ExistingRows::Push),
+        },
+    )
+    .unwrap();
+    assert_eq!(schema.table("b").unwrap().primary_key, "Id");
+    for (table, floor) in [("a", 0), ("b", 7), ("c", 0)] {
+        assert_eq!(
+            dbsync_sqlite::key_floor::floor_of(&conn, table).unwrap(),
+            Some(floor),
+            "{table}"
+        );
+    }
 }
 
 #[test]
@@ -368,7 +404,7 @@ fn a_pull_only_table_refuses_writes_on_a_node_but_is_captured_on_the_server() {
 }
 
 #[test]
-fn a_cascading_foreign_key_is_refused() {
+fn a_cascading_foreign_key_is_refused_with_the_delete_to_write_instead() {
     let r = refused(
         "CREATE TABLE p (id INTEGER PRIMARY KEY AUTOINCREMENT);
          CREATE TABLE c (id INTEGER PRIMARY KEY AUTOINCREMENT, p_id INTEGER REFERENCES p(id) ON DELETE CASCADE);",
@@ -383,6 +419,26 @@ fn a_cascading_foreign_key_is_refused() {
             }
         ),
         "{r:?}"
+    );
+    let text = r.to_string();
+    assert!(
+        text.contains("`p_id INTEGER REFERENCES p` without the clause"),
+        "{text}"
+    );
+    assert!(text.contains("DELETE FROM c WHERE p_id = ?"), "{text}");
+}
+
+#[test]
+fn a_set_null_foreign_key_is_refused_with_the_update_to_write_instead() {
+    let r = refused(
+        "CREATE TABLE p (id INTEGER PRIMARY KEY);
+         CREATE TABLE c (id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p(id) ON DELETE SET NULL);",
+        "c",
+    );
+    let text = r.to_string();
+    assert!(
+        text.contains("UPDATE c SET p_id = NULL WHERE p_id = ?"),
+        "{text}"
     );
 }
 

@@ -121,6 +121,9 @@ pub enum ConflictKind {
     UniqueSwap,
     /// Not a merge conflict: local work a repair discarded (spec §13.5).
     Repair,
+    /// Not a merge conflict: a row moved off a key its database reused
+    /// (spec §2.2.1).
+    ReusedKey,
 }
 
 /// The rule a resolution applied: a stable id (spec §12.4).
@@ -154,6 +157,9 @@ pub enum Rule {
     /// Repair: the row's local work was discarded, as the application
     /// asked (spec §13.5).
     LocalChangeDiscarded,
+    /// Reused key: the row an insert gave a reused key moves to a fresh
+    /// key (spec §2.2.1).
+    ReusedKeyMoved,
 }
 
 /// A row named by table and key.

@@ -26,6 +26,7 @@ fn apply_actions(conn: &Connection, schema: &Schema, plan: &Plan, now: u64) -> R
         applier.apply(action)?;
     }
     let version = applier.finish()?;
+    crate::key_floor::raise_to_largest_keys(conn, schema)?;
     forget_settled_restores(conn)?;
     conflicts::record(conn, now, version, &plan.conflicts)?;
     if let Some(v) = version {

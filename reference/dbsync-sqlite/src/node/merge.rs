@@ -83,6 +83,7 @@ pub fn merge(
     }
     let ops = without_versions(staged.ops, &own);
     let ops_merged = ops.len();
+    super::reused::move_reused_keys(&tx, schema)?;
     let records = oplog::pending(&tx)?;
     let pending = compressed_pending_pruning(&tx, &records)?;
     let restores = pending_restores(&tx, &records)?;

@@ -11,7 +11,9 @@
 //! - `apply`: applying the core's merge plan (§12.6);
 //! - `repair`: staging and finishing a repair (§13);
 //! - `local_work`: the local work a repair would discard (§13.5);
-//! - `conflicts`: the conflict log.
+//! - `conflicts`: the conflict log;
+//! - `reused`: rows that took a key SQLite reused move to a fresh one
+//!   before a push or a merge (§2.2.1).
 //!
 //! The network is not here: the client crate sends what these functions
 //! build and hands back what the server answered. Every function that
@@ -26,6 +28,7 @@ mod merge;
 mod pending;
 mod push;
 mod repair;
+mod reused;
 mod state;
 mod view;
 

@@ -11,9 +11,30 @@ use dbsync_core::{Op, OplogRecord};
 use rusqlite::{params, Connection};
 use std::collections::{HashMap, HashSet};
 
-/// The compressed pending ops (spec §5.2).
+/// The compressed pending ops (spec §5.2), read without writing. A row
+/// that took a reused key and has not moved yet (spec §2.2.1) counts as
+/// another row from its insert on, as it will be once moved.
 pub fn compressed_pending(conn: &Connection) -> Result<Vec<Op>> {
-    Ok(compress_pending(&oplog::pending(conn)?)?)
+    let records = oplog::pending(conn)?;
+    let marks = super::reused::marks_by_row(conn)?;
+    if marks.is_empty() {
+        return Ok(compress_pending(&records)?);
+    }
+    let mut rows_apart: Vec<Vec<OplogRecord>> = vec![Vec::new()];
+    for r in records {
+        let apart = marks
+            .get(&(r.table.clone(), r.row_id))
+            .map_or(0, |seqs| seqs.iter().filter(|&&s| s <= r.order).count());
+        if rows_apart.len() <= apart {
+            rows_apart.resize_with(apart + 1, Vec::new);
+        }
+        rows_apart[apart].push(r);
+    }
+    let mut ops = Vec::new();
+    for records in &rows_apart {
+        ops.extend(compress_pending(records)?);
+    }
+    Ok(ops)
 }
 
 /// The restores among the pending ops (spec §12.3.5): `dbsync_restores`

@@ -48,6 +48,7 @@ pub fn begin_push(
     if let Some(stored) = stored_push(&tx)? {
         return Ok(Some(stored));
     }
+    super::reused::move_reused_keys(&tx, schema)?;
     let records = oplog::pending(&tx)?;
     let Some(last_seq) = records.last().map(|r| r.order) else {
         return Ok(None);

@@ -38,9 +38,13 @@ pub(super) fn clear_state(conn: &Connection, key: &str) -> rusqlite::Result<()> 
     Ok(())
 }
 
-/// Moves the key sequence of `table` to at least `up_to`, so that SQLite
-/// never hands out a key at or below it.
+/// Moves the key sequence of `table` (its key floor when SQLite reuses
+/// its keys, spec §2.2.1) to at least `up_to`, so that SQLite never hands
+/// out a key at or below it.
 pub(super) fn reserve_keys(conn: &Connection, table: &str, up_to: i64) -> rusqlite::Result<()> {
+    if crate::key_floor::raise_floor(conn, table, up_to)? {
+        return Ok(());
+    }
     let n = conn.execute(
         "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1",
         params![table, up_to],

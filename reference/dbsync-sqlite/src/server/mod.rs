@@ -111,6 +111,9 @@ pub struct SqliteStore {
     /// Table ids of `dbsync_oplog` by name, and names by id.
     table_ids: HashMap<String, i64>,
     table_names: HashMap<i64, String>,
+    /// The tables whose keys SQLite reuses: a pushed insert raises their
+    /// key floor (spec §2.2.1).
+    floors: std::collections::HashSet<String>,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     options: StoreOptions,
@@ -135,7 +138,14 @@ impl SqliteStore {
         writer.pragma_update(None, "synchronous", options.synchronous.pragma())?;
         let schema = prepare(&mut writer, specs)?;
         let ids = track::table_ids(&writer)?;
+        let mut floors = std::collections::HashSet::new();
+        for t in &schema.tables {
+            if crate::key_floor::floor_of(&writer, &t.name)?.is_some() {
+                floors.insert(t.name.clone());
+            }
+        }
         Ok(SqliteStore {
+            floors,
             path: path.to_path_buf(),
             catalog: SqlCatalog::new(&schema),
             table_ids: ids.iter().map(|(id, n)| (n.clone(), *id)).collect(),

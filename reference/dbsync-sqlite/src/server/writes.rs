@@ -180,7 +180,13 @@ impl WriteTx for SqliteTx<'_> {
     fn insert_row(&mut self, table: &TableSchema, row: &Row) -> Result<(), RowWriteError> {
         let rows = self.writable(table)?;
         rows.insert(&self.conn, row.id, &row.values)
-            .map_err(row_write_error)
+            .map_err(row_write_error)?;
+        if self.store.floors.contains(&table.name) {
+            // Capture is suspended: a later direct write must not take
+            // this key once the row is deleted (spec §2.2.1).
+            crate::key_floor::raise_floor(&self.conn, &table.name, row.id).fault()?;
+        }
+        Ok(())
     }
 
     fn update_row(&mut self, table: &TableSchema, row: &Row) -> Result<bool, RowWriteError> {

@@ -63,9 +63,14 @@ pub struct Node {
 }
 
 pub fn server(dir: &Path) -> Server {
+    server_of(dir, APP)
+}
+
+/// A server whose database `app_sql` makes.
+pub fn server_of(dir: &Path, app_sql: &str) -> Server {
     let path = dir.join("server.db");
     let conn = open(&path).unwrap();
-    conn.execute_batch(APP).unwrap();
+    conn.execute_batch(app_sql).unwrap();
     let store = Arc::new(SqliteStore::open(&path, &[], Default::default()).unwrap());
     Server {
         conn,
@@ -76,8 +81,13 @@ pub fn server(dir: &Path) -> Server {
 }
 
 pub fn node(dir: &Path, name: &str, server: &mut Server) -> Node {
+    node_of(dir, name, server, APP)
+}
+
+/// A node whose database `app_sql` makes.
+pub fn node_of(dir: &Path, name: &str, server: &mut Server, app_sql: &str) -> Node {
     let mut conn = open(&dir.join(format!("{name}.db"))).unwrap();
-    conn.execute_batch(APP).unwrap();
+    conn.execute_batch(app_sql).unwrap();
     let schema = node::prepare(&mut conn, &[]).unwrap();
     assert_eq!(schema.fingerprint(), server.schema.fingerprint());
     let register = RegisterRequest {
