@@ -121,6 +121,28 @@ pub struct ForeignKey {
     pub references: String,
 }
 
+impl ForeignKey {
+    /// What the application does instead of a foreign-key action `ON
+    /// {event} {action}` of column `column` of `table` (the table of spec
+    /// §2.3.1), for a refusal that says how to rewrite it.
+    pub fn rewrite_of_action(table: &str, column: &str, event: &str, action: &str) -> String {
+        match (event, action.to_ascii_uppercase().as_str()) {
+            ("DELETE", "CASCADE") => format!(
+                "delete the children first, in the same transaction: DELETE FROM {table} WHERE {column} = ?"
+            ),
+            ("DELETE", "SET NULL") => format!(
+                "clear them first, in the same transaction: UPDATE {table} SET {column} = NULL WHERE {column} = ?"
+            ),
+            ("DELETE", "SET DEFAULT") => format!(
+                "set them first, in the same transaction: UPDATE {table} SET {column} = <default> WHERE {column} = ?"
+            ),
+            ("DELETE", _) => "nothing else: NO ACTION refuses the same delete, at commit".to_string(),
+            _ => "nothing else: keys never change, and dbsync rewrites the children of a row it moves"
+                .to_string(),
+        }
+    }
+}
+
 /// One synced table (spec §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableSchema {

@@ -87,12 +87,14 @@ pub enum TableRefused {
         parent_column: String,
     },
     /// A foreign-key action (§2.3.1).
-    #[error("table {table:?}: foreign key {column:?} declares ON {event} {action}; dbsync applies merges by deleting and re-inserting rows, so only NO ACTION is allowed: drop the clause and delete children in the application")]
+    #[error("table {table:?}: foreign key {column:?} declares ON {event} {action}; dbsync applies merges by deleting and re-inserting rows, so only NO ACTION is allowed (spec 2.3.1): declare it `{column} bigint REFERENCES {parent} DEFERRABLE INITIALLY DEFERRED` without the clause, and {}", dbsync_core::ForeignKey::rewrite_of_action(.table, .column, .event, .action))]
     ForeignKeyAction {
         /// The table.
         table: String,
         /// The column.
         column: String,
+        /// The referenced table.
+        parent: String,
         /// `DELETE` or `UPDATE`.
         event: &'static str,
         /// The action.
@@ -420,6 +422,7 @@ fn check_foreign_key(
             return Err(TableRefused::ForeignKeyAction {
                 table: t,
                 column: c,
+                parent: p,
                 event,
                 action: action_name(&code),
             });

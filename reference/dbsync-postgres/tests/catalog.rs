@@ -101,6 +101,10 @@ fn a_foreign_key_action_is_refused() {
         ),
         "{r}"
     );
+    assert!(
+        r.to_string().contains("DELETE FROM c WHERE p_id = ?"),
+        "{r}"
+    );
 }
 
 #[test]

@@ -41,7 +41,7 @@ pub enum TableRefused {
         column: String,
         parent: String,
     },
-    #[error("table {table:?}: foreign key {column:?} declares ON {event} {action}; dbsync applies merges by deleting and re-inserting rows, so only NO ACTION is allowed (spec 2.3.1): declare it `{column} INTEGER REFERENCES {parent}` without the clause, and {}", foreign_key_rewrite(.table, .column, .event, .action))]
+    #[error("table {table:?}: foreign key {column:?} declares ON {event} {action}; dbsync applies merges by deleting and re-inserting rows, so only NO ACTION is allowed (spec 2.3.1): declare it `{column} INTEGER REFERENCES {parent}` without the clause, and {}", dbsync_core::ForeignKey::rewrite_of_action(.table, .column, .event, .action))]
     ForeignKeyAction {
         table: String,
         column: String,
@@ -113,24 +113,6 @@ impl TableRefused {
             1 => refusals.pop(),
             _ => Some(TableRefused::Several(refusals)),
         }
-    }
-}
-
-/// What the application does instead of a foreign-key action (the table
-/// of spec §2.3.1).
-fn foreign_key_rewrite(table: &str, column: &str, event: &str, action: &str) -> String {
-    match (event, action.to_ascii_uppercase().as_str()) {
-        ("DELETE", "CASCADE") => format!(
-            "delete the children first, in the same transaction: DELETE FROM {table} WHERE {column} = ?"
-        ),
-        ("DELETE", "SET NULL") => format!(
-            "clear them first, in the same transaction: UPDATE {table} SET {column} = NULL WHERE {column} = ?"
-        ),
-        ("DELETE", "SET DEFAULT") => format!(
-            "set them first, in the same transaction: UPDATE {table} SET {column} = <default> WHERE {column} = ?"
-        ),
-        ("DELETE", _) => "nothing else: NO ACTION refuses the same delete, at commit".to_string(),
-        _ => "nothing else: keys never change, and dbsync rewrites the children of a row it moves".to_string(),
     }
 }
 

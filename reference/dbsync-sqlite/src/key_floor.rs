@@ -79,7 +79,7 @@ pub fn insert_trigger_body(
             "{record} INSERT INTO dbsync_reused_keys (seq) SELECT last_insert_rowid() WHERE {at_or_below}; {rise}"
         ),
         KeyReuse::Refused => format!(
-            "SELECT RAISE(ABORT, 'dbsync: an insert into table {name} takes a key a deleted row had (SQLite reuses keys of a plain INTEGER PRIMARY KEY); on a server every key names one row for good: give the row a key above every key the table has held, or declare the key INTEGER PRIMARY KEY AUTOINCREMENT') WHERE {at_or_below}; {record} {rise}"
+            "SELECT RAISE(ABORT, 'dbsync: an insert into table {name} takes a key at or below the largest key the table has held (SQLite gives a plain INTEGER PRIMARY KEY the keys of deleted rows again); on a server a key names one row for good: give the row a key above every key the table has held, or declare the key INTEGER PRIMARY KEY AUTOINCREMENT') WHERE {at_or_below}; {record} {rise}"
         ),
     }
 }
