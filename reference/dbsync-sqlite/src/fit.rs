@@ -35,7 +35,7 @@ fn time_with_offset_ok(r: &str) -> String {
     let before_offset = format!("substr({r}, 1, length({r}) - 6)");
     format!(
         "(CASE WHEN {r} GLOB '*Z' THEN {} \
-         WHEN length({r}) > 6 AND substr({r}, -6, 1) IN ('+', '-') THEN \
+         WHEN length({r}) > 6 AND (substr({r}, -6, 1) = '+' OR substr({r}, -6, 1) = '-') THEN \
          substr({r}, -5) GLOB '[0-2][0-9]:[0-5][0-9]' AND substr({r}, -5, 2) <= '23' AND {} \
          ELSE {} END)",
         time_ok(&before_z),
@@ -47,7 +47,7 @@ fn time_with_offset_ok(r: &str) -> String {
 /// SQL that holds when `v` is a valid `datetime` text.
 fn datetime_ok(v: &str) -> String {
     format!(
-        "({} AND substr({v}, 11, 1) IN ('T', ' ') AND {})",
+        "({} AND (substr({v}, 11, 1) = 'T' OR substr({v}, 11, 1) = ' ') AND {})",
         date_ok(&format!("substr({v}, 1, 10)")),
         time_with_offset_ok(&format!("substr({v}, 12)"))
     )
@@ -56,14 +56,20 @@ fn datetime_ok(v: &str) -> String {
 /// SQL that holds when `v`, a value stored in a column of type `ty`, is
 /// one the type cannot carry; `None` when every value fits (`any`).
 pub fn misfit(ty: ColumnType, v: &str) -> Option<String> {
-    let kinds = |k: &str| format!("typeof({v}) NOT IN ({k}, 'null')");
+    // Comparisons, not `typeof(v) NOT IN (…)`: SQLite builds an IN list's
+    // ephemeral index at every row a trigger sees, which made capture of
+    // an update ten times slower (docs/benchmarks.md).
+    let kinds = |k: &[&str]| {
+        let others: Vec<String> = k.iter().map(|k| format!("typeof({v}) <> '{k}'")).collect();
+        format!("({v} IS NOT NULL AND {})", others.join(" AND "))
+    };
     let text = |ok: String| format!("({v} IS NOT NULL AND NOT (typeof({v}) = 'text' AND {ok}))");
     Some(match ty {
         ColumnType::Any => return None,
-        ColumnType::Integer => kinds("'integer'"),
-        ColumnType::Real => kinds("'real', 'integer'"),
-        ColumnType::Text => kinds("'text'"),
-        ColumnType::Blob => kinds("'blob'"),
+        ColumnType::Integer => kinds(&["integer"]),
+        ColumnType::Real => kinds(&["real", "integer"]),
+        ColumnType::Text => kinds(&["text"]),
+        ColumnType::Blob => kinds(&["blob"]),
         ColumnType::Date => text(date_ok(v)),
         ColumnType::Time => text(time_ok(v)),
         ColumnType::Datetime => text(datetime_ok(v)),
