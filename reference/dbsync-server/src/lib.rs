@@ -84,7 +84,7 @@ pub use dbsync_engine::settings::{
 };
 pub use dbsync_engine::{Endpoint, Engine, Rejection, Store, TrimReport};
 pub use http::ROUTES;
-pub use serve::ServerHandle;
+pub use serve::{AnswerBody, HttpApp, ServerHandle};
 pub use service::SyncService;
 
 use bytes::Bytes;

@@ -22,6 +22,35 @@ use tower_service::Service;
 /// The error type a response body of an application may have.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A tower service [`Server::serve_with`] can run: it answers hyper's
+/// requests with bodies of type `B` and never fails (an error is an
+/// answer). Every such service is one.
+pub trait HttpApp<B>:
+    Service<Request<Incoming>, Response = Response<B>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> HttpApp<B> for S where
+    S: Service<
+            Request<Incoming>,
+            Response = Response<B>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+/// The body of an answer [`Server::serve_with`] can send. Every such body
+/// is one.
+pub trait AnswerBody: Body<Data: Send, Error: Into<BoxError>> + Send + 'static {}
+
+impl<B> AnswerBody for B where B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static {}
+
 impl Server {
     /// Opens a server over `store`, binds `config.listen` and serves until
     /// the returned handle is shut down (or dropped).
@@ -60,14 +89,8 @@ impl Server {
         app: S,
     ) -> Result<ServerHandle, ServerError>
     where
-        S: Service<Request<Incoming>, Response = Response<RB>, Error = Infallible>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpApp<RB>,
+        RB: AnswerBody,
     {
         let addr = listener.local_addr()?;
         let tls = tls::acceptor(&self.inner.config)?;
@@ -95,14 +118,8 @@ impl Server {
         mut stopped: oneshot::Receiver<()>,
         app: S,
     ) where
-        S: Service<Request<Incoming>, Response = Response<RB>, Error = Infallible>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpApp<RB>,
+        RB: AnswerBody,
     {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         // Dropped at shutdown: ends TLS handshakes still running.
@@ -161,14 +178,8 @@ impl Server {
         watcher: hyper_util::server::graceful::Watcher,
         service: TowerToHyperService<S>,
     ) where
-        S: Service<Request<Incoming>, Response = Response<RB>, Error = Infallible>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpApp<RB>,
+        RB: AnswerBody,
     {
         let _ = conn.stream.set_nodelay(true);
         let config = &self.inner.config;

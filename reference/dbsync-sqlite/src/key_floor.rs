@@ -132,6 +132,17 @@ fn largest_key(conn: &Connection, t: &TableSchema) -> rusqlite::Result<i64> {
     )
 }
 
+/// Raises the key floor of the table whose oplog id is `table_id`, known
+/// to keep one, to at least `up_to`: one cached statement, for a server's
+/// pushed inserts.
+pub fn raise_floor_of(conn: &Connection, table_id: i64, up_to: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE dbsync_key_floor SET floor = ?2 WHERE table_id = ?1 AND floor < ?2",
+    )?
+    .execute(params![table_id, up_to])?;
+    Ok(())
+}
+
 /// The key floor of `table`, if it keeps one.
 pub fn floor_of(conn: &Connection, table: &str) -> rusqlite::Result<Option<i64>> {
     if !kept(conn)? {

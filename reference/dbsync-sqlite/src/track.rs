@@ -93,19 +93,6 @@ fn trigger_names(table: &str) -> [String; 5] {
     ]
 }
 
-/// The SQL of the trigger that refuses the application's writes to a
-/// pull-only table on a node (spec §2.4). dbsync's own writes (merge,
-/// repair) run with it dropped, see [`without_capture`].
-pub fn pull_only_sql(t: &TableSchema) -> String {
-    batch(&pull_only_triggers(t))
-}
-
-/// The SQL that installs the capture triggers of one table whose keys
-/// SQLite never reuses.
-pub fn trigger_sql(table_id: i64, t: &TableSchema) -> String {
-    batch(&capture_triggers(table_id, t, KeyReuse::Never))
-}
-
 /// One batch of `CREATE TRIGGER` statements.
 fn batch(triggers: &[(String, String)]) -> String {
     triggers

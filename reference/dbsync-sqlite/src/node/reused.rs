@@ -78,7 +78,9 @@ fn settle(conn: &Connection, schema: &Schema, marks: &[Mark]) -> Result<Vec<Conf
             )?;
             continue;
         }
-        let fresh = rows::max_key(conn, t)?.max(largest_pending(conn, table_id)?) + 1;
+        // `max_key` counts the floor, which is at or above every key the
+        // table has held, pending records' included.
+        let fresh = rows::max_key(conn, t)? + 1;
         move_row(conn, schema, &ids, t, mark, fresh)?;
         key_floor::raise_floor(conn, &t.name, fresh)?;
         entries.push(moved_entry(mark, fresh));
@@ -178,16 +180,6 @@ fn row_exists(conn: &Connection, t: &TableSchema, id: i64) -> rusqlite::Result<b
             t.name, t.primary_key
         ),
         [id],
-        |r| r.get(0),
-    )
-}
-
-/// The largest key among the table's pending records (a deleted row's
-/// pending `d` names a key no row holds any more).
-fn largest_pending(conn: &Connection, table_id: i64) -> rusqlite::Result<i64> {
-    conn.query_row(
-        "SELECT ifnull(max(row_id), 0) FROM dbsync_oplog WHERE version IS NULL AND table_id = ?1",
-        [table_id],
         |r| r.get(0),
     )
 }

@@ -111,9 +111,9 @@ pub struct SqliteStore {
     /// Table ids of `dbsync_oplog` by name, and names by id.
     table_ids: HashMap<String, i64>,
     table_names: HashMap<i64, String>,
-    /// The tables whose keys SQLite reuses: a pushed insert raises their
-    /// key floor (spec §2.2.1).
-    floors: std::collections::HashSet<String>,
+    /// The tables whose keys SQLite reuses, with their oplog ids: a pushed
+    /// insert raises their key floor (spec §2.2.1).
+    floors: HashMap<String, i64>,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     options: StoreOptions,
@@ -138,10 +138,10 @@ impl SqliteStore {
         writer.pragma_update(None, "synchronous", options.synchronous.pragma())?;
         let schema = prepare(&mut writer, specs)?;
         let ids = track::table_ids(&writer)?;
-        let mut floors = std::collections::HashSet::new();
-        for t in &schema.tables {
-            if crate::key_floor::floor_of(&writer, &t.name)?.is_some() {
-                floors.insert(t.name.clone());
+        let mut floors = HashMap::new();
+        for (id, name) in &ids {
+            if crate::key_floor::floor_of(&writer, name)?.is_some() {
+                floors.insert(name.clone(), *id);
             }
         }
         Ok(SqliteStore {

@@ -181,10 +181,10 @@ impl WriteTx for SqliteTx<'_> {
         let rows = self.writable(table)?;
         rows.insert(&self.conn, row.id, &row.values)
             .map_err(row_write_error)?;
-        if self.store.floors.contains(&table.name) {
+        if let Some(&table_id) = self.store.floors.get(&table.name) {
             // Capture is suspended: a later direct write must not take
             // this key once the row is deleted (spec §2.2.1).
-            crate::key_floor::raise_floor(&self.conn, &table.name, row.id).fault()?;
+            crate::key_floor::raise_floor_of(&self.conn, table_id, row.id).fault()?;
         }
         Ok(())
     }
