@@ -163,6 +163,7 @@ pub fn read_timed_out(timeout: Duration) -> Rejection {
         ErrorCode::RequestTimeout,
         format!("the body did not arrive within {} s", timeout.as_secs_f64()),
     )
+    .with(json!({ "phase": "body" }))
 }
 
 fn base(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
@@ -187,8 +188,7 @@ pub fn ok(body: Vec<u8>) -> Response<Full<Bytes>> {
 pub fn error(rejection: &Rejection) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(rejection.code.http_status())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = serde_json::to_vec(&rejection.to_response()).expect("an error response serializes");
-    let mut resp = base(status, body);
+    let mut resp = base(status, error_body(rejection));
     match rejection.code {
         ErrorCode::MethodNotAllowed => {
             resp.headers_mut()
@@ -200,6 +200,29 @@ pub fn error(rejection: &Rejection) -> Response<Full<Bytes>> {
         _ => {}
     }
     resp
+}
+
+fn error_body(rejection: &Rejection) -> Vec<u8> {
+    serde_json::to_vec(&rejection.to_response()).expect("an error response serializes")
+}
+
+/// `rejection`'s answer, with `Connection: close`, as the bytes of an
+/// HTTP/1.1 response: for answers written beneath hyper (spec §16.4 H0).
+pub fn error_bytes(rejection: &Rejection) -> Vec<u8> {
+    let resp = closing(error(rejection));
+    let body = error_body(rejection);
+    let status = resp.status();
+    let reason = status.canonical_reason().unwrap_or("");
+    let mut out = format!("HTTP/1.1 {} {reason}\r\n", status.as_u16()).into_bytes();
+    for (name, value) in resp.headers() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(&body);
+    out
 }
 
 /// `resp` with `Connection: close`: for answers sent while the request's

@@ -64,6 +64,7 @@ pub mod auth;
 mod builder;
 pub mod config;
 pub mod example;
+mod head;
 pub mod http;
 pub mod limits;
 #[cfg(feature = "axum")]

@@ -5,7 +5,7 @@
 //! application's service that mounts them ([`Server::serve_with`]).
 
 use crate::limits::WriteTimeout;
-use crate::{tls, Server, ServerError};
+use crate::{head, tls, Server, ServerError};
 use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -125,9 +125,9 @@ impl Server {
         // Dropped at shutdown: ends TLS handshakes still running.
         let (closing, closed) = tokio::sync::watch::channel(());
         let mut http1 = hyper::server::conn::http1::Builder::new();
-        http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.inner.config.header_read_timeout);
+        // The header read time is kept beneath hyper, which answers a
+        // late head with 408 (`head::HeadGuard`).
+        http1.timer(TokioTimer::new()).header_read_timeout(None);
         // At most this many connections at once: the next waits in the
         // listen backlog until one ends.
         let slots = Arc::new(Semaphore::new(self.inner.config.max_connections));
@@ -184,9 +184,12 @@ impl Server {
         let _ = conn.stream.set_nodelay(true);
         let config = &self.inner.config;
         let (write_timeout, handshake_timeout) = (config.write_timeout, config.header_read_timeout);
+        let header_timeout = config.header_read_timeout;
+        let exchange = Arc::new(head::Exchange::default());
+        let service = head::watch(service, exchange.clone());
         let served = match conn.tls {
             None => {
-                let io = TokioIo::new(WriteTimeout::new(conn.stream, write_timeout));
+                let io = guarded(conn.stream, write_timeout, exchange, header_timeout);
                 watcher.watch(http1.serve_connection(io, service)).await
             }
             Some(acceptor) => {
@@ -195,7 +198,7 @@ impl Server {
                 else {
                     return;
                 };
-                let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));
+                let io = guarded(stream, write_timeout, exchange, header_timeout);
                 watcher.watch(http1.serve_connection(io, service)).await
             }
         };
@@ -204,6 +207,18 @@ impl Server {
         }
         drop(conn.slot);
     }
+}
+
+/// The stream hyper serves: `stream` with the write timeout, beneath the
+/// head guard (spec §16.4 H0).
+fn guarded<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: S,
+    write_timeout: Duration,
+    exchange: Arc<head::Exchange>,
+    header_timeout: Duration,
+) -> TokioIo<head::HeadGuard<WriteTimeout<S>>> {
+    let stream = WriteTimeout::new(stream, write_timeout);
+    TokioIo::new(head::HeadGuard::new(stream, exchange, header_timeout))
 }
 
 /// An accepted connection and what serving it needs.

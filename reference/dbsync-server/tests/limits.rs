@@ -24,20 +24,6 @@ fn fill(ts: &TestServer) {
     ts.db.exec(sql);
 }
 
-/// A whole signed request, as bytes on the wire.
-fn signed_request(ts: &TestServer, node: &Node, path: &str, body: &[u8]) -> Vec<u8> {
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in auth_headers(node, path, body, now(), &nonce()) {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let _ = ts;
-    [head.as_bytes(), body].concat()
-}
-
 /// Reads what the server sent until it closes the connection or `wait`
 /// passes without a byte.
 async fn drain(stream: &mut TcpStream, wait: Duration) -> Vec<u8> {
@@ -79,7 +65,7 @@ async fn a_client_that_does_not_read_its_answer_is_dropped() {
     }))
     .unwrap();
     stream
-        .write_all(&signed_request(&ts, &node, "/v1/repair", &body))
+        .write_all(&signed_request(&node, "/v1/repair", &body))
         .await
         .unwrap();
     // The client reads nothing for much longer than the write timeout.

@@ -37,12 +37,14 @@ pub struct RegisterResponse {
     /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
     /// The node's id, 1 to 2^53 − 1: it signs every later request (spec §8).
+    #[serde(deserialize_with = "super::integer::u64")]
     pub node_id: u64,
     /// The node's secret, base64url without padding, 32 bytes decoded.
     pub secret: String,
     /// The application user the server attached to the node, if any.
     pub user_id: Option<String>,
     /// The server's latest version when the node was registered.
+    #[serde(deserialize_with = "super::integer::u64")]
     pub latest_version: u64,
 }
 
@@ -60,6 +62,7 @@ pub struct PushRequest {
     /// Chosen by the node, stored before the first try (spec §10.4).
     pub push_id: String,
     /// The last version the node knows.
+    #[serde(deserialize_with = "super::integer::u64")]
     pub base_version: u64,
     /// Compressed pending ops: at most one per row.
     pub ops: Vec<Op>,
@@ -74,6 +77,7 @@ pub struct PushResponse {
     /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
     /// The version the push became.
+    #[serde(deserialize_with = "super::integer::u64")]
     pub version: u64,
     /// The push id of the request, echoed.
     pub push_id: String,
@@ -87,8 +91,10 @@ pub struct PushResponse {
 #[serde(deny_unknown_fields)]
 pub struct VersionInfo {
     /// The version (spec §6.1): 1, 2, 3, ... in commit order.
+    #[serde(deserialize_with = "super::integer::u64")]
     pub version: u64,
     /// The node whose push made it (`null` for a write made on the server).
+    #[serde(default, deserialize_with = "super::integer::option_u64")]
     pub node_id: Option<u64>,
     /// That push's id (`null` for a write made on the server).
     pub push_id: Option<String>,
@@ -108,6 +114,7 @@ pub struct PullRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_data: Option<AppData>,
     /// The last version the node knows.
+    #[serde(deserialize_with = "super::integer::u64")]
     pub base_version: u64,
     /// The node's compressed pending ops (spec §11.2).
     pub pending: Vec<Op>,
@@ -147,6 +154,7 @@ pub struct PullResponse {
     /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
     /// The version the whole transfer brings the node to.
+    #[serde(deserialize_with = "super::integer::u64")]
     pub target_version: u64,
     /// The versions this page completes, oldest first.
     pub versions: Vec<VersionInfo>,
@@ -180,6 +188,7 @@ pub struct RepairPage {
     /// The protocol version, `"1.0"` (spec §7.1).
     pub protocol: String,
     /// The server's latest version when this page was read.
+    #[serde(deserialize_with = "super::integer::u64")]
     pub version: u64,
     /// Rows of the pull-capable synced tables, in snapshot order.
     pub rows: Vec<Row>,
@@ -188,6 +197,7 @@ pub struct RepairPage {
     /// First page only: how many rows the whole repair sends, counted
     /// when the first page was read (for progress, §13.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "super::integer::option_u64")]
     pub total_rows: Option<u64>,
 }
 
@@ -209,6 +219,7 @@ pub struct QueryRequest {
     pub filter: BTreeMap<String, Value>,
     /// The most rows to return, 1 to 10,000; 100 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "super::integer::option_u32")]
     pub limit: Option<u32>,
 }
 

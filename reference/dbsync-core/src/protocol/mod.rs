@@ -4,6 +4,7 @@
 //! describes; `conformance/tests/spec_examples.rs` checks that every valid
 //! example of the spec parses into its type and serializes back unchanged.
 
+pub mod integer;
 pub mod json;
 pub mod messages;
 pub mod op;

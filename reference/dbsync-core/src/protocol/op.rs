@@ -52,6 +52,7 @@ pub struct Op {
     /// The synced table written.
     pub table: String,
     /// The row's id (spec §2.2).
+    #[serde(deserialize_with = "super::integer::i64")]
     pub row_id: i64,
     /// What happened to the row.
     pub command: Command,
@@ -62,10 +63,12 @@ pub struct Op {
 #[serde(deny_unknown_fields)]
 pub struct VersionedOp {
     /// The version the op belongs to (spec §6).
+    #[serde(deserialize_with = "super::integer::u64")]
     pub version: u64,
     /// The synced table written.
     pub table: String,
     /// The row's id (spec §2.2).
+    #[serde(deserialize_with = "super::integer::i64")]
     pub row_id: i64,
     /// What happened to the row.
     pub command: Command,
@@ -89,14 +92,17 @@ impl VersionedOp {
 pub struct OplogRecord {
     /// The record's position in this replica's oplog: strictly increasing
     /// in the order the writes committed.
+    #[serde(deserialize_with = "super::integer::u64")]
     pub order: u64,
     /// The synced table written.
     pub table: String,
     /// The row's id (spec §2.2).
+    #[serde(deserialize_with = "super::integer::i64")]
     pub row_id: i64,
     /// What happened to the row.
     pub command: Command,
     /// The version the op belongs to; `None` while it is pending on a node.
+    #[serde(default, deserialize_with = "super::integer::option_u64")]
     pub version: Option<u64>,
 }
 

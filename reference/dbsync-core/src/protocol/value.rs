@@ -165,6 +165,7 @@ pub struct Row {
     /// The synced table the row belongs to.
     pub table: String,
     /// The row id: the value of its primary key (spec §2.2).
+    #[serde(deserialize_with = "super::integer::i64")]
     pub id: i64,
     /// Every other column's value, by column name.
     pub values: Values,

@@ -290,6 +290,19 @@ pub fn auth_headers(
     ]
 }
 
+/// A whole signed request, as bytes on the wire.
+pub fn signed_request(node: &Node, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in auth_headers(node, path, body, now(), &nonce()) {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    [head.as_bytes(), body].concat()
+}
+
 pub fn json_headers() -> Vec<(String, String)> {
     vec![("content-type".into(), "application/json".into())]
 }
