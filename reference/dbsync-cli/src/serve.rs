@@ -68,6 +68,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = dbsync_server::config::DEFAULT_MAX_BODY_READS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     max_body_reads: usize,
+    /// At most this many requests handled at once (database work and
+    /// building the answer); the others wait.
+    #[arg(long, value_name = "N", default_value_t = dbsync_server::config::DEFAULT_MAX_HANDLING,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    max_handling: usize,
+    /// At most this many MiB of page answers (pull, repair, query) held at
+    /// once, built or being sent; the next waits.
+    #[arg(long, value_name = "MIB", default_value_t = (dbsync_server::config::DEFAULT_ANSWER_BUDGET >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    answer_budget: u64,
+    /// A repair page stops at about this many bytes of rows (it always
+    /// holds one row) [default: 1048576].
+    #[arg(long, value_name = "BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1 << 30))]
+    page_bytes: Option<usize>,
     /// Close a connection whose client reads nothing of its answer for
     /// this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = dbsync_server::config::DEFAULT_WRITE_TIMEOUT.as_secs(),
@@ -132,6 +146,11 @@ fn config(args: ServeArgs) -> Config {
     config.max_connections = args.max_connections;
     config.max_body_reads = args.max_body_reads;
     config.write_timeout = std::time::Duration::from_secs(args.write_timeout);
+    config.max_handling = args.max_handling;
+    config.answer_budget = (args.answer_budget as usize) << 20;
+    if let Some(n) = args.page_bytes {
+        config.limits.page_bytes = n;
+    }
     config
 }
 

@@ -74,10 +74,21 @@ pub fn repair_page(
     };
     let page_rows = limits.repair_page_rows.max(1);
     let mut rows: Vec<Row> = Vec::new();
-    while table < order.len() && rows.len() < page_rows {
+    let mut bytes = 0;
+    while table < order.len() && rows.len() < page_rows && bytes < limits.page_bytes {
         let want = page_rows - rows.len();
-        let got = tx.rows_after(order[table], after, want)?;
-        if got.len() < want {
+        let mut got = tx.rows_after(order[table], after, want)?;
+        let whole_table = got.len() < want;
+        // The rows that fit the page's bytes; at least one row per page.
+        let fit = got
+            .iter()
+            .position(|r| {
+                bytes += r.json_len_estimate();
+                bytes >= limits.page_bytes
+            })
+            .map_or(got.len(), |last| last + 1);
+        got.truncate(fit);
+        if whole_table && bytes < limits.page_bytes {
             (table, after) = (table + 1, 0);
         } else {
             after = got.last().map_or(after, |r| r.id);

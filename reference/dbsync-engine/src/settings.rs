@@ -6,6 +6,11 @@ use dbsync_core::protocol::{PushRequest, PushResponse, RegisterRequest};
 use std::fmt;
 use std::sync::Arc;
 
+/// The default byte bound of a repair page: 1 MiB of rows. A page's
+/// answer is held while it is sent, so this bounds the memory one unread
+/// answer takes (with the server's answer budget, `dbsync-server`).
+pub const DEFAULT_PAGE_BYTES: usize = 1 << 20;
+
 /// Page sizes and limits of a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -13,6 +18,9 @@ pub struct Limits {
     pub pull_page_ops: usize,
     /// At most this many rows in one repair page.
     pub repair_page_rows: usize,
+    /// A repair page stops at the row that takes its rows past this many
+    /// bytes of JSON (estimated); it always holds one row.
+    pub page_bytes: usize,
     /// The default query limit.
     pub query_default: u32,
     /// The largest query limit.
@@ -24,6 +32,7 @@ impl Default for Limits {
         Limits {
             pull_page_ops: 10_000,
             repair_page_rows: 10_000,
+            page_bytes: DEFAULT_PAGE_BYTES,
             query_default: 100,
             query_max: 10_000,
         }

@@ -21,6 +21,12 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// At most this many request bodies read at once.
 pub const DEFAULT_MAX_BODY_READS: usize = 8;
+/// At most this many requests handled at once (database work and the
+/// building of the answer); the others wait.
+pub const DEFAULT_MAX_HANDLING: usize = 8;
+/// The bytes of page answers (pull, repair, query) held at once, built or
+/// being sent: 128 MiB.
+pub const DEFAULT_ANSWER_BUDGET: usize = 128 << 20;
 /// A client that reads nothing of its answer this long is dropped.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A node unseen this long stops holding back trim (spec §15): 30 days.
@@ -67,6 +73,14 @@ pub struct Config {
     /// At most this many request bodies read at once (each up to
     /// `body_limit` bytes); the others wait, within `body_read_timeout`.
     pub max_body_reads: usize,
+    /// At most this many requests handled at once (their database work
+    /// and the building of their answers); the others wait.
+    pub max_handling: usize,
+    /// The bytes of page answers (pull, repair, query) held at once,
+    /// built or being sent: each reserves a page's bytes
+    /// (`limits.page_bytes`) before it is built, and holds its true size
+    /// until it is sent or its connection dropped. The next waits.
+    pub answer_budget: usize,
     /// A connection whose client accepts no byte of its answer for this
     /// long is closed.
     pub write_timeout: Duration,
@@ -96,6 +110,8 @@ impl Config {
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_body_reads: DEFAULT_MAX_BODY_READS,
+            max_handling: DEFAULT_MAX_HANDLING,
+            answer_budget: DEFAULT_ANSWER_BUDGET,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             shutdown_grace: Duration::from_secs(10),
             hooks: Hooks::default(),
@@ -146,6 +162,8 @@ impl fmt::Debug for Config {
             .field("body_read_timeout", &self.body_read_timeout)
             .field("max_connections", &self.max_connections)
             .field("max_body_reads", &self.max_body_reads)
+            .field("max_handling", &self.max_handling)
+            .field("answer_budget", &self.answer_budget)
             .field("write_timeout", &self.write_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("hooks", &self.hooks)

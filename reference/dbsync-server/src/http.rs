@@ -166,8 +166,8 @@ pub fn read_timed_out(timeout: Duration) -> Rejection {
     .with(json!({ "phase": "body" }))
 }
 
-fn base(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+fn base(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -179,7 +179,7 @@ fn base(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
 }
 
 /// A 200 answer carrying `body` (a serialized response message).
-pub fn ok(body: Vec<u8>) -> Response<Full<Bytes>> {
+pub fn ok(body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     base(StatusCode::OK, body)
 }
 

@@ -61,6 +61,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+mod budget;
 mod builder;
 pub mod config;
 pub mod example;
@@ -119,6 +120,11 @@ struct Inner {
     config: Config,
     /// One permit per request body being read at once.
     body_reads: Semaphore,
+    /// One permit per request being handled at once (its database work
+    /// and the building of its answer).
+    handling: Semaphore,
+    /// The bytes of page answers held at once.
+    answers: budget::AnswerBudget,
 }
 
 /// A server over one store: answers requests (through [`Server::bind`]
@@ -151,9 +157,9 @@ impl Server {
                 "body_limit must be at least 1 byte".into(),
             ));
         }
-        if config.max_connections == 0 || config.max_body_reads == 0 {
+        if config.max_connections == 0 || config.max_body_reads == 0 || config.max_handling == 0 {
             return Err(ServerError::Config(
-                "max_connections and max_body_reads must be at least 1".into(),
+                "max_connections, max_body_reads and max_handling must be at least 1".into(),
             ));
         }
         if config.skew_window.as_secs() == 0 {
@@ -167,6 +173,8 @@ impl Server {
             inner: Arc::new(Inner {
                 engine,
                 body_reads: Semaphore::new(config.max_body_reads),
+                handling: Semaphore::new(config.max_handling),
+                answers: budget::AnswerBudget::new(config.answer_budget),
                 config,
             }),
         })
@@ -266,7 +274,7 @@ impl Server {
         endpoint: Option<Endpoint>,
         path: &str,
         body_read: &mut bool,
-    ) -> Result<Vec<u8>, Rejection>
+    ) -> Result<Bytes, Rejection>
     where
         B: Body + Send,
         B::Data: Send,
@@ -304,9 +312,17 @@ impl Server {
         };
         *body_read = true;
         let body = self.read_body(body, &parts.headers, limit).await?;
+        // A page answer waits for its share of the budget before it is built.
+        let reservation = match endpoint {
+            Endpoint::Pull | Endpoint::Repair | Endpoint::Query => {
+                Some(self.inner.answers.reserve(config.limits.page_bytes).await)
+            }
+            Endpoint::Register | Endpoint::Push => None,
+        };
+        let _handling = self.inner.handling.acquire().await;
         let inner = self.inner.clone();
         let path = path.to_owned();
-        joined(
+        let answer = joined(
             tokio::task::spawn_blocking(move || {
                 let now = unix_now();
                 let node = match &headers {
@@ -324,7 +340,11 @@ impl Server {
                 inner.engine.handle(endpoint, node, &body, now)
             })
             .await,
-        )
+        )?;
+        Ok(match reservation {
+            Some(reservation) => reservation.hold(answer).await,
+            None => Bytes::from(answer),
+        })
     }
 
     /// Reads a body once one of the `max_body_reads` permits is free;

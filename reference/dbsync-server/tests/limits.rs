@@ -1,9 +1,12 @@
 //! Bounded resources: a client that never reads its answer is dropped,
-//! and connections beyond the cap wait until one ends.
+//! connections beyond the cap wait until one ends, repair pages stop at
+//! their byte bound, and page answers beyond the answer budget wait until
+//! an unread one leaves.
 
 mod common;
 
 use common::*;
+use dbsync_core::protocol::RepairPage;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -56,7 +59,11 @@ fn declared_and_received(answer: &[u8]) -> (usize, usize) {
 }
 
 async fn a_client_that_does_not_read_its_answer_is_dropped() {
-    let ts = TestServer::start(|c| c.write_timeout = Duration::from_millis(500)).await;
+    let ts = TestServer::start(|c| {
+        c.write_timeout = Duration::from_millis(500);
+        c.limits.page_bytes = 32 << 20;
+    })
+    .await;
     fill(&ts);
     let node = ts.register().await;
     let mut stream = TcpStream::connect(ts.addr()).await.unwrap();
@@ -100,7 +107,88 @@ async fn connections_beyond_the_cap_wait_until_one_ends() {
     assert_eq!(&buf[..n], b"HTTP/1.1 404");
 }
 
+async fn a_repair_page_stops_at_its_byte_bound_and_the_pages_carry_every_row_once() {
+    let ts = TestServer::start(|c| c.limits.page_bytes = 64 * 1024).await;
+    fill(&ts);
+    let node = ts.register().await;
+    let (mut cursor, mut ids, mut pages) = (None, Vec::new(), 0);
+    loop {
+        let reply = ts.repair(&node, cursor).await;
+        assert!(
+            reply.body.len() < 64 * 1024 + 4 * 1024,
+            "a page of {} bytes",
+            reply.body.len()
+        );
+        let page: RepairPage = reply.parse();
+        assert!(!page.rows.is_empty() || page.next_cursor.is_none());
+        ids.extend(page.rows.iter().map(|r| (r.table.clone(), r.id)));
+        pages += 1;
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let cities = ids.iter().filter(|(t, _)| t == "city").count();
+    assert_eq!(cities, 10_000, "every city once");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.iter().filter(|(t, _)| t == "city").count(), 10_000);
+    assert!(pages > 100, "pages of 64 KiB: {pages}");
+}
+
+/// Sends a repair request for its first page and reads nothing.
+async fn unread_repair(ts: &TestServer, node: &Node) -> TcpStream {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "protocol": "1.0", "schema": ts.fingerprint, "cursor": null
+    }))
+    .unwrap();
+    // A small receive buffer: the kernel holds little of the answer, the
+    // server the rest.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(ts.addr()).await.unwrap();
+    stream
+        .write_all(&signed_request(node, "/v1/repair", &body))
+        .await
+        .unwrap();
+    stream
+}
+
+async fn page_answers_beyond_the_budget_wait_until_an_unread_one_leaves() {
+    // Pages of about 4 MiB, more than the kernel's socket buffers take;
+    // two fit the budget, a third does not.
+    let ts = TestServer::start(|c| {
+        c.limits.page_bytes = 4 << 20;
+        c.answer_budget = 9 << 20;
+    })
+    .await;
+    fill(&ts);
+    let (a, b, c) = (
+        ts.register().await,
+        ts.register().await,
+        ts.register().await,
+    );
+    let first = unread_repair(&ts, &a).await;
+    let _second = unread_repair(&ts, &b).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut third = unread_repair(&ts, &c).await;
+    let mut buf = [0u8; 12];
+    let early = tokio::time::timeout(Duration::from_secs(1), third.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "a third page was answered beside two unread ones"
+    );
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read_exact(&mut buf))
+        .await
+        .expect("answered once an unread page left")
+        .unwrap();
+    assert_eq!(&buf[..n], b"HTTP/1.1 200");
+}
+
 both_stores!(
+    a_repair_page_stops_at_its_byte_bound_and_the_pages_carry_every_row_once,
+    page_answers_beyond_the_budget_wait_until_an_unread_one_leaves,
     a_client_that_does_not_read_its_answer_is_dropped,
     connections_beyond_the_cap_wait_until_one_ends,
 );

@@ -33,6 +33,19 @@ pub enum Value {
 }
 
 impl Value {
+    /// About how many bytes the value takes in JSON: exact for NULL, text
+    /// without escapes and blobs; an upper bound for numbers. For page
+    /// sizes (spec §11.4, §13.2), never for the wire.
+    pub fn json_len_estimate(&self) -> usize {
+        match self {
+            Value::Null => 4,
+            Value::Integer(_) => 20,
+            Value::Real(_) => 24,
+            Value::Text(t) => t.len() + 2,
+            Value::Blob(b) => b.len().div_ceil(3) * 4 + 14,
+        }
+    }
+
     /// A total order used to compare values deterministically (NULL <
     /// integer/real < text < blob, as SQLite sorts them).
     pub fn sort_key(&self) -> (u8, i128, u64, &[u8]) {
@@ -169,4 +182,17 @@ pub struct Row {
     pub id: i64,
     /// Every other column's value, by column name.
     pub values: Values,
+}
+
+impl Row {
+    /// About how many bytes the row takes in JSON (see
+    /// [`Value::json_len_estimate`]).
+    pub fn json_len_estimate(&self) -> usize {
+        let members: usize = self
+            .values
+            .iter()
+            .map(|(name, v)| name.len() + 4 + v.json_len_estimate())
+            .sum();
+        self.table.len() + 48 + members
+    }
 }
