@@ -19,6 +19,8 @@
 //! - [`http`]: the route table, content type, body limits and responses;
 //! - [`auth`]: the authentication headers (spec §8.2);
 //! - [`limits`]: the write timeout of a connection;
+//! - [`register_rate`]: the rate limit of open registration (spec §9.6);
+//!   the background purge of nodes never seen (§9.7) is `purge.rs`;
 //! - [`example`]: the example application of spec §2.6.
 //!
 //! A server over a SQLite file, answering a register request in process
@@ -66,6 +68,8 @@ pub mod config;
 pub mod example;
 pub mod http;
 pub mod limits;
+mod purge;
+pub mod register_rate;
 #[cfg(feature = "axum")]
 mod router;
 mod serve;
@@ -82,8 +86,11 @@ pub use dbsync_core::protocol::{PushRequest, PushResponse, RegisterRequest};
 pub use dbsync_engine::settings::{
     AfterPushHook, BeforePushHook, Hooks, Limits, RegisterDecision, RegisterHook,
 };
+pub use dbsync_engine::{store::NodeRecord, versions::rfc3339};
 pub use dbsync_engine::{Endpoint, Engine, Rejection, Store, TrimReport};
 pub use http::ROUTES;
+pub use purge::purge_interval;
+pub use register_rate::RegisterRate;
 pub use serve::{AnswerBody, HttpApp, ServerHandle};
 pub use service::SyncService;
 
@@ -118,6 +125,8 @@ struct Inner {
     config: Config,
     /// One permit per request body being read at once.
     body_reads: Semaphore,
+    /// The rate limit of open registration, when there is one.
+    register_bucket: Option<register_rate::RegisterBucket>,
 }
 
 /// A server over one store: answers requests (through [`Server::bind`]
@@ -134,7 +143,9 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn joined<T>(r: Result<Result<T, Rejection>, tokio::task::JoinError>) -> Result<T, Rejection> {
+pub(crate) fn joined<T>(
+    r: Result<Result<T, Rejection>, tokio::task::JoinError>,
+) -> Result<T, Rejection> {
     r.unwrap_or_else(|e| {
         tracing::error!(error = %e, "a request's task failed");
         Err(Rejection::internal())
@@ -160,12 +171,26 @@ impl Server {
                 "skew_window must be at least 1 s".into(),
             ));
         }
+        if config.register_rate.is_some_and(|r| !r.is_usable())
+            || config.purge_unused_after.is_some_and(|d| d.as_secs() == 0)
+        {
+            return Err(ServerError::Config(
+                "register_rate must allow at least 1 registration in a time above 0, \
+                 and purge_unused_after must be at least 1 s"
+                    .into(),
+            ));
+        }
+        let register_bucket = match (config.open_registration, config.register_rate) {
+            (true, Some(rate)) => Some(register_rate::RegisterBucket::new(rate, Instant::now())),
+            _ => None,
+        };
         let engine =
             Engine::open(store, config.settings()).map_err(|r| ServerError::Store(r.message))?;
         Ok(Server {
             inner: Arc::new(Inner {
                 engine,
                 body_reads: Semaphore::new(config.max_body_reads),
+                register_bucket,
                 config,
             }),
         })
@@ -297,6 +322,9 @@ impl Server {
             _ => config.body_limit,
         };
         http::check_declared_size(&parts.headers, body.size_hint().lower(), limit)?;
+        if let (Endpoint::Register, Some(bucket)) = (endpoint, &self.inner.register_bucket) {
+            bucket.take(Instant::now())?;
+        }
         let headers = match endpoint.authenticated() {
             true => Some(self.precheck(&parts.headers).await?),
             false => None,
