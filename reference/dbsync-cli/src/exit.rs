@@ -28,7 +28,8 @@ pub const TABLE: &str = "Exit codes:
   0  success
   1  other failure (local database, configuration)
   2  usage error (also a malformed server URL, an unusable CA file, a missing --db file)
-  3  rejected by the server (the error code is printed)
+  3  rejected by the server (the error code is printed; after rate_limited, retrying
+     after the seconds its details give is safe)
   4  unique collision: pulled rows take unique values local rows hold; decide, then pull again
   5  network unreachable: the server could not be reached (retrying is safe)
   6  not registered: run `dbsync register` first

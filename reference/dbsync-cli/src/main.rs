@@ -7,6 +7,7 @@ mod demo;
 mod existing;
 mod exit;
 mod inspect;
+mod nodes;
 mod output;
 mod procedures;
 mod progress;
@@ -73,6 +74,8 @@ enum Command {
     Status(DbArgs),
     /// The conflict log: every resolution the merges applied.
     Conflicts(DbArgs),
+    /// List, revoke or purge the nodes a server registered.
+    Nodes(nodes::NodesArgs),
     /// Drop history nobody needs: on a server, versions every live node holds; on a node, ops already pushed.
     Trim(trim::TrimArgs),
     /// Start a server and two nodes in a temporary folder, make conflicting offline edits, sync, and show what each rule did.
@@ -94,6 +97,7 @@ async fn run(out: Output, command: Command) -> ExitCode {
         Command::Status(a) => inspect::status(out, a).await,
         Command::Conflicts(a) => inspect::conflicts(out, a).await,
         Command::Trim(a) => trim::trim(out, a).await,
+        Command::Nodes(a) => nodes::run(out, a).await,
         Command::Demo => demo::run(out).await,
     }
 }

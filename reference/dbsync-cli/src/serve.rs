@@ -4,7 +4,7 @@ use crate::args::{duration, TableArgs};
 use crate::output::Output;
 use crate::store::ServerDb;
 use clap::Args;
-use dbsync_server::{Config, Server, ServerHandle, Store};
+use dbsync_server::{Config, RegisterRate, Server, ServerHandle, Store};
 use serde_json::json;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -43,6 +43,15 @@ pub struct ServeArgs {
     /// Let any node register without a token.
     #[arg(long)]
     open_registration: bool,
+    /// Under --open-registration, accept at most N registrations per
+    /// DURATION (`60/1m`, `5/1s`), in bursts of up to N; more get 429
+    /// `rate_limited`. `none`: no limit [default: 60/1m].
+    #[arg(long, value_name = "N/DURATION|none", value_parser = register_rate)]
+    register_rate: Option<RegisterRateArg>,
+    /// Purge nodes that never made a request this long after registering
+    /// (`7d`, `12h`), or `never` [default: 7d].
+    #[arg(long, value_name = "DURATION|never", value_parser = purge_after)]
+    purge_unused_after: Option<PurgeAfterArg>,
     /// At most N ops in a pull page and N rows in a repair page
     /// [default: 10000].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -87,6 +96,37 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = dbsync_server::config::DEFAULT_WRITE_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     write_timeout: u64,
+}
+
+/// `--register-rate`: a rate, or no limit.
+#[derive(Debug, Clone, Copy)]
+struct RegisterRateArg(Option<RegisterRate>);
+
+/// `N/DURATION` (`60/1m`), or `none`.
+fn register_rate(text: &str) -> Result<RegisterRateArg, String> {
+    if text == "none" {
+        return Ok(RegisterRateArg(None));
+    }
+    let bad = || format!("{text:?}: expected N/DURATION (60/1m, 5/1s) or none");
+    let (count, per) = text.split_once('/').ok_or_else(bad)?;
+    let count: u32 = count.parse().ok().filter(|&n| n > 0).ok_or_else(bad)?;
+    let per = duration(per)?;
+    Ok(RegisterRateArg(Some(RegisterRate { count, per })))
+}
+
+/// `--purge-unused-after`: a duration, or never.
+#[derive(Debug, Clone, Copy)]
+struct PurgeAfterArg(Option<Duration>);
+
+/// A duration of at least a second, or `never`.
+fn purge_after(text: &str) -> Result<PurgeAfterArg, String> {
+    if text == "never" {
+        return Ok(PurgeAfterArg(None));
+    }
+    match duration(text)? {
+        d if d < Duration::from_secs(1) => Err(format!("{text:?}: at least 1s")),
+        d => Ok(PurgeAfterArg(Some(d))),
+    }
 }
 
 /// The database to serve: `--db` (a SQLite file must exist), or the
@@ -134,6 +174,12 @@ fn config(args: ServeArgs) -> Config {
     config.tls_key = args.tls_key;
     config.registration_token = args.registration_token;
     config.open_registration = args.open_registration;
+    if let Some(RegisterRateArg(rate)) = args.register_rate {
+        config.register_rate = rate;
+    }
+    if let Some(PurgeAfterArg(after)) = args.purge_unused_after {
+        config.purge_unused_after = after;
+    }
     if let Some(n) = args.page_size {
         config.limits.pull_page_ops = n as usize;
         config.limits.repair_page_rows = n as usize;

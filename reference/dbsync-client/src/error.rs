@@ -13,7 +13,8 @@ use dbsync_core::ErrorCode;
 /// retrying later, unchanged: [`ClientError::Network`],
 /// [`ClientError::DatabaseBusy`], [`ClientError::TooManyRounds`] and a
 /// [`ClientError::Rejected`] with a 5xx status or
-/// [`ErrorCode::RequestTimeout`]. The others need someone to act first:
+/// [`ErrorCode::RequestTimeout`], or [`ErrorCode::RateLimited`] (after
+/// the `retry_after` seconds of its details). The others need someone to act first:
 /// the message of each says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -69,6 +69,9 @@ error_codes! {
     ReplayedNonce = "replayed_nonce", 401, true;
     /// Registration needs a valid registration token.
     RegistrationRefused = "registration_refused", 403, true;
+    /// The server accepts no more registrations for now: retry after
+    /// `details.retry_after` seconds (spec §9.6).
+    RateLimited = "rate_limited", 429, true;
     /// The request's schema fingerprint differs from the server's.
     SchemaMismatch = "schema_mismatch", 409, true;
     /// A table name is not a synced table.

@@ -11,6 +11,7 @@
 //! | [`envelope`] | §7 The message envelope |
 //! | [`authentication`] | §8 Authentication |
 //! | [`register`] | §9 Register |
+//! | [`nodes`] | §9.7 Revoking and purging nodes |
 //! | [`push`] | §10 Push |
 //! | [`pull`], [`cursor`], [`rows`] | §11 Pull |
 //! | [`repair`] | §13 Repair |
@@ -33,6 +34,7 @@
 pub mod authentication;
 pub mod cursor;
 pub mod envelope;
+pub mod nodes;
 pub mod pull;
 pub mod push;
 pub mod query;
@@ -291,6 +293,27 @@ impl Engine {
     /// Trim (spec §15).
     pub fn trim(&self, now: u64, stale_after: u64) -> Result<TrimReport, Rejection> {
         trim::trim(&*self.store, now, stale_after)
+    }
+
+    /// Every registered node, by id (spec §9.7).
+    pub fn nodes(&self) -> Result<Vec<store::NodeRecord>, Rejection> {
+        nodes::list(&*self.store)
+    }
+
+    /// Revokes the nodes `ids`, all or none (spec §9.7): see
+    /// [`nodes::revoke`].
+    pub fn revoke(&self, ids: &[u64]) -> Result<Vec<u64>, Rejection> {
+        nodes::revoke(&*self.store, ids)
+    }
+
+    /// Purges the nodes registered more than `unseen_for` seconds before
+    /// `now` that never made a request (spec §9.7); returns them.
+    pub fn purge_unseen(
+        &self,
+        now: u64,
+        unseen_for: u64,
+    ) -> Result<Vec<store::NodeRecord>, Rejection> {
+        nodes::purge_unseen(&*self.store, now, unseen_for)
     }
 
     /// Seals direct writes into a version (spec §6.1), if any wait;

@@ -90,6 +90,9 @@ pub struct NodeRecord {
     pub known_version: u64,
     /// Unseen too long: no longer holds back trim, must repair (§15.2).
     pub stale: bool,
+    /// Whether a request of the node ever passed authentication after it
+    /// registered: a node never seen may be purged (§9.7).
+    pub seen: bool,
 }
 
 /// A new node to record.
@@ -156,6 +159,8 @@ pub trait ReadTx {
     fn has_unsealed(&mut self) -> StoreResult<bool>;
     /// The node `node_id`, if registered.
     fn node(&mut self, node_id: u64) -> StoreResult<Option<NodeRecord>>;
+    /// Every registered node, by id.
+    fn nodes(&mut self) -> StoreResult<Vec<NodeRecord>>;
     /// Whether `node_id` used `nonce` and it is not forgotten yet (§8.4).
     fn nonce_used(&mut self, node_id: u64, nonce: &str) -> StoreResult<bool>;
     /// The push record of `push_id` from `node_id`, if applied.
@@ -215,6 +220,14 @@ pub trait WriteTx: ReadTx {
         user_id: Option<&str>,
         now: u64,
     ) -> StoreResult<bool>;
+    /// Forgets the nodes `ids` (spec §9.7): their records and the nonces
+    /// they used, so nothing authenticates them any more; their versions
+    /// and push records stay. Returns how many of them were registered.
+    /// A forgotten id is never given to a new node.
+    fn delete_nodes(&mut self, ids: &[u64]) -> StoreResult<u64>;
+    /// Forgets the nodes registered before `registered_before` that were
+    /// never seen ([`NodeRecord::seen`]), and returns them, by id.
+    fn purge_unseen(&mut self, registered_before: u64) -> StoreResult<Vec<NodeRecord>>;
     /// Records that `node_id` used `nonce` at `now`; false if it already
     /// had. Also records the node as seen at `now`.
     fn record_nonce(&mut self, node_id: u64, nonce: &str, now: u64) -> StoreResult<bool>;

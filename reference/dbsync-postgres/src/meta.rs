@@ -61,8 +61,13 @@ CREATE TABLE IF NOT EXISTS dbsync_nodes (
     registered_at bigint NOT NULL,
     last_seen bigint NOT NULL,
     known_version bigint NOT NULL DEFAULT 0,
-    stale boolean NOT NULL DEFAULT false
+    stale boolean NOT NULL DEFAULT false,
+    seen boolean NOT NULL DEFAULT false
 );
+-- A database made before nodes were purged: whether its nodes ever made a
+-- request is not known, so they all count as seen (none is purged by
+-- mistake). New nodes are inserted with seen = false.
+ALTER TABLE dbsync_nodes ADD COLUMN IF NOT EXISTS seen boolean NOT NULL DEFAULT true;
 CREATE TABLE IF NOT EXISTS dbsync_push_ids (
     node_id bigint NOT NULL,
     push_id text NOT NULL,

@@ -184,6 +184,11 @@ impl Drop for PgTx<'_> {
     }
 }
 
+/// The columns of `dbsync_nodes` that [`node_from`] reads, in its order.
+const NODE_COLUMNS: &str =
+    "node_id, secret, user_id, registered_at, last_seen, known_version, stale, seen";
+
+/// A node from a row of [`NODE_COLUMNS`].
 fn node_from(r: &tokio_postgres::Row) -> NodeRecord {
     let secret: String = r.get(1);
     NodeRecord {
@@ -194,6 +199,7 @@ fn node_from(r: &tokio_postgres::Row) -> NodeRecord {
         last_seen: r.get::<_, i64>(4) as u64,
         known_version: r.get::<_, i64>(5) as u64,
         stale: r.get(6),
+        seen: r.get(7),
     }
 }
 
@@ -222,11 +228,18 @@ impl ReadTx for PgTx<'_> {
     fn node(&mut self, node_id: u64) -> StoreResult<Option<NodeRecord>> {
         let id = node_id as i64;
         let rows = self.query(
-            "SELECT node_id, secret, user_id, registered_at, last_seen, known_version, stale \
-             FROM dbsync_nodes WHERE node_id = $1",
+            &format!("SELECT {NODE_COLUMNS} FROM dbsync_nodes WHERE node_id = $1"),
             &[&id],
         )?;
         Ok(rows.first().map(node_from))
+    }
+
+    fn nodes(&mut self) -> StoreResult<Vec<NodeRecord>> {
+        let rows = self.query(
+            &format!("SELECT {NODE_COLUMNS} FROM dbsync_nodes ORDER BY node_id"),
+            &[],
+        )?;
+        Ok(rows.iter().map(node_from).collect())
     }
 
     fn nonce_used(&mut self, node_id: u64, nonce: &str) -> StoreResult<bool> {
@@ -394,8 +407,8 @@ impl WriteTx for PgTx<'_> {
     fn insert_node(&mut self, node: &NewNode) -> StoreResult<u64> {
         let (now, known) = (node.now as i64, node.known_version as i64);
         let rows = self.query(
-            "INSERT INTO dbsync_nodes (secret, user_id, registered_at, last_seen, known_version) \
-             VALUES ($1, $2, $3, $3, $4) RETURNING node_id",
+            "INSERT INTO dbsync_nodes (secret, user_id, registered_at, last_seen, known_version, seen) \
+             VALUES ($1, $2, $3, $3, $4, false) RETURNING node_id",
             &[&node.secret.encode(), &node.user_id, &now, &known],
         )?;
         Ok(rows[0].get::<_, i64>(0) as u64)
@@ -424,10 +437,34 @@ impl WriteTx for PgTx<'_> {
             &[&id, &nonce, &now],
         )?;
         self.execute(
-            "UPDATE dbsync_nodes SET last_seen = $2 WHERE node_id = $1",
+            "UPDATE dbsync_nodes SET last_seen = $2, seen = true WHERE node_id = $1",
             &[&id, &now],
         )?;
         Ok(fresh == 1)
+    }
+
+    fn delete_nodes(&mut self, ids: &[u64]) -> StoreResult<u64> {
+        let ids: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
+        self.execute("DELETE FROM dbsync_nonces WHERE node_id = ANY($1)", &[&ids])?;
+        self.execute("DELETE FROM dbsync_nodes WHERE node_id = ANY($1)", &[&ids])
+    }
+
+    fn purge_unseen(&mut self, registered_before: u64) -> StoreResult<Vec<NodeRecord>> {
+        // One statement: a node a request marks seen meanwhile is either
+        // seen (its row lock released, the condition rechecked) or gone.
+        let before = registered_before as i64;
+        let rows = self.query(
+            &format!(
+                "DELETE FROM dbsync_nodes WHERE NOT seen AND registered_at < $1 \
+                 RETURNING {NODE_COLUMNS}"
+            ),
+            &[&before],
+        )?;
+        let mut nodes: Vec<NodeRecord> = rows.iter().map(node_from).collect();
+        nodes.sort_by_key(|n| n.node_id);
+        let ids: Vec<i64> = nodes.iter().map(|n| n.node_id as i64).collect();
+        self.execute("DELETE FROM dbsync_nonces WHERE node_id = ANY($1)", &[&ids])?;
+        Ok(nodes)
     }
 
     fn forget_nonces(&mut self, before: u64) -> StoreResult<u64> {

@@ -95,7 +95,7 @@ def main():
     c.executemany("INSERT INTO note (body) VALUES (?)", [(f"{i}-" + "x" * 1000,) for i in range(10000)])
     c.commit()
     c.close()
-    p = subprocess.Popen([bin_, "serve", "--db", db, "--listen", "127.0.0.1:0", "--open-registration"],
+    p = subprocess.Popen([bin_, "serve", "--db", db, "--listen", "127.0.0.1:0", "--open-registration", "--register-rate", "none"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=dict(os.environ, DBSYNC_LOG="error"))
     url = p.stdout.readline().strip().split()[-1]

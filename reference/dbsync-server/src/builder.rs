@@ -103,6 +103,20 @@ impl ServerBuilder {
         self
     }
 
+    /// The rate of open registration ([`Config::register_rate`]);
+    /// `None`: no limit.
+    pub fn register_rate(mut self, rate: Option<crate::RegisterRate>) -> ServerBuilder {
+        self.config.register_rate = rate;
+        self
+    }
+
+    /// Purges nodes never seen this long after registering
+    /// ([`Config::purge_unused_after`]); `None`: never.
+    pub fn purge_unused_after(mut self, after: Option<Duration>) -> ServerBuilder {
+        self.config.purge_unused_after = after;
+        self
+    }
+
     /// Page sizes and query limits.
     pub fn limits(mut self, limits: Limits) -> ServerBuilder {
         self.config.limits = limits;

@@ -2,6 +2,7 @@
 //! limits, timeouts and hooks. The database and its synced tables are the
 //! store's (see [`crate::Server::open`]).
 
+use crate::register_rate::RegisterRate;
 use dbsync_engine::settings::{Hooks, Limits, Registration, Settings};
 use std::fmt;
 use std::net::SocketAddr;
@@ -29,6 +30,19 @@ pub const DEFAULT_MAX_HANDLING: usize = 8;
 pub const DEFAULT_ANSWER_BUDGET: usize = 128 << 20;
 /// A client that reads nothing of its answer this long is dropped.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default rate of open registration: 60 a minute, in bursts of up
+/// to 60 (spec §9.6). Enough for a fleet enrolling at once (a refused
+/// node retries after `Retry-After`), and it caps a flood at 86,400
+/// nodes a day, which the purge then removes.
+pub const DEFAULT_REGISTER_RATE: RegisterRate = RegisterRate {
+    count: 60,
+    per: Duration::from_secs(60),
+};
+/// A node that never made a request this long after registering is
+/// purged (spec §9.7): 7 days. It holds nothing on the server but its
+/// record, and its own work is still pending on it: registering again
+/// loses nothing.
+pub const DEFAULT_PURGE_UNUSED_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 /// A node unseen this long stops holding back trim (spec §15): 30 days.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -48,6 +62,14 @@ pub struct Config {
     pub registration_token: Option<String>,
     /// Lets anyone register without a token.
     pub open_registration: bool,
+    /// The rate of open registration (spec §9.6; not applied with a
+    /// registration token): over it, register gets 429 `rate_limited`
+    /// before its body is read. `None`: no limit.
+    pub register_rate: Option<RegisterRate>,
+    /// Nodes that registered more than this long ago and never made a
+    /// request since are purged in the background while the server serves
+    /// (spec §9.7); at least 1 s. `None`: never.
+    pub purge_unused_after: Option<Duration>,
     /// The largest request body, in bytes (413 `body_too_large` above it).
     pub body_limit: usize,
     /// The largest register body, in bytes (never above `body_limit`):
@@ -100,6 +122,8 @@ impl Config {
             tls_key: None,
             registration_token: None,
             open_registration: false,
+            register_rate: Some(DEFAULT_REGISTER_RATE),
+            purge_unused_after: Some(DEFAULT_PURGE_UNUSED_AFTER),
             body_limit: DEFAULT_BODY_LIMIT,
             register_body_limit: DEFAULT_REGISTER_BODY_LIMIT,
             skew_window: Duration::from_secs(dbsync_core::auth::DEFAULT_SKEW_SECONDS),
@@ -152,6 +176,8 @@ impl fmt::Debug for Config {
                 &self.registration_token.as_ref().map(|_| "(set)"),
             )
             .field("open_registration", &self.open_registration)
+            .field("register_rate", &self.register_rate)
+            .field("purge_unused_after", &self.purge_unused_after)
             .field("body_limit", &self.body_limit)
             .field("register_body_limit", &self.register_body_limit)
             .field("skew_window", &self.skew_window)

@@ -6,7 +6,9 @@ use dbsync_core::ErrorCode;
 use dbsync_engine::{Endpoint, Rejection};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
-use hyper::header::{HeaderMap, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{
+    HeaderMap, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 use std::time::Duration;
@@ -193,6 +195,16 @@ pub fn error(rejection: &Rejection) -> Response<Full<Bytes>> {
         ErrorCode::MethodNotAllowed => {
             resp.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static(METHOD));
+        }
+        ErrorCode::RateLimited => {
+            let seconds = rejection
+                .details
+                .as_ref()
+                .and_then(|d| d.get("retry_after"))
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(1);
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         // The rest of the body may still be on the wire: do not read it,
         // close the connection instead.

@@ -19,6 +19,8 @@
 //! - [`http`]: the route table, content type, body limits and responses;
 //! - [`auth`]: the authentication headers (spec §8.2);
 //! - [`limits`]: the write timeout of a connection;
+//! - [`register_rate`]: the rate limit of open registration (spec §9.6);
+//!   the background purge of nodes never seen (§9.7) is `purge.rs`;
 //! - [`example`]: the example application of spec §2.6.
 //!
 //! A server over a SQLite file, answering a register request in process
@@ -68,6 +70,8 @@ pub mod example;
 mod head;
 pub mod http;
 pub mod limits;
+mod purge;
+pub mod register_rate;
 #[cfg(feature = "axum")]
 mod router;
 mod serve;
@@ -84,8 +88,11 @@ pub use dbsync_core::protocol::{PushRequest, PushResponse, RegisterRequest};
 pub use dbsync_engine::settings::{
     AfterPushHook, BeforePushHook, Hooks, Limits, RegisterDecision, RegisterHook,
 };
+pub use dbsync_engine::{store::NodeRecord, versions::rfc3339};
 pub use dbsync_engine::{Endpoint, Engine, Rejection, Store, TrimReport};
 pub use http::ROUTES;
+pub use purge::purge_interval;
+pub use register_rate::RegisterRate;
 pub use serve::{AnswerBody, HttpApp, ServerHandle};
 pub use service::SyncService;
 
@@ -125,6 +132,8 @@ struct Inner {
     handling: Semaphore,
     /// The bytes of page answers held at once.
     answers: budget::AnswerBudget,
+    /// The rate limit of open registration, when there is one.
+    register_bucket: Option<register_rate::RegisterBucket>,
 }
 
 /// A server over one store: answers requests (through [`Server::bind`]
@@ -141,7 +150,9 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn joined<T>(r: Result<Result<T, Rejection>, tokio::task::JoinError>) -> Result<T, Rejection> {
+pub(crate) fn joined<T>(
+    r: Result<Result<T, Rejection>, tokio::task::JoinError>,
+) -> Result<T, Rejection> {
     r.unwrap_or_else(|e| {
         tracing::error!(error = %e, "a request's task failed");
         Err(Rejection::internal())
@@ -167,6 +178,19 @@ impl Server {
                 "skew_window must be at least 1 s".into(),
             ));
         }
+        if config.register_rate.is_some_and(|r| !r.is_usable())
+            || config.purge_unused_after.is_some_and(|d| d.as_secs() == 0)
+        {
+            return Err(ServerError::Config(
+                "register_rate must allow at least 1 registration in a time above 0, \
+                 and purge_unused_after must be at least 1 s"
+                    .into(),
+            ));
+        }
+        let register_bucket = match (config.open_registration, config.register_rate) {
+            (true, Some(rate)) => Some(register_rate::RegisterBucket::new(rate, Instant::now())),
+            _ => None,
+        };
         let engine =
             Engine::open(store, config.settings()).map_err(|r| ServerError::Store(r.message))?;
         Ok(Server {
@@ -175,6 +199,7 @@ impl Server {
                 body_reads: Semaphore::new(config.max_body_reads),
                 handling: Semaphore::new(config.max_handling),
                 answers: budget::AnswerBudget::new(config.answer_budget),
+                register_bucket,
                 config,
             }),
         })
@@ -306,6 +331,9 @@ impl Server {
             _ => config.body_limit,
         };
         http::check_declared_size(&parts.headers, body.size_hint().lower(), limit)?;
+        if let (Endpoint::Register, Some(bucket)) = (endpoint, &self.inner.register_bucket) {
+            bucket.take(Instant::now())?;
+        }
         let headers = match endpoint.authenticated() {
             true => Some(self.precheck(&parts.headers).await?),
             false => None,

@@ -1,6 +1,6 @@
 //! Serving connections: accepting them (at most `max_connections` at
 //! once), the TLS handshake, HTTP/1.1 with the header read and write
-//! timeouts, the background trim, and shutdown with a grace period —
+//! timeouts, the background trim and purge, and shutdown with a grace period —
 //! for the dbsync endpoints alone ([`Server::serve`]) or for an
 //! application's service that mounts them ([`Server::serve_with`]).
 
@@ -99,6 +99,7 @@ impl Server {
             let server = self.clone();
             tokio::spawn(async move { server.trim_every(every).await })
         });
+        let purge = self.spawn_purge();
         let https = tls.is_some();
         let task = tokio::spawn(self.clone().accept_loop(listener, tls, stopped, app));
         tracing::info!(%addr, https, tables = self.schema().tables.len(), "dbsync server listening");
@@ -108,6 +109,7 @@ impl Server {
             stop: Some(stop),
             task,
             trim,
+            purge,
         })
     }
 
@@ -237,6 +239,8 @@ pub struct ServerHandle {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     trim: Option<JoinHandle<()>>,
+    /// The background purge of nodes never seen (`purge.rs`).
+    purge: Option<JoinHandle<()>>,
 }
 
 impl ServerHandle {
@@ -260,6 +264,9 @@ impl ServerHandle {
         if let Some(trim) = self.trim.take() {
             trim.abort();
         }
+        if let Some(purge) = self.purge.take() {
+            purge.abort();
+        }
         let _ = (&mut self.task).await;
     }
 }
@@ -268,6 +275,9 @@ impl Drop for ServerHandle {
     fn drop(&mut self) {
         if let Some(trim) = &self.trim {
             trim.abort();
+        }
+        if let Some(purge) = &self.purge {
+            purge.abort();
         }
         // Dropping `stop` ends the accept loop.
     }

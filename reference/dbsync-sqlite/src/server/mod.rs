@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS dbsync_nodes (
     registered_at INTEGER NOT NULL,
     last_seen INTEGER NOT NULL,
     known_version INTEGER NOT NULL DEFAULT 0,
-    stale INTEGER NOT NULL DEFAULT 0
+    stale INTEGER NOT NULL DEFAULT 0,
+    seen INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS dbsync_push_ids (
     node_id INTEGER NOT NULL,
@@ -204,11 +205,29 @@ impl SqliteStore {
     }
 }
 
-/// Tracks the server's tables and creates its own.
+/// Tracks the server's tables and creates its own (adding what a
+/// database made by an older version lacks).
 pub fn prepare(conn: &mut Connection, specs: &[TableSpec]) -> Result<Schema, StoreError> {
     let schema = track::track(conn, specs, Role::Server)?;
     conn.execute_batch(SERVER_SQL)?;
+    add_seen_column(conn)?;
     Ok(schema)
+}
+
+/// Gives `dbsync_nodes` of a database made before nodes were purged its
+/// `seen` column. Whether an existing node ever made a request is not
+/// known (its last-seen time may be its registration's second), so every
+/// existing node counts as seen: none is purged by mistake.
+fn add_seen_column(conn: &Connection) -> Result<(), StoreError> {
+    let has_it: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('dbsync_nodes') WHERE name = 'seen')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_it {
+        conn.execute_batch("ALTER TABLE dbsync_nodes ADD COLUMN seen INTEGER NOT NULL DEFAULT 1")?;
+    }
+    Ok(())
 }
 
 /// A connection a transaction holds: the writer, or a pooled reader.

@@ -52,16 +52,22 @@ impl SqliteTx<'_> {
     }
 }
 
-fn node_from(node_id: u64, r: &rusqlite::Row<'_>) -> rusqlite::Result<NodeRecord> {
-    let secret: String = r.get(0)?;
+/// The columns of `dbsync_nodes` that [`node_from`] reads, in its order.
+pub(crate) const NODE_COLUMNS: &str =
+    "node_id, secret, user_id, registered_at, last_seen, known_version, stale, seen";
+
+/// A node from a row of [`NODE_COLUMNS`].
+pub(crate) fn node_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<NodeRecord> {
+    let secret: String = r.get(1)?;
     Ok(NodeRecord {
-        node_id,
+        node_id: r.get::<_, i64>(0)? as u64,
         secret: Secret::decode(&secret).unwrap_or(Secret([0; 32])),
-        user_id: r.get(1)?,
-        registered_at: r.get::<_, i64>(2)? as u64,
-        last_seen: r.get::<_, i64>(3)? as u64,
-        known_version: r.get::<_, i64>(4)? as u64,
-        stale: r.get::<_, i64>(5)? != 0,
+        user_id: r.get(2)?,
+        registered_at: r.get::<_, i64>(3)? as u64,
+        last_seen: r.get::<_, i64>(4)? as u64,
+        known_version: r.get::<_, i64>(5)? as u64,
+        stale: r.get::<_, i64>(6)? != 0,
+        seen: r.get::<_, i64>(7)? != 0,
     })
 }
 
@@ -88,14 +94,19 @@ impl ReadTx for SqliteTx<'_> {
 
     fn node(&mut self, node_id: u64) -> StoreResult<Option<NodeRecord>> {
         self.conn
-            .prepare_cached(
-                "SELECT secret, user_id, registered_at, last_seen, known_version, stale \
-                 FROM dbsync_nodes WHERE node_id = ?1",
-            )
-            .and_then(|mut s| {
-                s.query_row([node_id as i64], |r| node_from(node_id, r))
-                    .optional()
-            })
+            .prepare_cached(&format!(
+                "SELECT {NODE_COLUMNS} FROM dbsync_nodes WHERE node_id = ?1"
+            ))
+            .and_then(|mut s| s.query_row([node_id as i64], node_from).optional())
+            .fault()
+    }
+
+    fn nodes(&mut self) -> StoreResult<Vec<NodeRecord>> {
+        self.conn
+            .prepare(&format!(
+                "SELECT {NODE_COLUMNS} FROM dbsync_nodes ORDER BY node_id"
+            ))
+            .and_then(|mut s| s.query_map([], node_from)?.collect())
             .fault()
     }
 

@@ -1,13 +1,15 @@
 //! The writes of a server transaction ([`WriteTx`]).
 
 use super::faults::{row_write_error, Fault};
+use super::reads::{node_from, NODE_COLUMNS};
 use super::SqliteTx;
 use crate::track::{self, command_code};
 use dbsync_core::auth::Secret;
 use dbsync_core::protocol::VersionInfo;
 use dbsync_core::{Op, Row, TableSchema};
 use dbsync_engine::store::{
-    ForeignKeyViolation, NewNode, PushRecord, RowWriteError, StoreFault, StoreResult, WriteTx,
+    ForeignKeyViolation, NewNode, NodeRecord, PushRecord, RowWriteError, StoreFault, StoreResult,
+    WriteTx,
 };
 use rusqlite::params;
 
@@ -110,8 +112,8 @@ impl WriteTx for SqliteTx<'_> {
     fn insert_node(&mut self, node: &NewNode) -> StoreResult<u64> {
         self.conn
             .execute(
-                "INSERT INTO dbsync_nodes (secret, user_id, registered_at, last_seen, known_version) \
-                 VALUES (?1, ?2, ?3, ?3, ?4)",
+                "INSERT INTO dbsync_nodes (secret, user_id, registered_at, last_seen, known_version, seen) \
+                 VALUES (?1, ?2, ?3, ?3, ?4, 0)",
                 params![
                     node.secret.encode(),
                     node.user_id,
@@ -150,10 +152,44 @@ impl WriteTx for SqliteTx<'_> {
             .and_then(|mut s| s.execute(params![node_id as i64, nonce, now as i64]))
             .fault()?;
         self.conn
-            .prepare_cached("UPDATE dbsync_nodes SET last_seen = ?2 WHERE node_id = ?1")
+            .prepare_cached("UPDATE dbsync_nodes SET last_seen = ?2, seen = 1 WHERE node_id = ?1")
             .and_then(|mut s| s.execute(params![node_id as i64, now as i64]))
             .fault()?;
         Ok(fresh == 1)
+    }
+
+    fn delete_nodes(&mut self, ids: &[u64]) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for &id in ids {
+            let id = id as i64;
+            self.conn
+                .execute("DELETE FROM dbsync_nonces WHERE node_id = ?1", [id])
+                .fault()?;
+            deleted += self
+                .conn
+                .execute("DELETE FROM dbsync_nodes WHERE node_id = ?1", [id])
+                .fault()? as u64;
+        }
+        Ok(deleted)
+    }
+
+    fn purge_unseen(&mut self, registered_before: u64) -> StoreResult<Vec<NodeRecord>> {
+        // One writer, holding the write lock since the transaction began:
+        // no request can mark these nodes seen before they are deleted.
+        let nodes = self
+            .conn
+            .prepare(&format!(
+                "SELECT {NODE_COLUMNS} FROM dbsync_nodes \
+                 WHERE seen = 0 AND registered_at < ?1 ORDER BY node_id"
+            ))
+            .and_then(|mut s| {
+                s.query_map([registered_before as i64], node_from)?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .fault()?;
+        let ids: Vec<u64> = nodes.iter().map(|n| n.node_id).collect();
+        self.delete_nodes(&ids)?;
+        Ok(nodes)
     }
 
     fn forget_nonces(&mut self, before: u64) -> StoreResult<u64> {
