@@ -19,6 +19,8 @@
 //! - [`http`]: the route table, content type, body limits and responses;
 //! - [`auth`]: the authentication headers (spec §8.2);
 //! - [`limits`]: the write timeout of a connection;
+//! - [`metrics`]: what operators measure ([`Server::metrics`]), served
+//!   in the Prometheus text format on [`Config::metrics_listen`];
 //! - [`example`]: the example application of spec §2.6.
 //!
 //! A server over a SQLite file, answering a register request in process
@@ -66,8 +68,10 @@ pub mod config;
 pub mod example;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 #[cfg(feature = "axum")]
 mod router;
+mod scrape;
 mod serve;
 mod service;
 mod tls;
@@ -84,6 +88,8 @@ pub use dbsync_engine::settings::{
 };
 pub use dbsync_engine::{Endpoint, Engine, Rejection, Store, TrimReport};
 pub use http::ROUTES;
+pub use metrics::Metrics;
+pub use scrape::METRICS_PATH;
 pub use serve::{AnswerBody, HttpApp, ServerHandle};
 pub use service::SyncService;
 
@@ -118,6 +124,36 @@ struct Inner {
     config: Config,
     /// One permit per request body being read at once.
     body_reads: Semaphore,
+    metrics: Metrics,
+}
+
+/// What answering a request learns of it, for the request log and the
+/// metrics.
+#[derive(Debug, Default)]
+struct Progress {
+    /// The body was read (or reading it began).
+    body_read: bool,
+    /// The body's bytes, once read whole.
+    bytes_in: u64,
+    /// The node, once the request is authenticated.
+    node: Option<u64>,
+}
+
+/// The request log: one line per request. It names no secret: no header
+/// (the signature), no body (tokens, secrets, application data).
+fn log_request(method: &Method, path: &str, node: Option<u64>, exchange: &metrics::Exchange) {
+    tracing::info!(
+        method = %method,
+        path = %path,
+        endpoint = metrics::endpoint_label(exchange.endpoint),
+        node,
+        status = exchange.status,
+        code = exchange.code.map(ErrorCode::as_str),
+        ms = exchange.duration.as_secs_f64() * 1000.0,
+        bytes_in = exchange.bytes_in,
+        bytes_out = exchange.bytes_out,
+        "request"
+    );
 }
 
 /// A server over one store: answers requests (through [`Server::bind`]
@@ -166,6 +202,7 @@ impl Server {
             inner: Arc::new(Inner {
                 engine,
                 body_reads: Semaphore::new(config.max_body_reads),
+                metrics: Metrics::new(),
                 config,
             }),
         })
@@ -179,6 +216,12 @@ impl Server {
     /// The schema fingerprint requests must carry (spec §7.2).
     pub fn fingerprint(&self) -> &str {
         self.inner.engine.fingerprint()
+    }
+
+    /// The server's metrics: what [`Server::scrape`] and the metrics
+    /// listener ([`Config::metrics_listen`]) show.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The engine, for work outside HTTP (tests, tools).
@@ -242,20 +285,23 @@ impl Server {
         // The route: the path the service is given, under its prefix
         // (an axum router strips its own prefixes before).
         let endpoint = service::route_under(req.uri().path(), prefix).and_then(http::endpoint_of);
-        let mut body_read = false;
-        let resp = match self.answer(req, endpoint, &path, &mut body_read).await {
-            Ok(body) => http::ok(body),
-            Err(rejection) if body_read => http::error(&rejection),
+        let mut progress = Progress::default();
+        let (resp, code) = match self.answer(req, endpoint, &path, &mut progress).await {
+            Ok(body) => (http::ok(body), None),
+            Err(rejection) if progress.body_read => (http::error(&rejection), Some(rejection.code)),
             // The body is still on the wire, unread: close the connection.
-            Err(rejection) => http::closing(http::error(&rejection)),
+            Err(rejection) => (http::closing(http::error(&rejection)), Some(rejection.code)),
         };
-        tracing::info!(
-            method = %method,
-            path = ?path,
-            status = resp.status().as_u16(),
-            ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request"
-        );
+        let exchange = metrics::Exchange {
+            endpoint,
+            status: resp.status().as_u16(),
+            code,
+            duration: started.elapsed(),
+            bytes_in: progress.bytes_in,
+            bytes_out: resp.body().size_hint().exact().unwrap_or(0),
+        };
+        self.inner.metrics.record(&exchange);
+        log_request(&method, &path, progress.node, &exchange);
         resp
     }
 
@@ -264,7 +310,7 @@ impl Server {
         req: Request<B>,
         endpoint: Option<Endpoint>,
         path: &str,
-        body_read: &mut bool,
+        progress: &mut Progress,
     ) -> Result<Vec<u8>, Rejection>
     where
         B: Body + Send,
@@ -301,29 +347,47 @@ impl Server {
             true => Some(self.precheck(&parts.headers).await?),
             false => None,
         };
-        *body_read = true;
+        progress.body_read = true;
         let body = self.read_body(body, &parts.headers, limit).await?;
+        progress.bytes_in = body.len() as u64;
+        let (node, answer) = self.run_endpoint(endpoint, headers, path, body).await;
+        progress.node = node;
+        answer
+    }
+
+    /// Authenticates a request (all but register: A4, its MAC and nonce)
+    /// and runs its endpoint, on the blocking pool: the node once
+    /// authenticated, and the answer.
+    async fn run_endpoint(
+        &self,
+        endpoint: Endpoint,
+        headers: Option<AuthHeaders>,
+        path: &str,
+        body: Bytes,
+    ) -> (Option<u64>, Result<Vec<u8>, Rejection>) {
         let inner = self.inner.clone();
         let path = path.to_owned();
-        joined(
-            tokio::task::spawn_blocking(move || {
-                let now = unix_now();
-                let node = match &headers {
-                    Some(headers) => Some(inner.engine.authenticate(
-                        SignedRequest {
-                            headers,
-                            method: "POST",
-                            path: &path,
-                            body: &body,
-                        },
-                        now,
-                    )?),
-                    None => None,
-                };
-                inner.engine.handle(endpoint, node, &body, now)
-            })
-            .await,
-        )
+        tokio::task::spawn_blocking(move || {
+            let now = unix_now();
+            let node = match &headers {
+                Some(headers) => {
+                    let signed = SignedRequest {
+                        headers,
+                        method: "POST",
+                        path: &path,
+                        body: &body,
+                    };
+                    match inner.engine.authenticate(signed, now) {
+                        Ok(node) => Some(node),
+                        Err(rejection) => return (None, Err(rejection)),
+                    }
+                }
+                None => None,
+            };
+            (node, inner.engine.handle(endpoint, node, &body, now))
+        })
+        .await
+        .unwrap_or_else(|e| (None, joined(Err(e))))
     }
 
     /// Reads a body once one of the `max_body_reads` permits is free;

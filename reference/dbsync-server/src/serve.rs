@@ -5,7 +5,8 @@
 //! application's service that mounts them ([`Server::serve_with`]).
 
 use crate::limits::WriteTimeout;
-use crate::{tls, Server, ServerError};
+use crate::metrics::Limit;
+use crate::{scrape, tls, Server, ServerError};
 use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -100,6 +101,7 @@ impl Server {
             tokio::spawn(async move { server.trim_every(every).await })
         });
         let https = tls.is_some();
+        let metrics = scrape::start(&self)?;
         let task = tokio::spawn(self.clone().accept_loop(listener, tls, stopped, app));
         tracing::info!(%addr, https, tables = self.schema().tables.len(), "dbsync server listening");
         Ok(ServerHandle {
@@ -108,6 +110,7 @@ impl Server {
             stop: Some(stop),
             task,
             trim,
+            metrics,
         })
     }
 
@@ -132,6 +135,9 @@ impl Server {
         // listen backlog until one ends.
         let slots = Arc::new(Semaphore::new(self.inner.config.max_connections));
         loop {
+            if slots.available_permits() == 0 {
+                self.inner.metrics.count_limit(Limit::ConnectionCap, 1);
+            }
             let slot = tokio::select! {
                 slot = slots.clone().acquire_owned() => slot.expect("the semaphore stays open"),
                 _ = &mut stopped => break,
@@ -182,11 +188,15 @@ impl Server {
         RB: AnswerBody,
     {
         let _ = conn.stream.set_nodelay(true);
+        let _open = self.inner.metrics.connection_opened();
+        let write_timeouts = self.inner.metrics.limit_counter(Limit::WriteTimeout);
         let config = &self.inner.config;
         let (write_timeout, handshake_timeout) = (config.write_timeout, config.header_read_timeout);
         let served = match conn.tls {
             None => {
-                let io = TokioIo::new(WriteTimeout::new(conn.stream, write_timeout));
+                let io = TokioIo::new(
+                    WriteTimeout::new(conn.stream, write_timeout).counting(write_timeouts),
+                );
                 watcher.watch(http1.serve_connection(io, service)).await
             }
             Some(acceptor) => {
@@ -195,11 +205,13 @@ impl Server {
                 else {
                     return;
                 };
-                let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));
+                let io =
+                    TokioIo::new(WriteTimeout::new(stream, write_timeout).counting(write_timeouts));
                 watcher.watch(http1.serve_connection(io, service)).await
             }
         };
         if let Err(e) = served {
+            self.inner.metrics.connection_failed(&e);
             tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
         }
         drop(conn.slot);
@@ -222,6 +234,8 @@ pub struct ServerHandle {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     trim: Option<JoinHandle<()>>,
+    /// Stopped by `shutdown` (awaited) or when the handle is dropped.
+    metrics: Option<scrape::MetricsListener>,
 }
 
 impl ServerHandle {
@@ -229,6 +243,12 @@ impl ServerHandle {
     /// configuration asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address the metrics listener listens on, when
+    /// [`crate::Config::metrics_listen`] names one (with the real port).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.addr)
     }
 
     /// The server, for [`Server::trim`] and the like.
@@ -246,6 +266,9 @@ impl ServerHandle {
             trim.abort();
         }
         let _ = (&mut self.task).await;
+        if let Some(metrics) = self.metrics.take() {
+            metrics.stop().await;
+        }
     }
 }
 
