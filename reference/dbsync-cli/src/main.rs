@@ -102,12 +102,23 @@ async fn run(out: Output, command: Command) -> ExitCode {
     }
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+/// Logs on stderr what `DBSYNC_LOG` asks for, in `format`.
+fn init_logging(format: serve::LogFormat) {
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("DBSYNC_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        serve::LogFormat::Text => logs.init(),
+        serve::LogFormat::Json => logs.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(match &cli.command {
+        Command::Serve(a) => a.log_format,
+        _ => serve::LogFormat::Text,
+    });
     let out = Output { json: cli.json };
     match std::time::Duration::try_from_secs_f64(cli.busy_timeout) {
         Ok(timeout) => database::set_busy_timeout(timeout),

@@ -28,6 +28,13 @@ pub struct ServeArgs {
     /// Where to listen; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address of their
+    /// own, for monitoring only [default: not served].
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// The format of the log lines on stderr (what to log: DBSYNC_LOG).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Serve HTTPS with this certificate chain (a PEM file, the server's
     /// certificate first); needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
@@ -129,6 +136,16 @@ fn purge_after(text: &str) -> Result<PurgeAfterArg, String> {
     }
 }
 
+/// The format of the log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target` and the
+    /// event's `fields`.
+    Json,
+}
+
 /// The database to serve: `--db` (a SQLite file must exist), or the
 /// default file, created with the demo's tables when missing.
 fn server_db(out: Output, db: Option<&str>) -> Result<ServerDb, ExitCode> {
@@ -170,6 +187,7 @@ async fn open_store(db: &ServerDb, tables: &TableArgs) -> Result<Arc<dyn Store>,
 fn config(args: ServeArgs) -> Config {
     let mut config = Config::new();
     config.listen = args.listen;
+    config.metrics_listen = args.metrics;
     config.tls_cert = args.tls_cert;
     config.tls_key = args.tls_key;
     config.registration_token = args.registration_token;
@@ -209,6 +227,9 @@ fn announce(out: Output, handle: &ServerHandle, db: &ServerDb, config: &Config) 
         "http"
     };
     let url = format!("{scheme}://{}", handle.local_addr());
+    let metrics = handle
+        .metrics_addr()
+        .map(|addr| format!("http://{addr}{}", dbsync_server::METRICS_PATH));
     let server = handle.server();
     if out.json {
         let tables: Vec<_> = server
@@ -226,6 +247,7 @@ fn announce(out: Output, handle: &ServerHandle, db: &ServerDb, config: &Config) 
                 "fingerprint": server.fingerprint(),
                 "page_size": config.limits.pull_page_ops,
                 "stale_after_seconds": config.stale_after.as_secs(),
+                "metrics": metrics,
             })
         );
     } else {
@@ -238,6 +260,9 @@ fn announce(out: Output, handle: &ServerHandle, db: &ServerDb, config: &Config) 
         server.schema().tables.len(),
         server.fingerprint()
     );
+    if let Some(metrics) = metrics {
+        eprintln!("metrics on {metrics}");
+    }
 }
 
 /// Serves until Ctrl-C.

@@ -53,7 +53,7 @@ pub use settings::{
     AfterPushHook, BeforePushHook, Hooks, Limits, RegisterDecision, RegisterHook, Registration,
     Settings,
 };
-pub use store::{ReadTx, Store, StoreFault, StoreResult, WriteTx};
+pub use store::{NodeCounts, ReadTx, Store, StoreFault, StoreResult, WriteTx};
 pub use trim::TrimReport;
 
 use dbsync_core::auth::Secret;
@@ -85,6 +85,15 @@ impl Endpoint {
     pub fn authenticated(self) -> bool {
         self != Endpoint::Register
     }
+}
+
+/// What a server holds, read in one snapshot ([`Engine::census`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Census {
+    /// The latest version (0 before the first).
+    pub latest_version: u64,
+    /// The registered and stale nodes.
+    pub nodes: NodeCounts,
 }
 
 /// The protocol's server side over one store. Cheap to share behind an
@@ -314,6 +323,16 @@ impl Engine {
         unseen_for: u64,
     ) -> Result<Vec<store::NodeRecord>, Rejection> {
         nodes::purge_unseen(&*self.store, now, unseen_for)
+    }
+
+    /// What the server holds, for its operators' metrics: the latest
+    /// version and the node counts, read in one snapshot.
+    pub fn census(&self) -> Result<Census, Rejection> {
+        let mut tx = self.store.read()?;
+        Ok(Census {
+            latest_version: tx.latest_version()?,
+            nodes: tx.node_counts()?,
+        })
     }
 
     /// Seals direct writes into a version (spec §6.1), if any wait;

@@ -95,6 +95,15 @@ pub struct NodeRecord {
     pub seen: bool,
 }
 
+/// How many nodes a server knows (for its operators' metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeCounts {
+    /// Every registered node, stale ones included.
+    pub registered: u64,
+    /// The registered nodes that are stale (spec §15.2).
+    pub stale: u64,
+}
+
 /// A new node to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNode {
@@ -199,6 +208,8 @@ pub trait ReadTx {
     fn cursor_key(&mut self) -> StoreResult<Option<Secret>>;
     /// The smallest known version of the nodes that are not stale.
     fn live_horizon(&mut self) -> StoreResult<Option<u64>>;
+    /// How many nodes are registered, and how many of them are stale.
+    fn node_counts(&mut self) -> StoreResult<NodeCounts>;
 }
 
 /// The reads and writes of one write transaction.

@@ -7,8 +7,8 @@ use dbsync_core::auth::Secret;
 use dbsync_core::protocol::VersionInfo;
 use dbsync_core::{Command, Op, Row, TableSchema, Value, VersionedOp};
 use dbsync_engine::store::{
-    NewNode, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, RowWriteError, StoreFault,
-    StoreResult, WriteTx,
+    NewNode, NodeCounts, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, RowWriteError,
+    StoreFault, StoreResult, WriteTx,
 };
 use deadpool_postgres::Object;
 use std::collections::HashMap;
@@ -350,6 +350,17 @@ impl ReadTx for PgTx<'_> {
             &[],
         )?;
         Ok(rows[0].get::<_, Option<i64>>(0).map(|v| v as u64))
+    }
+
+    fn node_counts(&mut self) -> StoreResult<NodeCounts> {
+        let rows = self.query(
+            "SELECT count(*), count(*) FILTER (WHERE stale) FROM dbsync_nodes",
+            &[],
+        )?;
+        Ok(NodeCounts {
+            registered: rows[0].get::<_, i64>(0) as u64,
+            stale: rows[0].get::<_, i64>(1) as u64,
+        })
     }
 }
 

@@ -81,6 +81,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves the metrics on this address of their own
+    /// ([`Config::metrics_listen`]; port 0 picks a free port).
+    pub fn metrics_listen(mut self, addr: SocketAddr) -> ServerBuilder {
+        self.config.metrics_listen = Some(addr);
+        self
+    }
+
     /// Serves HTTPS with this certificate chain and its private key (PEM
     /// files: [`Config::tls_cert`], [`Config::tls_key`]), read when the
     /// server starts to serve.

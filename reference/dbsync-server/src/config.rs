@@ -52,6 +52,9 @@ pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
 pub struct Config {
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Serve the metrics (`GET /metrics`, Prometheus text format) on this
+    /// address of their own; `None` (the default): not served.
+    pub metrics_listen: Option<SocketAddr>,
     /// Serve HTTPS with this certificate chain (a PEM file, the server's
     /// certificate first); needs [`Config::tls_key`]. `None`: plain HTTP.
     pub tls_cert: Option<PathBuf>,
@@ -118,6 +121,7 @@ impl Config {
     pub fn new() -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_listen: None,
             tls_cert: None,
             tls_key: None,
             registration_token: None,
@@ -169,6 +173,7 @@ impl fmt::Debug for Config {
         // The registration token is a secret: never printed.
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field(

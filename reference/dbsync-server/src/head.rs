@@ -34,6 +34,7 @@ use dbsync_core::ErrorCode;
 use dbsync_engine::Rejection;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::{Request, Response};
+use prometheus_client::metrics::counter::Counter;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -232,6 +233,8 @@ pub struct HeadGuard<S> {
     substitute: Option<Substitute>,
     /// The 408 was written: reads end.
     ended: bool,
+    /// Counts the 408s.
+    late_heads: Option<Counter>,
 }
 
 impl<S> HeadGuard<S> {
@@ -248,7 +251,14 @@ impl<S> HeadGuard<S> {
             writing: false,
             substitute: None,
             ended: false,
+            late_heads: None,
         }
+    }
+
+    /// Counts in `late_heads` each head answered 408.
+    pub fn counting(mut self, late_heads: Counter) -> HeadGuard<S> {
+        self.late_heads = Some(late_heads);
+        self
     }
 }
 
@@ -279,6 +289,9 @@ impl<S: AsyncWrite + Unpin> HeadGuard<S> {
             if !self.head_started || self.writing {
                 self.ended = true;
                 return Poll::Ready(Ok(()));
+            }
+            if let Some(late_heads) = &self.late_heads {
+                late_heads.inc();
             }
             self.substitute = Some(Substitute {
                 bytes: http::error_bytes(&late_head(self.header_timeout)),

@@ -21,6 +21,8 @@
 //! - [`limits`]: the write timeout of a connection;
 //! - [`register_rate`]: the rate limit of open registration (spec §9.6);
 //!   the background purge of nodes never seen (§9.7) is `purge.rs`;
+//! - [`metrics`]: what operators measure ([`Server::metrics`]), served
+//!   in the Prometheus text format on [`Config::metrics_listen`];
 //! - [`example`]: the example application of spec §2.6.
 //!
 //! A server over a SQLite file, answering a register request in process
@@ -70,10 +72,12 @@ pub mod example;
 mod head;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 mod purge;
 pub mod register_rate;
 #[cfg(feature = "axum")]
 mod router;
+mod scrape;
 mod serve;
 mod service;
 mod tls;
@@ -91,8 +95,10 @@ pub use dbsync_engine::settings::{
 pub use dbsync_engine::{store::NodeRecord, versions::rfc3339};
 pub use dbsync_engine::{Endpoint, Engine, Rejection, Store, TrimReport};
 pub use http::ROUTES;
+pub use metrics::Metrics;
 pub use purge::purge_interval;
 pub use register_rate::RegisterRate;
+pub use scrape::METRICS_PATH;
 pub use serve::{AnswerBody, HttpApp, ServerHandle};
 pub use service::SyncService;
 
@@ -134,6 +140,37 @@ struct Inner {
     answers: budget::AnswerBudget,
     /// The rate limit of open registration, when there is one.
     register_bucket: Option<register_rate::RegisterBucket>,
+    /// What operators measure.
+    metrics: Metrics,
+}
+
+/// What answering a request learns of it, for the request log and the
+/// metrics.
+#[derive(Debug, Default)]
+struct Progress {
+    /// The body was read (or reading it began).
+    body_read: bool,
+    /// The body's bytes, once read whole.
+    bytes_in: u64,
+    /// The node, once the request is authenticated.
+    node: Option<u64>,
+}
+
+/// The request log: one line per request. It names no secret: no header
+/// (the signature), no body (tokens, secrets, application data).
+fn log_request(method: &Method, path: &str, node: Option<u64>, exchange: &metrics::Exchange) {
+    tracing::info!(
+        method = %method,
+        path = %path,
+        endpoint = metrics::endpoint_label(exchange.endpoint),
+        node,
+        status = exchange.status,
+        code = exchange.code.map(ErrorCode::as_str),
+        ms = exchange.duration.as_secs_f64() * 1000.0,
+        bytes_in = exchange.bytes_in,
+        bytes_out = exchange.bytes_out,
+        "request"
+    );
 }
 
 /// A server over one store: answers requests (through [`Server::bind`]
@@ -200,6 +237,7 @@ impl Server {
                 handling: Semaphore::new(config.max_handling),
                 answers: budget::AnswerBudget::new(config.answer_budget),
                 register_bucket,
+                metrics: Metrics::new(),
                 config,
             }),
         })
@@ -213,6 +251,12 @@ impl Server {
     /// The schema fingerprint requests must carry (spec §7.2).
     pub fn fingerprint(&self) -> &str {
         self.inner.engine.fingerprint()
+    }
+
+    /// The server's metrics: what [`Server::scrape`] and the metrics
+    /// listener ([`Config::metrics_listen`]) show.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The engine, for work outside HTTP (tests, tools).
@@ -276,20 +320,23 @@ impl Server {
         // The route: the path the service is given, under its prefix
         // (an axum router strips its own prefixes before).
         let endpoint = service::route_under(req.uri().path(), prefix).and_then(http::endpoint_of);
-        let mut body_read = false;
-        let resp = match self.answer(req, endpoint, &path, &mut body_read).await {
-            Ok(body) => http::ok(body),
-            Err(rejection) if body_read => http::error(&rejection),
+        let mut progress = Progress::default();
+        let (resp, code) = match self.answer(req, endpoint, &path, &mut progress).await {
+            Ok(body) => (http::ok(body), None),
+            Err(rejection) if progress.body_read => (http::error(&rejection), Some(rejection.code)),
             // The body is still on the wire, unread: close the connection.
-            Err(rejection) => http::closing(http::error(&rejection)),
+            Err(rejection) => (http::closing(http::error(&rejection)), Some(rejection.code)),
         };
-        tracing::info!(
-            method = %method,
-            path = ?path,
-            status = resp.status().as_u16(),
-            ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request"
-        );
+        let exchange = metrics::Exchange {
+            endpoint,
+            status: resp.status().as_u16(),
+            code,
+            duration: started.elapsed(),
+            bytes_in: progress.bytes_in,
+            bytes_out: resp.body().size_hint().exact().unwrap_or(0),
+        };
+        self.inner.metrics.record(&exchange);
+        log_request(&method, &path, progress.node, &exchange);
         resp
     }
 
@@ -298,7 +345,7 @@ impl Server {
         req: Request<B>,
         endpoint: Option<Endpoint>,
         path: &str,
-        body_read: &mut bool,
+        progress: &mut Progress,
     ) -> Result<Bytes, Rejection>
     where
         B: Body + Send,
@@ -338,8 +385,9 @@ impl Server {
             true => Some(self.precheck(&parts.headers).await?),
             false => None,
         };
-        *body_read = true;
+        progress.body_read = true;
         let body = self.read_body(body, &parts.headers, limit).await?;
+        progress.bytes_in = body.len() as u64;
         // A page answer waits for its share of the budget before it is built.
         let reservation = match endpoint {
             Endpoint::Pull | Endpoint::Repair | Endpoint::Query => {
@@ -347,32 +395,50 @@ impl Server {
             }
             Endpoint::Register | Endpoint::Push => None,
         };
-        let _handling = self.inner.handling.acquire().await;
+        let handling = self.inner.handling.acquire().await;
+        let (node, answer) = self.run_endpoint(endpoint, headers, path, body).await;
+        progress.node = node;
+        let answer = match reservation {
+            Some(reservation) => reservation.hold(answer?).await,
+            None => Bytes::from(answer?),
+        };
+        drop(handling);
+        Ok(answer)
+    }
+
+    /// Authenticates a request (all but register: A4, its MAC and nonce)
+    /// and runs its endpoint, on the blocking pool: the node once
+    /// authenticated, and the answer.
+    async fn run_endpoint(
+        &self,
+        endpoint: Endpoint,
+        headers: Option<AuthHeaders>,
+        path: &str,
+        body: Bytes,
+    ) -> (Option<u64>, Result<Vec<u8>, Rejection>) {
         let inner = self.inner.clone();
         let path = path.to_owned();
-        let answer = joined(
-            tokio::task::spawn_blocking(move || {
-                let now = unix_now();
-                let node = match &headers {
-                    Some(headers) => Some(inner.engine.authenticate(
-                        SignedRequest {
-                            headers,
-                            method: "POST",
-                            path: &path,
-                            body: &body,
-                        },
-                        now,
-                    )?),
-                    None => None,
-                };
-                inner.engine.handle(endpoint, node, &body, now)
-            })
-            .await,
-        )?;
-        Ok(match reservation {
-            Some(reservation) => reservation.hold(answer).await,
-            None => Bytes::from(answer),
+        tokio::task::spawn_blocking(move || {
+            let now = unix_now();
+            let node = match &headers {
+                Some(headers) => {
+                    let signed = SignedRequest {
+                        headers,
+                        method: "POST",
+                        path: &path,
+                        body: &body,
+                    };
+                    match inner.engine.authenticate(signed, now) {
+                        Ok(node) => Some(node),
+                        Err(rejection) => return (None, Err(rejection)),
+                    }
+                }
+                None => None,
+            };
+            (node, inner.engine.handle(endpoint, node, &body, now))
         })
+        .await
+        .unwrap_or_else(|e| (None, joined(Err(e))))
     }
 
     /// Reads a body once one of the `max_body_reads` permits is free;

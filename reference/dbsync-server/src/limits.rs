@@ -2,6 +2,7 @@
 //! that does not read its answer is dropped instead of holding the answer
 //! in memory for ever.
 
+use prometheus_client::metrics::counter::Counter;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -17,6 +18,8 @@ pub struct WriteTimeout<S> {
     inner: S,
     timeout: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
+    /// Counts the timeout when it fires (once).
+    timeouts: Option<Counter>,
 }
 
 impl<S> WriteTimeout<S> {
@@ -26,7 +29,14 @@ impl<S> WriteTimeout<S> {
             inner,
             timeout,
             stalled: None,
+            timeouts: None,
         }
+    }
+
+    /// Counts in `timeouts` the timeout when it fires.
+    pub(crate) fn counting(mut self, timeouts: Counter) -> WriteTimeout<S> {
+        self.timeouts = Some(timeouts);
+        self
     }
 
     /// What a write's poll returned, with the timeout applied: pending
@@ -45,10 +55,15 @@ impl<S> WriteTimeout<S> {
             .stalled
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client read nothing of the answer for the write timeout",
-            ))),
+            Poll::Ready(()) => {
+                if let Some(timeouts) = self.timeouts.take() {
+                    timeouts.inc();
+                }
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client read nothing of the answer for the write timeout",
+                )))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

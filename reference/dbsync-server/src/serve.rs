@@ -5,7 +5,8 @@
 //! application's service that mounts them ([`Server::serve_with`]).
 
 use crate::limits::WriteTimeout;
-use crate::{head, tls, Server, ServerError};
+use crate::metrics::Limit;
+use crate::{head, scrape, tls, Server, ServerError};
 use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -101,6 +102,7 @@ impl Server {
         });
         let purge = self.spawn_purge();
         let https = tls.is_some();
+        let metrics = scrape::start(&self)?;
         let task = tokio::spawn(self.clone().accept_loop(listener, tls, stopped, app));
         tracing::info!(%addr, https, tables = self.schema().tables.len(), "dbsync server listening");
         Ok(ServerHandle {
@@ -110,6 +112,7 @@ impl Server {
             task,
             trim,
             purge,
+            metrics,
         })
     }
 
@@ -134,6 +137,9 @@ impl Server {
         // listen backlog until one ends.
         let slots = Arc::new(Semaphore::new(self.inner.config.max_connections));
         loop {
+            if slots.available_permits() == 0 {
+                self.inner.metrics.count_limit(Limit::ConnectionCap, 1);
+            }
             let slot = tokio::select! {
                 slot = slots.clone().acquire_owned() => slot.expect("the semaphore stays open"),
                 _ = &mut stopped => break,
@@ -184,14 +190,14 @@ impl Server {
         RB: AnswerBody,
     {
         let _ = conn.stream.set_nodelay(true);
+        let _open = self.inner.metrics.connection_opened();
         let config = &self.inner.config;
-        let (write_timeout, handshake_timeout) = (config.write_timeout, config.header_read_timeout);
-        let header_timeout = config.header_read_timeout;
+        let handshake_timeout = config.header_read_timeout;
         let exchange = Arc::new(head::Exchange::default());
         let service = head::watch(service, exchange.clone());
         let served = match conn.tls {
             None => {
-                let io = guarded(conn.stream, write_timeout, exchange, header_timeout);
+                let io = guarded(conn.stream, config, exchange, &self.inner.metrics);
                 watcher.watch(http1.serve_connection(io, service)).await
             }
             Some(acceptor) => {
@@ -200,7 +206,7 @@ impl Server {
                 else {
                     return;
                 };
-                let io = guarded(stream, write_timeout, exchange, header_timeout);
+                let io = guarded(stream, config, exchange, &self.inner.metrics);
                 watcher.watch(http1.serve_connection(io, service)).await
             }
         };
@@ -215,12 +221,15 @@ impl Server {
 /// head guard (spec §16.4 H0).
 fn guarded<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     stream: S,
-    write_timeout: Duration,
+    config: &crate::Config,
     exchange: Arc<head::Exchange>,
-    header_timeout: Duration,
+    metrics: &crate::Metrics,
 ) -> TokioIo<head::HeadGuard<WriteTimeout<S>>> {
-    let stream = WriteTimeout::new(stream, write_timeout);
-    TokioIo::new(head::HeadGuard::new(stream, exchange, header_timeout))
+    let stream = WriteTimeout::new(stream, config.write_timeout)
+        .counting(metrics.limit_counter(Limit::WriteTimeout));
+    let guard = head::HeadGuard::new(stream, exchange, config.header_read_timeout)
+        .counting(metrics.limit_counter(Limit::HeaderTimeout));
+    TokioIo::new(guard)
 }
 
 /// An accepted connection and what serving it needs.
@@ -241,6 +250,8 @@ pub struct ServerHandle {
     trim: Option<JoinHandle<()>>,
     /// The background purge of nodes never seen (`purge.rs`).
     purge: Option<JoinHandle<()>>,
+    /// Stopped by `shutdown` (awaited) or when the handle is dropped.
+    metrics: Option<scrape::MetricsListener>,
 }
 
 impl ServerHandle {
@@ -248,6 +259,12 @@ impl ServerHandle {
     /// configuration asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address the metrics listener listens on, when
+    /// [`crate::Config::metrics_listen`] names one (with the real port).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.addr)
     }
 
     /// The server, for [`Server::trim`] and the like.
@@ -268,6 +285,9 @@ impl ServerHandle {
             purge.abort();
         }
         let _ = (&mut self.task).await;
+        if let Some(metrics) = self.metrics.take() {
+            metrics.stop().await;
+        }
     }
 }
 

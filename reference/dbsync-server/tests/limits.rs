@@ -84,6 +84,11 @@ async fn a_client_that_does_not_read_its_answer_is_dropped() {
         received < declared,
         "the server kept the answer for a client that read nothing ({received} of {declared} bytes)"
     );
+    let metrics = ts.server().metrics().encode();
+    assert!(
+        metrics.contains("dbsync_limit_rejections_total{reason=\"write_timeout\"} 1\n"),
+        "{metrics}"
+    );
 }
 
 async fn connections_beyond_the_cap_wait_until_one_ends() {
@@ -99,6 +104,11 @@ async fn connections_beyond_the_cap_wait_until_one_ends() {
     let mut buf = [0u8; 12];
     let early = tokio::time::timeout(Duration::from_secs(1), third.read(&mut buf)).await;
     assert!(early.is_err(), "a third connection was served beside two");
+    let metrics = ts.server().metrics().encode();
+    assert!(
+        metrics.contains("dbsync_limit_rejections_total{reason=\"connection_cap\"} 1\n"),
+        "{metrics}"
+    );
     drop(idle_a);
     let n = tokio::time::timeout(Duration::from_secs(5), third.read_exact(&mut buf))
         .await

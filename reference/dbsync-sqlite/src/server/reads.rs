@@ -8,7 +8,7 @@ use dbsync_core::auth::Secret;
 use dbsync_core::protocol::VersionInfo;
 use dbsync_core::{Row, TableSchema, Value, VersionedOp};
 use dbsync_engine::store::{
-    NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, StoreFault, StoreResult,
+    NodeCounts, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, StoreFault, StoreResult,
 };
 use rusqlite::{params, OptionalExtension};
 
@@ -243,5 +243,20 @@ impl ReadTx for SqliteTx<'_> {
             )
             .fault()?;
         Ok(h.map(|h| h as u64))
+    }
+
+    fn node_counts(&mut self) -> StoreResult<NodeCounts> {
+        let (registered, stale): (i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(stale <> 0), 0) FROM dbsync_nodes",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .fault()?;
+        Ok(NodeCounts {
+            registered: registered as u64,
+            stale: stale as u64,
+        })
     }
 }
