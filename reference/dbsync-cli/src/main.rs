@@ -50,7 +50,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the synced tables of a SQLite or PostgreSQL database over HTTP or HTTPS.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Track tables: install the capture triggers (idempotent).
     Track(track::TrackArgs),
     /// Check, without changing anything, that tables can sync as they are; name every one that cannot, with what to change.
@@ -84,7 +84,7 @@ enum Command {
 
 async fn run(out: Output, command: Command) -> ExitCode {
     match command {
-        Command::Serve(a) => serve::run(out, a).await,
+        Command::Serve(a) => serve::run(out, *a).await,
         Command::Track(a) => track::track(out, a),
         Command::Check(a) => track::check(out, a),
         Command::Untrack(a) => track::untrack(out, a),
