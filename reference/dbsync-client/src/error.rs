@@ -74,8 +74,9 @@ pub enum ClientError {
     /// The node has no credentials yet.
     #[error("this database is not registered with a server: run `dbsync register` first")]
     NotRegistered,
-    /// Sync gave up after this many push attempts while others kept pushing.
-    #[error("sync gave up after {0} rounds: the server kept moving; try again")]
+    /// Sync gave up at its time limit, after this many rounds, while others
+    /// kept pushing first or the application kept writing (spec §11.7).
+    #[error("sync gave up after {0} rounds in its time limit: the server kept moving; try again")]
     TooManyRounds(usize),
     /// The server answered something the protocol does not allow.
     #[error("protocol violation by the server: {0}")]

@@ -69,6 +69,7 @@ mod node;
 mod options;
 mod progress;
 mod report;
+mod rounds;
 mod tls;
 pub mod transport;
 

@@ -6,6 +6,7 @@ use crate::error::ClientError;
 use crate::options::{OpenOptions, RepairOptions};
 use crate::progress::{Procedure, Progress, ProgressFn};
 use crate::report::{PushOutcome, Status, SyncReport};
+use crate::rounds::{self, NextRound, Rounds};
 use crate::tls::CaCert;
 use crate::transport::{now, Signer, Timeouts, Transport};
 use dbsync_core::merge::{NodeWins, Policy};
@@ -39,7 +40,7 @@ pub struct Node {
     server_override: Option<String>,
     ca_cert: Option<CaCert>,
     timeouts: Timeouts,
-    max_rounds: usize,
+    sync_time_limit: std::time::Duration,
 }
 
 fn join_err(e: tokio::task::JoinError) -> ClientError {
@@ -117,7 +118,7 @@ impl Node {
             server_override: None,
             ca_cert: None,
             timeouts: Timeouts::default(),
-            max_rounds: 5,
+            sync_time_limit: crate::rounds::DEFAULT_SYNC_TIME_LIMIT,
         }
     }
 
@@ -163,11 +164,13 @@ impl Node {
         self
     }
 
-    /// How many pushes a sync tries while the server keeps moving (default
-    /// 5; at least 1): after that many, [`Node::sync`] fails with
-    /// [`ClientError::TooManyRounds`], which is safe to retry.
-    pub fn with_max_rounds(mut self, rounds: usize) -> Node {
-        self.max_rounds = rounds.max(1);
+    /// How long a sync keeps going while the server keeps moving or the
+    /// application keeps writing (default 60 s; spec §11.7): a round that
+    /// could not begin within it makes [`Node::sync`] fail with
+    /// [`ClientError::TooManyRounds`], which is safe to retry. There is no
+    /// bound on the count of rounds.
+    pub fn with_sync_time_limit(mut self, limit: std::time::Duration) -> Node {
+        self.sync_time_limit = limit;
         self
     }
 
@@ -359,15 +362,18 @@ impl Node {
             .await
     }
 
-    /// Push; when the server says to pull first, pull and push again, at
-    /// most the configured number of rounds (spec §11.7). With nothing to
-    /// push, pull once. Ops the application records while the sync runs
-    /// go with the next sync.
+    /// Push; when the server says to pull first, pull and push again,
+    /// after a random pause, until the sync's time limit (spec §11.7;
+    /// [`Node::with_sync_time_limit`]). With nothing to push, pull once.
+    /// Ops the application records while the sync runs go with the next
+    /// sync.
     ///
     #[doc = include_str!("../doc/sync.md")]
     pub async fn sync(&self) -> Result<SyncReport, ClientError> {
         let mut report = SyncReport::default();
-        for round in 0..self.max_rounds {
+        let started = std::time::Instant::now();
+        let mut rounds = Rounds::new(self.sync_time_limit);
+        loop {
             let pull_first = match self.push().await {
                 Ok(PushOutcome::Pushed { version, ops, .. }) => {
                     report.pushed_ops += ops;
@@ -390,13 +396,13 @@ impl Node {
             if !pull_first && self.status().await?.pending_ops == 0 {
                 return Ok(report);
             }
-            if pull_first && round > 0 {
-                // Others keep winning the race for the next version: step
-                // aside for a random while, longer each round.
-                tokio::time::sleep(backoff(round)).await;
+            match rounds.next(started.elapsed(), pull_first, rounds::draw()) {
+                // Another node won the race for the next version: step
+                // aside for a random while, longer each lost race in a row.
+                NextRound::After(pause) => tokio::time::sleep(pause).await,
+                NextRound::GiveUp => return Err(ClientError::TooManyRounds(rounds.done())),
             }
         }
-        Err(ClientError::TooManyRounds(self.max_rounds))
     }
 
     /// Replaces the node's pull-capable tables with the server's (spec §13).
@@ -588,19 +594,11 @@ async fn page_with_retries<Q: serde::Serialize, T: serde::de::DeserializeOwned>(
             Err(ClientError::Network(why)) if tries < PAGE_RETRIES => {
                 tries += 1;
                 tracing::debug!(%path, %why, tries, "page lost; asking again with the same cursor");
-                tokio::time::sleep(backoff(tries)).await;
+                tokio::time::sleep(rounds::pause_after(tries as u32)).await;
             }
             other => return other,
         }
     }
-}
-
-/// A random pause of up to 5 ms × 2^round.
-fn backoff(round: usize) -> std::time::Duration {
-    let mut b = [0u8; 2];
-    getrandom::fill(&mut b).expect("randomness");
-    let cap = 5u64 << round.min(6);
-    std::time::Duration::from_micros(u64::from(u16::from_le_bytes(b)) * cap * 1000 / 65_536)
 }
 
 /// A fresh push id: `p-` and 16 random bytes in hex.
