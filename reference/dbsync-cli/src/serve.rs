@@ -94,8 +94,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MIB", default_value_t = (dbsync_server::config::DEFAULT_ANSWER_BUDGET >> 20) as u64,
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     answer_budget: u64,
-    /// A repair page stops at about this many bytes of rows (it always
-    /// holds one row) [default: 1048576].
+    /// A repair or pull page stops at about this many bytes (it is never
+    /// empty) [default: 1048576].
     #[arg(long, value_name = "BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1 << 30))]
     page_bytes: Option<usize>,
     /// Close a connection whose client reads nothing of its answer for

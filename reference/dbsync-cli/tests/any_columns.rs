@@ -11,7 +11,7 @@ mod support {
     pub mod run;
     pub mod serving;
 }
-use support::run::{ok, BIN};
+use support::run::{ok, tracked_node, BIN};
 use support::serving::serve;
 
 const NODE_SCHEMA: &str = "
@@ -32,15 +32,7 @@ INSERT INTO note (title, meta, score, raw) VALUES ('c', NULL, 7, 'text');
 ";
 
 fn node(dir: &Path, name: &str, url: &str) -> PathBuf {
-    let path = dir.join(name);
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch(NODE_SCHEMA)
-        .unwrap();
-    let db = path.to_str().unwrap();
-    ok(&["track", "--db", db]);
-    ok(&["register", "--db", db, "--server", url, "--token", "sesame"]);
-    path
+    tracked_node(dir, name, NODE_SCHEMA, url)
 }
 
 /// Each row as `typeof:value` of every column, by title.

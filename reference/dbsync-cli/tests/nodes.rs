@@ -14,7 +14,7 @@ mod support {
     pub mod run;
     pub mod serving;
 }
-use support::run::{dbsync, ok, BIN};
+use support::run::{create_db, dbsync, ok, tracked_node, BIN};
 use support::serving::serve;
 
 const NODE_SCHEMA: &str =
@@ -24,15 +24,7 @@ const PG_SCHEMA: &str =
 
 /// A tracked node database registered with the server at `url`.
 fn node(dir: &Path, name: &str, url: &str) -> PathBuf {
-    let path = dir.join(name);
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch(NODE_SCHEMA)
-        .unwrap();
-    let db = path.to_str().unwrap();
-    ok(&["track", "--db", db]);
-    ok(&["register", "--db", db, "--server", url, "--token", "sesame"]);
-    path
+    tracked_node(dir, name, NODE_SCHEMA, url)
 }
 
 fn node_id(node: &Path) -> u64 {
@@ -123,10 +115,7 @@ fn list_revoke_and_purge(db: &str, dir: &Path) {
 fn nodes_are_listed_revoked_and_purged_on_a_sqlite_server() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("server.db");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch(NODE_SCHEMA)
-        .unwrap();
+    create_db(&db, NODE_SCHEMA);
     list_revoke_and_purge(db.to_str().unwrap(), dir.path());
 }
 
@@ -146,10 +135,7 @@ fn nodes_on_a_mistyped_path_is_a_usage_error_and_creates_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!missing.exists());
     let node = dir.path().join("node.db");
-    rusqlite::Connection::open(&node)
-        .unwrap()
-        .execute_batch(NODE_SCHEMA)
-        .unwrap();
+    create_db(&node, NODE_SCHEMA);
     let out = dbsync(&[
         "nodes",
         "purge",
@@ -169,10 +155,7 @@ fn nodes_on_a_mistyped_path_is_a_usage_error_and_creates_nothing() {
 fn serve_takes_a_register_rate_and_refuses_a_malformed_one() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("server.db");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch(NODE_SCHEMA)
-        .unwrap();
+    create_db(&db, NODE_SCHEMA);
     let db = db.to_str().unwrap();
     for bad in ["0/1m", "5", "5/soon", "x/1m"] {
         let out = dbsync(&[

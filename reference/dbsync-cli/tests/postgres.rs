@@ -14,7 +14,7 @@ mod support {
     pub mod run;
     pub mod serving;
 }
-use support::run::{dbsync, ok, BIN};
+use support::run::{dbsync, ok, tracked_node, BIN};
 use support::serving::{serve, Serving};
 
 const NODE_SCHEMA: &str = "
@@ -49,23 +49,7 @@ fn serve_on(db: &ScratchDb) -> Serving {
 
 /// A tracked node database registered with `server`.
 fn node(dir: &Path, name: &str, server: &Serving) -> PathBuf {
-    let path = dir.join(name);
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch(NODE_SCHEMA)
-        .unwrap();
-    let db = path.to_str().unwrap();
-    ok(&["track", "--db", db]);
-    ok(&[
-        "register",
-        "--db",
-        db,
-        "--server",
-        &server.url,
-        "--token",
-        "sesame",
-    ]);
-    path
+    tracked_node(dir, name, NODE_SCHEMA, &server.url)
 }
 
 fn city_names(path: &Path) -> Vec<String> {

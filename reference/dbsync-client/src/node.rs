@@ -6,7 +6,7 @@ use crate::error::ClientError;
 use crate::options::{OpenOptions, RepairOptions};
 use crate::progress::{Procedure, Progress, ProgressFn};
 use crate::report::{PushOutcome, Status, SyncReport};
-use crate::rounds::{self, NextRound, Rounds};
+use crate::rounds::{self, Rounds};
 use crate::tls::CaCert;
 use crate::transport::{now, Signer, Timeouts, Transport};
 use dbsync_core::merge::{NodeWins, Policy};
@@ -388,19 +388,23 @@ impl Node {
                 }) => true,
                 Err(e) => return Err(e),
             };
+            if pull_first {
+                // Another node won the race for the next version: step
+                // aside for a random while (longer each lost race in a
+                // row) before pulling, so that the push follows the pull
+                // at once.
+                rounds.pause(started.elapsed(), true).await?;
+            }
             let merged = self.pull().await?;
             report.pulls += 1;
             report.merged_ops += merged.ops_merged;
             report.conflicts += merged.conflicts.len();
             report.version = merged.version;
-            if !pull_first && self.status().await?.pending_ops == 0 {
-                return Ok(report);
-            }
-            match rounds.next(started.elapsed(), pull_first, rounds::draw()) {
-                // Another node won the race for the next version: step
-                // aside for a random while, longer each lost race in a row.
-                NextRound::After(pause) => tokio::time::sleep(pause).await,
-                NextRound::GiveUp => return Err(ClientError::TooManyRounds(rounds.done())),
+            if !pull_first {
+                if self.status().await?.pending_ops == 0 {
+                    return Ok(report);
+                }
+                rounds.pause(started.elapsed(), false).await?;
             }
         }
     }

@@ -12,7 +12,7 @@ pub const DEFAULT_SYNC_TIME_LIMIT: Duration = Duration::from_secs(60);
 /// The pause after the first lost race in a row is random, up to this;
 const FIRST_PAUSE_CAP: Duration = Duration::from_millis(10);
 /// it doubles with each lost race in a row, up to this.
-const LONGEST_PAUSE_CAP: Duration = Duration::from_secs(1);
+const LONGEST_PAUSE_CAP: Duration = Duration::from_millis(250);
 
 /// What a sync does after a round that did not finish it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,22 @@ impl Rounds {
             NextRound::After(pause)
         }
     }
+
+    /// [`Rounds::next`] with a fresh draw, then its pause; an error when
+    /// the sync must give up.
+    pub async fn pause(
+        &mut self,
+        elapsed: Duration,
+        lost_race: bool,
+    ) -> Result<(), crate::ClientError> {
+        match self.next(elapsed, lost_race, draw()) {
+            NextRound::After(pause) => {
+                tokio::time::sleep(pause).await;
+                Ok(())
+            }
+            NextRound::GiveUp => Err(crate::ClientError::TooManyRounds(self.done())),
+        }
+    }
 }
 
 /// The longest pause after `lost` races lost in a row (at least one).
@@ -75,7 +91,7 @@ fn pause_cap(lost: u32) -> Duration {
 }
 
 /// A random pause after the `nth` failure in a row (lost races, or lost
-/// pages of a pull): up to 10 ms × 2^(nth − 1), at most a second.
+/// pages of a pull): up to 10 ms × 2^(nth − 1), at most 250 ms.
 pub fn pause_after(nth: u32) -> Duration {
     pause_cap(nth.max(1)).mul_f64(f64::from(draw()) / 65_536.0)
 }
@@ -111,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn the_pause_is_random_from_the_first_lost_race_and_doubles_up_to_a_second() {
+    fn the_pause_is_random_from_the_first_lost_race_and_doubles_up_to_a_quarter_second() {
         let mut rounds = Rounds::new(3600 * SECOND);
         let NextRound::After(first) = rounds.next(SECOND, true, u16::MAX) else {
             panic!("gave up")
@@ -131,7 +147,7 @@ mod tests {
             );
             longest = p;
         }
-        assert!(longest > Duration::from_millis(990), "{longest:?}");
+        assert!(longest > LONGEST_PAUSE_CAP.mul_f64(0.99), "{longest:?}");
         assert_eq!(
             rounds.next(SECOND, true, 0),
             NextRound::After(Duration::ZERO),

@@ -78,7 +78,14 @@ pub fn pull_page(
     let start = PageStart::of(key, node_id, req, latest)?;
     let limit = limits.pull_page_ops.max(1);
     let mut ops = tx.ops_after(req.base_version, start.target, start.after, limit + 1)?;
-    let following = (ops.len() > limit).then(|| ops.split_off(limit).remove(0));
+    let (rows, sent) = page_rows(
+        &mut *tx,
+        schema,
+        req,
+        &ops[..ops.len().min(limit)],
+        limits.page_bytes,
+    )?;
+    let following = (ops.len() > sent).then(|| ops.split_off(sent).remove(0));
     let next = following.map(|f| next_start(&start, &ops, &f));
     let listed_through = next.map_or(start.target, |n| n.listed_through);
     let versions = tx.versions(start.listed_through, listed_through)?;
@@ -87,7 +94,6 @@ pub fn pull_page(
         .map(|p| p.op)
         .filter(|o| schema.table(&o.table).is_some_and(|t| t.direction.pulls()))
         .collect();
-    let rows = page_rows(&mut *tx, schema, req, &ops)?;
     Ok(PullResponse {
         protocol: dbsync_core::PROTOCOL_VERSION.into(),
         target_version: start.target,
@@ -111,21 +117,55 @@ fn next_start(start: &PageStart, sent: &[PositionedOp], following: &PositionedOp
 }
 
 /// The rows of a page (spec §11.3.2): those its `i` and `u` ops name,
-/// on the first page those `pending` names, and their parents.
+/// on the first page those `pending` names, and their parents; and how
+/// many of `ops` the page sends. The ops are taken in parts, the rows of
+/// each part read with a query per table, until the page's estimated
+/// bytes reach `page_bytes` (at least one part: a page that has ops to
+/// send sends one).
 fn page_rows(
     tx: &mut dyn ReadTx,
     schema: &Schema,
     req: &PullRequest,
-    ops: &[dbsync_core::VersionedOp],
-) -> Result<Vec<dbsync_core::Row>, Rejection> {
-    let mut rows = RowsWithParents::new(schema);
+    ops: &[PositionedOp],
+    page_bytes: usize,
+) -> Result<(Vec<dbsync_core::Row>, usize), Rejection> {
+    let mut wanted = RowsWithParents::new(schema);
     if req.cursor.is_none() {
         for op in &req.pending {
-            rows.want(&op.table, op.row_id);
+            wanted.want(&op.table, op.row_id);
         }
     }
-    for op in ops.iter().filter(|o| o.command != Command::Delete) {
-        rows.want(&op.table, op.row_id);
+    let (mut rows, mut bytes, mut sent) = (Vec::new(), 0usize, 0usize);
+    // At least one part, even of no ops: the first page's pending rows.
+    loop {
+        let part = &ops[sent..(sent + part_len(bytes, sent, page_bytes)).min(ops.len())];
+        for p in part.iter().filter(|p| p.op.command != Command::Delete) {
+            wanted.want(&p.op.table, p.op.row_id);
+        }
+        let read = wanted.read_wanted(tx)?;
+        bytes += part
+            .iter()
+            .map(|p| OP_BYTES + p.op.table.len())
+            .sum::<usize>()
+            + read.iter().map(|r| r.json_len_estimate()).sum::<usize>();
+        rows.extend(read);
+        sent += part.len();
+        if sent == ops.len() || bytes >= page_bytes {
+            return Ok((rows, sent));
+        }
     }
-    Ok(rows.read(tx)?)
+}
+
+/// About how many bytes an op takes in a page, besides its table's name.
+const OP_BYTES: usize = 64;
+
+/// How many ops the next part of a page takes: 64 at first, then as many
+/// as the bytes left are expected to hold at the page's bytes per op so
+/// far, up to 1,000.
+fn part_len(bytes: usize, sent: usize, page_bytes: usize) -> usize {
+    if sent == 0 {
+        return 64;
+    }
+    let per_op = (bytes / sent).max(1);
+    (page_bytes.saturating_sub(bytes) / per_op).clamp(1, 1_000)
 }

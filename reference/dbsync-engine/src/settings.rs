@@ -6,7 +6,7 @@ use dbsync_core::protocol::{PushRequest, PushResponse, RegisterRequest};
 use std::fmt;
 use std::sync::Arc;
 
-/// The default byte bound of a repair page: 1 MiB of rows. A page's
+/// The default byte bound of a repair or pull page: 1 MiB. A page's
 /// answer is held while it is sent, so this bounds the memory one unread
 /// answer takes (with the server's answer budget, `dbsync-server`).
 pub const DEFAULT_PAGE_BYTES: usize = 1 << 20;
@@ -19,7 +19,9 @@ pub struct Limits {
     /// At most this many rows in one repair page.
     pub repair_page_rows: usize,
     /// A repair page stops at the row that takes its rows past this many
-    /// bytes of JSON (estimated); it always holds one row.
+    /// bytes of JSON (estimated), a pull page at the part of its ops
+    /// (up to 1,000) whose ops and rows take it past them; neither is
+    /// ever empty.
     pub page_bytes: usize,
     /// The default query limit.
     pub query_default: u32,

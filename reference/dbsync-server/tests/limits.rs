@@ -146,6 +146,40 @@ async fn a_repair_page_stops_at_its_byte_bound_and_the_pages_carry_every_row_onc
     assert!(pages > 100, "pages of 64 KiB: {pages}");
 }
 
+async fn a_pull_page_stops_at_its_byte_bound_and_the_pages_carry_every_op_once() {
+    let ts = TestServer::start(|c| c.limits.page_bytes = 256 * 1024).await;
+    fill(&ts);
+    let node = ts.register().await;
+    let (mut cursor, mut ids, mut pages) = (None, Vec::new(), 0);
+    loop {
+        let reply = ts.pull(&node, 0, cursor).await;
+        assert!(
+            reply.body.len() < 320 * 1024,
+            "a page of {} bytes",
+            reply.body.len()
+        );
+        let page: dbsync_core::protocol::PullResponse = reply.parse();
+        let rows: std::collections::HashSet<i64> = page.rows.iter().map(|r| r.id).collect();
+        for op in &page.ops {
+            assert!(
+                rows.contains(&op.row_id),
+                "the row of {op:?} travels with it"
+            );
+            ids.push(op.row_id);
+        }
+        pages += 1;
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), 10_000, "every insert once");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 10_000);
+    assert!(pages >= 30, "pages of 256 KiB: {pages}");
+}
+
 /// Sends a repair request for its first page and reads nothing.
 async fn unread_repair(ts: &TestServer, node: &Node) -> TcpStream {
     let body = serde_json::to_vec(&serde_json::json!({
@@ -197,6 +231,7 @@ async fn page_answers_beyond_the_budget_wait_until_an_unread_one_leaves() {
 }
 
 both_stores!(
+    a_pull_page_stops_at_its_byte_bound_and_the_pages_carry_every_op_once,
     a_repair_page_stops_at_its_byte_bound_and_the_pages_carry_every_row_once,
     page_answers_beyond_the_budget_wait_until_an_unread_one_leaves,
     a_client_that_does_not_read_its_answer_is_dropped,

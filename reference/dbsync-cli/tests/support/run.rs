@@ -3,6 +3,7 @@
 
 #![allow(dead_code, reason = "each test file uses some of these")]
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The binary under test.
@@ -24,4 +25,23 @@ pub fn ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// A node database `dir/name` holding `schema`, tracked and registered
+/// with the server at `url` under the tests' token (`sesame`).
+pub fn tracked_node(dir: &Path, name: &str, schema: &str, url: &str) -> PathBuf {
+    let path = dir.join(name);
+    create_db(&path, schema);
+    let db = path.to_str().unwrap();
+    ok(&["track", "--db", db]);
+    ok(&["register", "--db", db, "--server", url, "--token", "sesame"]);
+    path
+}
+
+/// A SQLite database at `path` holding `schema`.
+pub fn create_db(path: &Path, schema: &str) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(schema)
+        .unwrap();
 }
