@@ -70,7 +70,7 @@ pub fn i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     whole(d, "a whole number")
 }
 
-/// An optional [`u64`]: `null` or a whole number.
+/// An optional [`u64()`]: `null` or a whole number.
 pub fn option_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     optional(d, "null or a whole number, 0 or more")
 }
