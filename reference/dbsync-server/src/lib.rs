@@ -388,13 +388,7 @@ impl Server {
         progress.body_read = true;
         let body = self.read_body(body, &parts.headers, limit).await?;
         progress.bytes_in = body.len() as u64;
-        // A page answer waits for its share of the budget before it is built.
-        let reservation = match endpoint {
-            Endpoint::Pull | Endpoint::Repair | Endpoint::Query => {
-                Some(self.inner.answers.reserve(config.limits.page_bytes).await)
-            }
-            Endpoint::Register | Endpoint::Push => None,
-        };
+        let reservation = self.reserve_answer(endpoint).await;
         let handling = self.inner.handling.acquire().await;
         let (node, answer) = self.run_endpoint(endpoint, headers, path, body).await;
         progress.node = node;
@@ -404,6 +398,19 @@ impl Server {
         };
         drop(handling);
         Ok(answer)
+    }
+
+    /// A page answer's share of the answer budget, waited for before the
+    /// answer is built (`budget.rs`); `None` for the endpoints whose
+    /// answers are small.
+    async fn reserve_answer(&self, endpoint: Endpoint) -> Option<budget::Reservation> {
+        match endpoint {
+            Endpoint::Pull | Endpoint::Repair | Endpoint::Query => {
+                let page_bytes = self.inner.config.limits.page_bytes;
+                Some(self.inner.answers.reserve(page_bytes).await)
+            }
+            Endpoint::Register | Endpoint::Push => None,
+        }
     }
 
     /// Authenticates a request (all but register: A4, its MAC and nonce)
