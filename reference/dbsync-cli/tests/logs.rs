@@ -8,7 +8,7 @@ use std::time::Duration;
 mod support {
     pub mod run;
 }
-use support::run::{ok, BIN};
+use support::run::{create_db, ok, BIN};
 
 const TOKEN: &str = "sesame-token-7f3a9c";
 
@@ -32,10 +32,10 @@ fn serve_logs_json_request_lines_without_secrets_and_serves_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let (server_db, node_db) = (dir.path().join("server.db"), dir.path().join("node.db"));
     for db in [&server_db, &node_db] {
-        rusqlite::Connection::open(db)
-            .unwrap()
-            .execute_batch("CREATE TABLE note (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT);")
-            .unwrap();
+        create_db(
+            db,
+            "CREATE TABLE note (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT);",
+        );
     }
     let stderr_path = dir.path().join("serve.log");
     let mut server = Command::new(BIN)

@@ -8,7 +8,7 @@ mod support {
     pub mod run;
     pub mod serving;
 }
-use support::run::{ok, BIN};
+use support::run::{create_db, ok, BIN};
 
 /// Sends a pull head signed (badly) by node 1 at `timestamp`, declaring a
 /// body it never sends; returns the answer.
@@ -34,10 +34,10 @@ fn clock_skew_sets_the_window_of_request_timestamps() {
     let dir = tempfile::tempdir().unwrap();
     let (server_db, node_db) = (dir.path().join("server.db"), dir.path().join("node.db"));
     for db in [&server_db, &node_db] {
-        rusqlite::Connection::open(db)
-            .unwrap()
-            .execute_batch("CREATE TABLE note (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT);")
-            .unwrap();
+        create_db(
+            db,
+            "CREATE TABLE note (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT);",
+        );
     }
     let server = support::serving::serve(
         BIN,
