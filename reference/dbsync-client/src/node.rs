@@ -371,7 +371,6 @@ impl Node {
     #[doc = include_str!("../doc/sync.md")]
     pub async fn sync(&self) -> Result<SyncReport, ClientError> {
         let mut report = SyncReport::default();
-        let started = std::time::Instant::now();
         let mut rounds = Rounds::new(self.sync_time_limit);
         loop {
             let pull_first = match self.push().await {
@@ -393,7 +392,7 @@ impl Node {
                 // aside for a random while (longer each lost race in a
                 // row) before pulling, so that the push follows the pull
                 // at once.
-                rounds.pause(started.elapsed(), true).await?;
+                rounds.pause(true).await?;
             }
             let merged = self.pull().await?;
             report.pulls += 1;
@@ -404,7 +403,7 @@ impl Node {
                 if self.status().await?.pending_ops == 0 {
                     return Ok(report);
                 }
-                rounds.pause(started.elapsed(), false).await?;
+                rounds.pause(false).await?;
             }
         }
     }

@@ -4,7 +4,7 @@
 //! doubles with each lost race in a row, so that nodes which lost to each
 //! other do not race again in step.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The time a sync may spend in its rounds by default.
 pub const DEFAULT_SYNC_TIME_LIMIT: Duration = Duration::from_secs(60);
@@ -26,15 +26,17 @@ pub enum NextRound {
 /// The rounds of one sync.
 #[derive(Debug)]
 pub struct Rounds {
+    started: Instant,
     limit: Duration,
     lost_in_a_row: u32,
     done: usize,
 }
 
 impl Rounds {
-    /// The rounds of a sync that may take `limit`.
+    /// The rounds of a sync that begins now and may take `limit`.
     pub fn new(limit: Duration) -> Rounds {
         Rounds {
+            started: Instant::now(),
             limit,
             lost_in_a_row: 0,
             done: 0,
@@ -53,7 +55,7 @@ impl Rounds {
         self.done += 1;
         let pause = if lost_race {
             self.lost_in_a_row += 1;
-            pause_cap(self.lost_in_a_row).mul_f64(f64::from(random) / 65_536.0)
+            random_pause(self.lost_in_a_row, random)
         } else {
             self.lost_in_a_row = 0;
             Duration::ZERO
@@ -65,14 +67,10 @@ impl Rounds {
         }
     }
 
-    /// [`Rounds::next`] with a fresh draw, then its pause; an error when
-    /// the sync must give up.
-    pub async fn pause(
-        &mut self,
-        elapsed: Duration,
-        lost_race: bool,
-    ) -> Result<(), crate::ClientError> {
-        match self.next(elapsed, lost_race, draw()) {
+    /// [`Rounds::next`] now, with a fresh draw, then its pause; an error
+    /// when the sync must give up.
+    pub async fn pause(&mut self, lost_race: bool) -> Result<(), crate::ClientError> {
+        match self.next(self.started.elapsed(), lost_race, draw()) {
             NextRound::After(pause) => {
                 tokio::time::sleep(pause).await;
                 Ok(())
@@ -93,7 +91,13 @@ fn pause_cap(lost: u32) -> Duration {
 /// A random pause after the `nth` failure in a row (lost races, or lost
 /// pages of a pull): up to 10 ms × 2^(nth − 1), at most 250 ms.
 pub fn pause_after(nth: u32) -> Duration {
-    pause_cap(nth.max(1)).mul_f64(f64::from(draw()) / 65_536.0)
+    random_pause(nth.max(1), draw())
+}
+
+/// The pause after `lost` failures in a row for the draw `random`: that
+/// fraction of the cap.
+fn random_pause(lost: u32, random: u16) -> Duration {
+    pause_cap(lost).mul_f64(f64::from(random) / 65_536.0)
 }
 
 /// A random draw for [`Rounds::next`].

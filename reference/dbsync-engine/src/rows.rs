@@ -37,11 +37,6 @@ impl<'s> RowsWithParents<'s> {
         }
     }
 
-    /// Reads every row asked for that exists, and their parents.
-    pub fn read(mut self, tx: &mut dyn ReadTx) -> StoreResult<Vec<Row>> {
-        self.read_wanted(tx)
-    }
-
     /// Reads the rows asked for since the last read that exist, and their
     /// parents not read before: a page can be read in parts, and no row
     /// is read twice.

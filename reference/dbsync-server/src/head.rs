@@ -6,7 +6,7 @@
 //! late without a word. Both happen inside hyper, so they are handled
 //! beneath it, on the connection's bytes:
 //!
-//! - [`Exchange`] is what the connection's service tells its stream: how
+//! - [`Answers`] is what the connection's service tells its stream: how
 //!   many answers it owes whose head has not been written yet, and
 //!   whether a request is being served (from its head to the end of its
 //!   answer's body).
@@ -27,7 +27,7 @@
 //!   answers carry `content-type`, so they are never taken for a bare
 //!   refusal whatever the count says.
 //! - [`watch`] wraps the connection's service so that it keeps the
-//!   [`Exchange`] up to date.
+//!   [`Answers`] up to date.
 
 use crate::http;
 use dbsync_core::ErrorCode;
@@ -48,7 +48,7 @@ use tokio::time::Sleep;
 
 /// What a connection's service tells its stream.
 #[derive(Debug, Default)]
-pub struct Exchange {
+pub struct Answers {
     /// Answers the service produced (or is producing) whose head the
     /// stream has not seen written yet.
     owed: AtomicUsize,
@@ -60,7 +60,7 @@ pub struct Exchange {
     begun: AtomicUsize,
 }
 
-impl Exchange {
+impl Answers {
     fn started(&self) {
         self.begun.fetch_add(1, Ordering::SeqCst);
         self.owed.fetch_add(1, Ordering::SeqCst);
@@ -86,9 +86,9 @@ impl Exchange {
     }
 }
 
-/// Sets [`Exchange::serving`] back when an answer's body is dropped
+/// Sets [`Answers::serving`] back when an answer's body is dropped
 /// (hyper drops it once it has taken its last frame).
-struct AnswerEnded(Arc<Exchange>);
+struct AnswerEnded(Arc<Answers>);
 
 impl Drop for AnswerEnded {
     fn drop(&mut self) {
@@ -97,7 +97,7 @@ impl Drop for AnswerEnded {
 }
 
 /// An answer's body, unchanged, that ends the request in its
-/// [`Exchange`] when it is dropped.
+/// [`Answers`] when it is dropped.
 pub struct WatchedBody<B> {
     inner: Pin<Box<B>>,
     _ended: AnswerEnded,
@@ -123,11 +123,11 @@ impl<B: Body> Body for WatchedBody<B> {
     }
 }
 
-/// `service`, telling `exchange` when a request starts and its answer
+/// `service`, telling `answers` when a request starts and its answer
 /// ends.
 pub fn watch<S, B>(
     service: S,
-    exchange: Arc<Exchange>,
+    answers: Arc<Answers>,
 ) -> impl hyper::service::Service<
     Request<hyper::body::Incoming>,
     Response = Response<WatchedBody<B>>,
@@ -144,14 +144,14 @@ where
     B: Body,
 {
     hyper::service::service_fn(move |req| {
-        exchange.started();
+        answers.started();
         let answered = service.call(req);
-        let exchange = exchange.clone();
+        let answers = answers.clone();
         async move {
             let resp = answered.await?;
             Ok(resp.map(|body| WatchedBody {
                 inner: Box::pin(body),
-                _ended: AnswerEnded(exchange),
+                _ended: AnswerEnded(answers),
             }))
         }
     })
@@ -183,6 +183,14 @@ fn is_bare_refusal(bytes: &[u8]) -> Option<Rejection> {
         _ => return None,
     };
     Some(Rejection::new(ErrorCode::MalformedRequest, message))
+}
+
+/// Whether `bufs` begin as a 4xx answer's status line: the cheap test
+/// before a write is looked at whole.
+fn starts_a_refusal(bufs: &[io::IoSlice<'_>]) -> bool {
+    bufs.iter()
+        .find(|b| !b.is_empty())
+        .is_some_and(|b| b.starts_with(b"HTTP/1.1 4"))
 }
 
 /// The bytes of `bufs` in one piece when they are few enough to be a
@@ -219,7 +227,7 @@ struct Substitute {
 /// The stream hyper serves a connection on: see the module's text.
 pub struct HeadGuard<S> {
     inner: S,
-    exchange: Arc<Exchange>,
+    answers: Arc<Answers>,
     header_timeout: Duration,
     /// Armed while a head is awaited: the idle time until its first
     /// byte, then the header read time.
@@ -240,10 +248,10 @@ pub struct HeadGuard<S> {
 impl<S> HeadGuard<S> {
     /// Guards `inner`, a connection on which a head must arrive within
     /// `header_timeout`.
-    pub fn new(inner: S, exchange: Arc<Exchange>, header_timeout: Duration) -> HeadGuard<S> {
+    pub fn new(inner: S, answers: Arc<Answers>, header_timeout: Duration) -> HeadGuard<S> {
         HeadGuard {
             inner,
-            exchange,
+            answers,
             header_timeout,
             head_deadline: None,
             awaited_after: 0,
@@ -315,10 +323,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadGuard<S> {
         if this.ended {
             return Poll::Ready(Ok(()));
         }
-        if this.exchange.serving() {
+        if this.answers.serving() {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
-        let begun = this.exchange.begun();
+        let begun = this.answers.begun();
         if begun != this.awaited_after {
             // A request came and went since the last head: a new one is
             // awaited from now.
@@ -367,7 +375,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for HeadGuard<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        if this.substitute.is_none() && !this.exchange.owes_an_answer() {
+        if this.substitute.is_none() && !this.answers.owes_an_answer() && starts_a_refusal(bufs) {
             if let Some(rejection) = is_bare_refusal(&joined_if_short(bufs)) {
                 this.substitute = Some(Substitute {
                     bytes: http::error_bytes(&rejection),
@@ -386,7 +394,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for HeadGuard<S> {
                 // Hyper starts each answer's head at the start of a write.
                 let first = bufs.iter().find(|b| !b.is_empty());
                 if first.is_some_and(|b| b.starts_with(b"HTTP/1.")) {
-                    this.exchange.answer_written();
+                    this.answers.answer_written();
                 }
             }
             Poll::Pending => this.writing = true,

@@ -113,14 +113,11 @@ impl Limit {
 /// The `endpoint` label of a request: its route's name, or `unknown`
 /// for a path no route serves.
 pub fn endpoint_label(endpoint: Option<Endpoint>) -> &'static str {
-    match endpoint {
-        Some(Endpoint::Register) => "register",
-        Some(Endpoint::Push) => "push",
-        Some(Endpoint::Pull) => "pull",
-        Some(Endpoint::Repair) => "repair",
-        Some(Endpoint::Query) => "query",
-        None => "unknown",
-    }
+    // The route's last segment: `/v1/push` is `push`.
+    endpoint.map_or("unknown", |e| {
+        let path = crate::http::path_of(e);
+        path.rsplit('/').next().unwrap_or(path)
+    })
 }
 
 /// One answered request, as the metrics and the request log see it.

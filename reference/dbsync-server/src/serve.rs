@@ -130,8 +130,8 @@ impl Server {
         // Dropped at shutdown: ends TLS handshakes still running.
         let (closing, closed) = tokio::sync::watch::channel(());
         let mut http1 = hyper::server::conn::http1::Builder::new();
-        // The header read time is kept beneath hyper, which answers a
-        // late head with 408 (`head::HeadGuard`).
+        // The header read time is kept beneath hyper by
+        // `head::HeadGuard`, which answers a late head with 408.
         http1.timer(TokioTimer::new()).header_read_timeout(None);
         // At most this many connections at once: the next waits in the
         // listen backlog until one ends.
@@ -193,11 +193,11 @@ impl Server {
         let _open = self.inner.metrics.connection_opened();
         let config = &self.inner.config;
         let handshake_timeout = config.header_read_timeout;
-        let exchange = Arc::new(head::Exchange::default());
-        let service = head::watch(service, exchange.clone());
+        let answers = Arc::new(head::Answers::default());
+        let service = head::watch(service, answers.clone());
         let served = match conn.tls {
             None => {
-                let io = guarded(conn.stream, config, exchange, &self.inner.metrics);
+                let io = guarded(conn.stream, config, answers, &self.inner.metrics);
                 watcher.watch(http1.serve_connection(io, service)).await
             }
             Some(acceptor) => {
@@ -206,7 +206,7 @@ impl Server {
                 else {
                     return;
                 };
-                let io = guarded(stream, config, exchange, &self.inner.metrics);
+                let io = guarded(stream, config, answers, &self.inner.metrics);
                 watcher.watch(http1.serve_connection(io, service)).await
             }
         };
@@ -222,12 +222,12 @@ impl Server {
 fn guarded<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     stream: S,
     config: &crate::Config,
-    exchange: Arc<head::Exchange>,
+    answers: Arc<head::Answers>,
     metrics: &crate::Metrics,
 ) -> TokioIo<head::HeadGuard<WriteTimeout<S>>> {
     let stream = WriteTimeout::new(stream, config.write_timeout)
         .counting(metrics.limit_counter(Limit::WriteTimeout));
-    let guard = head::HeadGuard::new(stream, exchange, config.header_read_timeout)
+    let guard = head::HeadGuard::new(stream, answers, config.header_read_timeout)
         .counting(metrics.limit_counter(Limit::HeaderTimeout));
     TokioIo::new(guard)
 }
