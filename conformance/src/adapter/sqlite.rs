@@ -50,9 +50,9 @@ pub fn run(vector: &Value) -> Result<Value, LocalError> {
     )
     .map_err(internal)?;
     let versions: BTreeSet<u64> = input.pull.ops.iter().map(|o| o.version).collect();
-    let staged = StagedPull {
-        target_version: versions.iter().next_back().copied().unwrap_or(0),
-        versions: versions
+    let staged = StagedPull::whole(
+        versions.iter().next_back().copied().unwrap_or(0),
+        versions
             .iter()
             .map(|v| VersionInfo {
                 version: *v,
@@ -61,9 +61,9 @@ pub fn run(vector: &Value) -> Result<Value, LocalError> {
                 created_at: "2025-01-01T12:00:00Z".into(),
             })
             .collect(),
-        ops: input.pull.ops.clone(),
-        rows: input.pull.rows.clone(),
-    };
+        input.pull.ops.clone(),
+        input.pull.rows.clone(),
+    );
     node::merge(&mut conn, &schema, policy, staged, NOW).map_err(node_error)?;
     let rows = replica::dump(&conn, &schema).map_err(internal)?;
     let pending = node::compressed_pending(&conn).map_err(node_error)?;

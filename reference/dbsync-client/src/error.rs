@@ -102,6 +102,16 @@ pub enum ClientError {
     /// Nothing was changed.
     #[error("the repair would discard local work nobody has pushed: {}; sync first, or repair discarding it (`dbsync repair --discard-local-changes`)", dbsync_sqlite::node::describe_work(.0))]
     UnpushedChanges(Vec<dbsync_sqlite::node::LocalWork>),
+    /// Pending ops that must travel in one push need more bytes than one
+    /// request may carry, and none may go ahead in a part (spec §10.1.2).
+    /// Nothing was sent.
+    #[error("the pending ops that must travel in one push need about {needed} bytes, over the push budget of {budget}: raise the server's body limit and the node's push budget, or push more often")]
+    PushTooLarge {
+        /// About how many bytes they need.
+        needed: usize,
+        /// The most one push may take.
+        budget: usize,
+    },
     /// The local database failed.
     #[error("local database: {0}")]
     Store(String),
@@ -134,6 +144,7 @@ impl ClientError {
             ClientError::TableRefused(_) => ErrorCode::TableRefused,
             ClientError::RepairOwed => ErrorCode::RepairRequired,
             ClientError::UnpushedChanges(_) => ErrorCode::UnpushedChanges,
+            ClientError::PushTooLarge { .. } => ErrorCode::PushTooLarge,
             ClientError::Protocol(_) | ClientError::Store(_) => ErrorCode::InternalError,
         }
     }
@@ -149,6 +160,9 @@ impl From<dbsync_sqlite::node::NodeError> for ClientError {
             NodeError::NotRegistered => ClientError::NotRegistered,
             NodeError::RepairOwed => ClientError::RepairOwed,
             NodeError::UnpushedChanges(work) => ClientError::UnpushedChanges(work),
+            NodeError::PushTooLarge { needed, budget } => {
+                ClientError::PushTooLarge { needed, budget }
+            }
             NodeError::Store(s) => s.into(),
             other => ClientError::Store(other.to_string()),
         }

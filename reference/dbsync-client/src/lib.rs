@@ -68,6 +68,8 @@ mod error;
 mod node;
 mod options;
 mod progress;
+mod pull;
+mod push;
 mod report;
 mod rounds;
 mod tls;

@@ -12,12 +12,11 @@ use crate::transport::{now, Signer, Timeouts, Transport};
 use dbsync_core::merge::{NodeWins, Policy};
 use dbsync_core::protocol::*;
 use dbsync_core::{ErrorCode, Schema};
-use dbsync_sqlite::node::{
-    self as store, LoggedConflict, MergeReport, NodeState, RepairReport, StagedPull,
-};
+use dbsync_sqlite::node::{self as store, LoggedConflict, NodeState, RepairReport, StagedPull};
 use dbsync_sqlite::TableSpec;
 use rusqlite::Connection;
 use std::path::Path;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 /// A node (spec §1.3): one SQLite database, tracked, and the server it syncs
@@ -33,14 +32,19 @@ use std::sync::{Arc, Mutex};
 pub struct Node {
     db: Arc<Mutex<Connection>>,
     schema: Arc<Schema>,
-    fingerprint: String,
-    policy: Arc<dyn Policy + Send + Sync>,
-    app_data: Option<AppData>,
+    pub(crate) fingerprint: String,
+    pub(crate) policy: Arc<dyn Policy + Send + Sync>,
+    pub(crate) app_data: Option<AppData>,
     progress: Option<ProgressFn>,
     server_override: Option<String>,
     ca_cert: Option<CaCert>,
     timeouts: Timeouts,
     sync_time_limit: std::time::Duration,
+    /// The most bytes one push may take (spec §10.1.2); lowered when the
+    /// server answers `body_too_large` with its limit.
+    pub(crate) push_budget: Arc<AtomicUsize>,
+    /// How many pulled ops gather before a merge step (spec §11.6).
+    pub(crate) pull_step_ops: usize,
 }
 
 fn join_err(e: tokio::task::JoinError) -> ClientError {
@@ -119,6 +123,8 @@ impl Node {
             ca_cert: None,
             timeouts: Timeouts::default(),
             sync_time_limit: crate::rounds::DEFAULT_SYNC_TIME_LIMIT,
+            push_budget: Arc::new(AtomicUsize::new(store::DEFAULT_PUSH_BUDGET)),
+            pull_step_ops: crate::pull::STEP_OPS,
         }
     }
 
@@ -180,7 +186,7 @@ impl Node {
     }
 
     /// Runs `f` on the database in tokio's blocking pool.
-    async fn with_db<T: Send + 'static>(
+    pub(crate) async fn with_db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection, &Schema) -> Result<T, ClientError> + Send + 'static,
     ) -> Result<T, ClientError> {
@@ -204,7 +210,7 @@ impl Node {
         self.db.clone()
     }
 
-    fn report(&self, procedure: Procedure, done: u64, total: Option<u64>) {
+    pub(crate) fn report(&self, procedure: Procedure, done: u64, total: Option<u64>) {
         if let Some(p) = &self.progress {
             p(Progress {
                 procedure,
@@ -214,7 +220,7 @@ impl Node {
         }
     }
 
-    async fn connect(&self) -> Result<(Transport, Signer, NodeState), ClientError> {
+    pub(crate) async fn connect(&self) -> Result<(Transport, Signer, NodeState), ClientError> {
         let (st, stored_ca) = self
             .with_db(|c, _| Ok((store::state(c)?, credentials::ca_cert(c)?)))
             .await?;
@@ -271,95 +277,6 @@ impl Node {
         })
         .await?;
         Ok(resp)
-    }
-
-    /// Pushes the pending ops (spec §10). A push whose answer was lost is
-    /// sent again with the same push id and body.
-    ///
-    #[doc = include_str!("../doc/push.md")]
-    pub async fn push(&self) -> Result<PushOutcome, ClientError> {
-        let (transport, signer, _) = self.connect().await?;
-        let fingerprint = self.fingerprint.clone();
-        let app_data = self.app_data.clone();
-        let outbound = self
-            .with_db(move |c, schema| {
-                Ok(store::begin_push(
-                    c,
-                    schema,
-                    &fingerprint,
-                    new_push_id,
-                    app_data,
-                )?)
-            })
-            .await?;
-        let Some(push) = outbound else {
-            return Ok(PushOutcome::NothingToPush);
-        };
-        self.report(Procedure::Push, 0, Some(push.ops as u64));
-        match transport
-            .post::<PushResponse>("/v1/push", push.body.clone(), Some(&signer))
-            .await
-        {
-            Ok(resp) => {
-                if resp.push_id != push.push_id {
-                    return Err(ClientError::Protocol(
-                        "the push response names another push id".into(),
-                    ));
-                }
-                let version = resp.version;
-                let p = push.clone();
-                self.with_db(move |c, _| Ok(store::finish_push(c, &p, version)?))
-                    .await?;
-                self.report(Procedure::Push, push.ops as u64, Some(push.ops as u64));
-                Ok(PushOutcome::Pushed {
-                    version,
-                    ops: push.ops,
-                    duplicate: resp.duplicate,
-                })
-            }
-            Err(e) if settles_as_not_applied(&e) => {
-                self.with_db(|c, _| Ok(store::abandon_push(c)?)).await?;
-                Err(e)
-            }
-            // Unknown whether an earlier copy was applied: keep the push and
-            // retry it unchanged later (spec §10.4.3).
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Pulls every version the node lacks, page by page, then merges them
-    /// in one transaction (spec §11, §12).
-    ///
-    #[doc = include_str!("../doc/pull.md")]
-    pub async fn pull(&self) -> Result<MergeReport, ClientError> {
-        let (transport, signer, st) = self.connect().await?;
-        let pending = self
-            .with_db(|c, _| Ok(store::compressed_pending(c)?))
-            .await?;
-        let mut staged = StagedPull::default();
-        let mut cursor = None;
-        loop {
-            let req = PullRequest {
-                app_data: self.app_data.clone(),
-                ..PullRequest::page(&self.fingerprint, st.last_version, &pending, cursor)
-            };
-            let page: PullResponse =
-                page_with_retries(&transport, "/v1/pull", &req, &signer).await?;
-            cursor = page.next_cursor.clone();
-            let total = page.target_version.saturating_sub(st.last_version);
-            staged.add(page);
-            let done = staged
-                .versions
-                .last()
-                .map_or(0, |v| v.version.saturating_sub(st.last_version));
-            self.report(Procedure::Pull, done, Some(total));
-            if cursor.is_none() {
-                break;
-            }
-        }
-        let policy = self.policy.clone();
-        self.with_db(move |c, schema| Ok(store::merge(c, schema, policy.as_ref(), staged, now())?))
-            .await
     }
 
     /// Push; when the server says to pull first, pull and push again,
@@ -563,28 +480,13 @@ impl Node {
     }
 }
 
-/// Whether an answer to a push settles it as not applied (spec §10.4.3):
-/// any error answer but authentication failures, timeouts and server
-/// failures, whose push may have been applied by an earlier copy.
-fn settles_as_not_applied(e: &ClientError) -> bool {
-    match e {
-        ClientError::Rejected { code, status, .. } => {
-            *status < 500
-                && *status != 401
-                && !matches!(code, ErrorCode::RequestTimeout | ErrorCode::InternalError)
-        }
-        ClientError::SchemaMismatch { .. } => true,
-        _ => false,
-    }
-}
-
 /// How many times one page is asked for again after the connection
 /// dropped (spec §11.4: the same request with the same cursor resumes).
 const PAGE_RETRIES: usize = 3;
 
 /// Fetches one page of a pull or repair, asking again with the same
 /// cursor (and a fresh nonce) when the connection drops.
-async fn page_with_retries<Q: serde::Serialize, T: serde::de::DeserializeOwned>(
+pub(crate) async fn page_with_retries<Q: serde::Serialize, T: serde::de::DeserializeOwned>(
     transport: &Transport,
     path: &str,
     req: &Q,
@@ -602,11 +504,4 @@ async fn page_with_retries<Q: serde::Serialize, T: serde::de::DeserializeOwned>(
             other => return other,
         }
     }
-}
-
-/// A fresh push id: `p-` and 16 random bytes in hex.
-fn new_push_id() -> String {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("randomness");
-    format!("p-{}", dbsync_core::auth::hex(&b))
 }

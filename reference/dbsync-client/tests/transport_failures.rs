@@ -89,7 +89,14 @@ async fn a_body_the_server_refuses_for_its_size_is_reported_as_body_too_large() 
     let server = Server::bind(common::sqlite_store(&db), config)
         .await
         .unwrap();
-    let a = node(dir.path(), "a", &url(server.local_addr())).await;
+    // The pending ops would go in parts (spec §10.1.2), but application
+    // data of 100 KB rides on every push: each gets 413, the node lowers
+    // its push budget to the least, then reports the 413.
+    let mut app = dbsync_client::AppData::new();
+    app.insert("blob".into(), "y".repeat(100 * 1024).into());
+    let a = node(dir.path(), "a", &url(server.local_addr()))
+        .await
+        .with_app_data(app);
     {
         let db = a.database();
         let mut conn = db.lock().unwrap();

@@ -123,6 +123,9 @@ error_codes! {
     TableRefused = "table_refused", 0, false;
     /// (local) A repair would discard local work the server may not have.
     UnpushedChanges = "unpushed_changes", 0, false;
+    /// (local) Pending ops that must travel in one push do not fit in one
+    /// request, and none may go ahead in a part (spec §10.1.2).
+    PushTooLarge = "push_too_large", 0, false;
 }
 
 impl fmt::Display for ErrorCode {

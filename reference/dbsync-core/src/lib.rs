@@ -9,6 +9,8 @@
 //! - [`validate`]: checking a row against its table (spec §2.2, §4);
 //! - [`compress`]: oplog compression (spec §5);
 //! - [`merge`]: merge planning: conflicts, policies, the plan (spec §12);
+//! - [`parts`]: which pending ops may go ahead when a push takes several
+//!   requests (spec §10.1.2);
 //! - [`model`]: an in-memory store that applies plans, for tests and the
 //!   conformance kit (spec §5, §12 scenarios).
 //!
@@ -22,6 +24,7 @@ pub mod compress;
 pub mod error;
 pub mod merge;
 pub mod model;
+pub mod parts;
 pub mod protocol;
 pub mod schema;
 pub mod validate;

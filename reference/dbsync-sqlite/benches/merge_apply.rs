@@ -38,16 +38,15 @@ fn rows() -> Vec<Row> {
 }
 
 fn staged(rows: &[Row]) -> StagedPull {
-    StagedPull {
-        target_version: 1,
-        versions: vec![VersionInfo {
+    StagedPull::whole(
+        1,
+        vec![VersionInfo {
             version: 1,
             node_id: Some(99),
             push_id: Some("p-benchmark".into()),
             created_at: "2026-01-01T00:00:00Z".into(),
         }],
-        ops: rows
-            .iter()
+        rows.iter()
             .map(|r| VersionedOp {
                 version: 1,
                 table: "item".into(),
@@ -55,8 +54,8 @@ fn staged(rows: &[Row]) -> StagedPull {
                 command: Command::Insert,
             })
             .collect(),
-        rows: rows.to_vec(),
-    }
+        rows.to_vec(),
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

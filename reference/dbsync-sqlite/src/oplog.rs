@@ -4,22 +4,62 @@ use crate::track::{command_of, table_ids};
 use crate::StoreError;
 use dbsync_core::OplogRecord;
 use rusqlite::Connection;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Every pending op (no version yet), oldest first.
 pub fn pending(conn: &Connection) -> Result<Vec<OplogRecord>, StoreError> {
-    records(conn, "WHERE version IS NULL")
+    records(conn, "WHERE version IS NULL", "")
+}
+
+/// The `limit` oldest pending ops, and whether more are pending.
+pub fn pending_first(
+    conn: &Connection,
+    limit: usize,
+) -> Result<(Vec<OplogRecord>, bool), StoreError> {
+    let mut records = records(
+        conn,
+        "WHERE version IS NULL",
+        &format!("LIMIT {}", limit + 1),
+    )?;
+    let more = records.len() > limit;
+    records.truncate(limit);
+    Ok((records, more))
+}
+
+/// The rows (table, row id) that have pending ops both up to `seq` and
+/// after it.
+pub fn rows_pending_after(
+    conn: &Connection,
+    seq: u64,
+) -> Result<HashSet<(String, i64)>, StoreError> {
+    let names: HashMap<i64, String> = table_ids(conn)?.into_iter().collect();
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT table_id, row_id FROM dbsync_oplog WHERE version IS NULL AND seq > ?1 \
+         AND (table_id, row_id) IN \
+         (SELECT table_id, row_id FROM dbsync_oplog WHERE version IS NULL AND seq <= ?1)",
+    )?;
+    let rows = stmt.query_map([seq as i64], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut out = HashSet::new();
+    for row in rows {
+        let (table_id, row_id) = row?;
+        if let Some(name) = names.get(&table_id) {
+            out.insert((name.clone(), row_id));
+        }
+    }
+    Ok(out)
 }
 
 /// Every op, oldest first.
 pub fn all(conn: &Connection) -> Result<Vec<OplogRecord>, StoreError> {
-    records(conn, "")
+    records(conn, "", "")
 }
 
-fn records(conn: &Connection, filter: &str) -> Result<Vec<OplogRecord>, StoreError> {
+fn records(conn: &Connection, filter: &str, limit: &str) -> Result<Vec<OplogRecord>, StoreError> {
     let names: HashMap<i64, String> = table_ids(conn)?.into_iter().collect();
     let mut stmt = conn.prepare(&format!(
-        "SELECT seq, table_id, row_id, command, version FROM dbsync_oplog {filter} ORDER BY seq"
+        "SELECT seq, table_id, row_id, command, version FROM dbsync_oplog {filter} ORDER BY seq {limit}"
     ))?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
@@ -40,6 +80,34 @@ fn records(conn: &Connection, filter: &str) -> Result<Vec<OplogRecord>, StoreErr
         });
     }
     Ok(out)
+}
+
+/// Marks the pending ops of the rows `rows` (table id, row id) up to and
+/// including `last_seq` with `version`: a part's answer (spec §10.1.2)
+/// settles only the rows the part carried.
+pub fn mark_rows_pushed(
+    conn: &Connection,
+    last_seq: u64,
+    version: u64,
+    rows: &[(i64, i64)],
+) -> rusqlite::Result<usize> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS dbsync_part_rows \
+         (table_id INTEGER NOT NULL, row_id INTEGER NOT NULL, PRIMARY KEY (table_id, row_id)); \
+         DELETE FROM temp.dbsync_part_rows;",
+    )?;
+    let mut insert =
+        conn.prepare_cached("INSERT OR IGNORE INTO temp.dbsync_part_rows VALUES (?1, ?2)")?;
+    for (table_id, row_id) in rows {
+        insert.execute([table_id, row_id])?;
+    }
+    let marked = conn.execute(
+        "UPDATE dbsync_oplog SET version = ?1 WHERE version IS NULL AND seq <= ?2 \
+         AND (table_id, row_id) IN (SELECT table_id, row_id FROM temp.dbsync_part_rows)",
+        [version as i64, last_seq as i64],
+    )?;
+    conn.execute("DELETE FROM temp.dbsync_part_rows", [])?;
+    Ok(marked)
 }
 
 /// Marks the pending ops up to and including `last_seq` with `version`

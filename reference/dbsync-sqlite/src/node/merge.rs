@@ -16,23 +16,96 @@ use dbsync_core::{Row, Schema, VersionedOp};
 use rusqlite::{Connection, TransactionBehavior};
 use std::collections::HashSet;
 
-/// Every page of a pull, gathered before the merge (spec §11.4).
+/// The pages of a pull gathered for one merge (spec §11.4, §11.6): the
+/// whole transfer, or a step of it that ends on a version boundary.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StagedPull {
+    /// The version the merge brings the node to.
     pub target_version: u64,
     pub versions: Vec<VersionInfo>,
     pub ops: Vec<VersionedOp>,
     pub rows: Vec<Row>,
+    /// Whether later steps of the same transfer follow (spec §11.6): the
+    /// outstanding push is then settled only when recognised.
+    pub more: bool,
+    /// The first page's rows (those of the pending ops, spec §11.3.2),
+    /// kept for every step.
+    first_rows: Vec<Row>,
+    /// For each page gathered, where its ops and rows end.
+    page_ends: Vec<(usize, usize)>,
 }
 
 impl StagedPull {
+    /// A whole transfer to `target_version`, gathered by the caller.
+    pub fn whole(
+        target_version: u64,
+        versions: Vec<VersionInfo>,
+        ops: Vec<VersionedOp>,
+        rows: Vec<Row>,
+    ) -> StagedPull {
+        StagedPull {
+            target_version,
+            versions,
+            ops,
+            rows,
+            ..StagedPull::default()
+        }
+    }
+
     /// Adds one page.
     pub fn add(&mut self, page: PullResponse) {
+        if self.page_ends.is_empty() {
+            self.first_rows = page.rows.clone();
+        }
         self.target_version = page.target_version;
         self.versions.extend(page.versions);
         self.ops.extend(page.ops);
         // A later page's copy of a row is as new as an earlier one's.
         self.rows.extend(page.rows);
+        self.page_ends.push((self.ops.len(), self.rows.len()));
+    }
+
+    /// Splits off, as a step to merge now (spec §11.6), the ops of every
+    /// version listed so far (a version is listed once all its ops came,
+    /// §11.3.1) with the rows gathered; keeps the ops of later versions
+    /// and the rows of the pages they came in. `None` when no listed
+    /// version has an op here.
+    pub fn split_listed(&mut self) -> Option<StagedPull> {
+        let cut = self.versions.last()?.version;
+        let keep_from = self.ops.partition_point(|o| o.version <= cut);
+        if keep_from == 0 {
+            return None;
+        }
+        let page = self
+            .page_ends
+            .partition_point(|&(ops_end, _)| ops_end <= keep_from);
+        let rows_from = page.checked_sub(1).map_or(0, |p| self.page_ends[p].1);
+        let kept_rows = self.rows[rows_from..].to_vec();
+        let kept_ops = self.ops.split_off(keep_from);
+        let mut rows = self.first_rows.clone();
+        rows.append(&mut self.rows);
+        let step = StagedPull {
+            target_version: cut,
+            versions: std::mem::take(&mut self.versions),
+            ops: std::mem::replace(&mut self.ops, kept_ops),
+            rows,
+            more: true,
+            first_rows: Vec::new(),
+            page_ends: Vec::new(),
+        };
+        self.rows = kept_rows;
+        self.page_ends = vec![(self.ops.len(), self.rows.len())];
+        Some(step)
+    }
+
+    /// The rest of the transfer, as its last step. The first page's rows
+    /// come first, so that later copies of a row win.
+    pub fn last_step(mut self) -> StagedPull {
+        let mut rows = std::mem::take(&mut self.first_rows);
+        rows.append(&mut self.rows);
+        self.rows = rows;
+        self.more = false;
+        self
     }
 }
 
@@ -77,7 +150,7 @@ pub fn merge(
             node_id,
             push_id,
             &staged.versions,
-            staged.target_version,
+            (!staged.more).then_some(staged.target_version),
         )?;
         own.extend(settled);
     }
@@ -125,4 +198,78 @@ fn newest_rows(rows: Vec<Row>) -> Vec<Row> {
         .zip(keep)
         .filter_map(|(r, k)| k.then_some(r))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dbsync_core::Command;
+
+    /// A page of inserts of `item` rows `ids`, in version `v` each, that
+    /// lists `listed`.
+    fn page(ops: &[(u64, i64)], listed: &[u64]) -> PullResponse {
+        PullResponse {
+            protocol: "1.0".into(),
+            target_version: 9,
+            versions: listed
+                .iter()
+                .map(|&version| VersionInfo {
+                    version,
+                    node_id: Some(2),
+                    push_id: None,
+                    created_at: "2026-01-01T00:00:00Z".into(),
+                })
+                .collect(),
+            ops: ops
+                .iter()
+                .map(|&(version, row_id)| VersionedOp {
+                    version,
+                    table: "item".into(),
+                    row_id,
+                    command: Command::Insert,
+                })
+                .collect(),
+            rows: ops
+                .iter()
+                .map(|&(_, id)| Row {
+                    table: "item".into(),
+                    id,
+                    values: Default::default(),
+                })
+                .collect(),
+            next_cursor: Some("c".into()),
+        }
+    }
+
+    fn ids<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<i64> {
+        rows.into_iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn a_step_takes_the_listed_versions_and_keeps_the_rest_with_the_rows_of_its_pages() {
+        let mut staged = StagedPull::default();
+        staged.add(page(&[(1, 10), (1, 11)], &[]));
+        staged.add(page(&[(1, 12), (2, 20)], &[1]));
+        staged.add(page(&[(2, 21), (3, 30)], &[]));
+        let step = staged.split_listed().expect("version 1 is listed");
+        assert_eq!((step.target_version, step.more), (1, true));
+        assert_eq!(step.ops.len(), 3);
+        // The first page's rows come first, then every page's.
+        assert_eq!(ids(&step.rows), [10, 11, 10, 11, 12, 20, 21, 30]);
+        // Kept: the ops of versions 2 and 3 and the rows of the pages
+        // they came in (the second page on).
+        assert_eq!(
+            staged.ops.iter().map(|o| o.row_id).collect::<Vec<_>>(),
+            [20, 21, 30]
+        );
+        assert_eq!(ids(&staged.rows), [12, 20, 21, 30]);
+        assert!(staged.split_listed().is_none(), "no version is listed yet");
+        staged.add(page(&[(3, 31)], &[2, 3]));
+        let last = staged.last_step();
+        assert_eq!(
+            (last.versions.len(), last.ops.len(), last.more),
+            (2, 4, false)
+        );
+        assert_eq!(ids(&last.rows), [10, 11, 12, 20, 21, 30, 31]);
+    }
 }

@@ -25,6 +25,7 @@ mod apply;
 mod conflicts;
 mod local_work;
 mod merge;
+mod next_push;
 mod pending;
 mod push;
 mod repair;
@@ -37,7 +38,9 @@ pub use conflicts::{conflicts, LoggedConflict};
 pub use local_work::{describe_work, local_work, LocalWork};
 pub use merge::{merge, MergeReport, StagedPull};
 pub use pending::{compressed_pending, mark_restore, pending_restores, restores, trim};
-pub use push::{abandon_push, begin_push, finish_push, OutboundPush};
+pub use push::{
+    abandon_push, begin_push, begin_push_within, finish_push, OutboundPush, DEFAULT_PUSH_BUDGET,
+};
 pub use repair::{
     repair_begin, repair_finish, repair_progress, repair_stage, repair_version, RepairReport,
 };
@@ -91,6 +94,15 @@ pub enum NodeError {
     /// A repair would discard local work nobody asked it to (spec §13.5).
     #[error("the repair would discard local work nobody has pushed: {}; sync first, or repair discarding it", describe_work(.0))]
     UnpushedChanges(Vec<LocalWork>),
+    /// Pending ops that must travel in one push need more than one
+    /// request's bytes, and none may go ahead in a part (spec §10.1.2).
+    #[error("the pending ops that must travel together need about {needed} bytes, over the push budget of {budget}: raise the server's body limit, or push more often")]
+    PushTooLarge {
+        /// About how many bytes they need.
+        needed: usize,
+        /// The most one push may take.
+        budget: usize,
+    },
 }
 
 impl From<rusqlite::Error> for NodeError {

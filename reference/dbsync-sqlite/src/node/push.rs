@@ -1,13 +1,16 @@
 //! The outbound push record (spec §10.4): a push is built from the pending
 //! ops and stored (id and exact body) before it is sent, so a retry sends
-//! the same bytes; only an answer that settles it forgets it.
+//! the same bytes; only an answer that settles it forgets it. Pending ops
+//! that do not fit in one request go in parts (§10.1.2): each part is an
+//! ordinary push whose answer settles only the rows it carried.
 
-use super::pending::{compressed_pending_pruning, forget_settled_restores};
+use super::next_push::choose;
+use super::pending::forget_settled_restores;
 use super::state::{clear_state, get_state, set_state, state};
 use super::{in_write_transaction, NodeError, Result};
-use crate::{oplog, rows, StoreError};
+use crate::{oplog, StoreError};
 use dbsync_core::protocol::{AppData, PushRequest};
-use dbsync_core::{Command, Op, Row, Schema};
+use dbsync_core::{Op, Schema};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// A push built and stored before it is sent (spec §10.4): retries send
@@ -21,25 +24,54 @@ pub struct OutboundPush {
     pub last_seq: u64,
     /// How many ops the push carries.
     pub ops: usize,
+    /// Whether it is a part (spec §10.1.2): some pending ops wait for a
+    /// later push.
+    pub part: bool,
 }
 
 /// The `dbsync_state` keys of the stored push.
-const PUSH_KEYS: [&str; 5] = [
+const PUSH_KEYS: [&str; 6] = [
     "push_id",
     "push_body",
     "push_last_seq",
     "push_ops",
     "push_base",
+    "push_part",
 ];
 
-/// Builds the push of the pending ops, or returns the stored push that was
-/// sent but never answered. `None` when nothing is pending.
+/// The body size a node aims under when nothing else is known: half the
+/// default body limit of spec §16.2, so the envelope and the estimate's
+/// slack always fit.
+pub const DEFAULT_PUSH_BUDGET: usize = 8 << 20;
+
+/// [`begin_push_within`] the [`DEFAULT_PUSH_BUDGET`].
 pub fn begin_push(
     conn: &mut Connection,
     schema: &Schema,
     fingerprint: &str,
     new_push_id: impl FnOnce() -> String,
     app_data: Option<AppData>,
+) -> Result<Option<OutboundPush>> {
+    begin_push_within(
+        conn,
+        schema,
+        fingerprint,
+        new_push_id,
+        app_data,
+        DEFAULT_PUSH_BUDGET,
+    )
+}
+
+/// Builds the push of the pending ops, or a part of them when they need
+/// more than `budget` bytes (spec §10.1.2), or returns the stored push
+/// that was sent but never answered. `None` when nothing is pending.
+pub fn begin_push_within(
+    conn: &mut Connection,
+    schema: &Schema,
+    fingerprint: &str,
+    new_push_id: impl FnOnce() -> String,
+    app_data: Option<AppData>,
+    budget: usize,
 ) -> Result<Option<OutboundPush>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if crate::existing::repair_owed(&tx)? {
@@ -49,20 +81,10 @@ pub fn begin_push(
         return Ok(Some(stored));
     }
     super::reused::move_reused_keys(&tx, schema)?;
-    let records = oplog::pending(&tx)?;
-    let Some(last_seq) = records.last().map(|r| r.order) else {
+    let Some(next) = choose(&tx, schema, budget, super::next_push::PUSH_WINDOW)? else {
+        tx.commit()?; // records that compressed to nothing are gone
         return Ok(None);
     };
-    let ops: Vec<Op> = compressed_pending_pruning(&tx, &records)?
-        .into_iter()
-        .filter(|o| schema.table(&o.table).is_some_and(|t| t.direction.pushes()))
-        .collect();
-    if ops.is_empty() {
-        // Everything pending compressed to nothing (`i … d`): done with.
-        tx.commit()?;
-        return Ok(None);
-    }
-    let rows = current_rows(&tx, schema, &ops)?;
     let push_id = new_push_id();
     let req = PushRequest {
         protocol: dbsync_core::PROTOCOL_VERSION.into(),
@@ -70,10 +92,10 @@ pub fn begin_push(
         app_data,
         push_id: push_id.clone(),
         base_version: state(&tx)?.last_version,
-        ops,
-        rows,
+        ops: next.ops,
+        rows: next.rows,
     };
-    let push = store_push(&tx, &req, last_seq)?;
+    let push = store_push(&tx, &req, next.last_seq, next.part)?;
     tx.commit()?;
     Ok(Some(push))
 }
@@ -88,48 +110,37 @@ fn stored_push(conn: &Connection) -> Result<Option<OutboundPush>> {
         .into_bytes();
     let last_seq = get_state::<i64>(conn, "push_last_seq")?.unwrap_or(0) as u64;
     let ops = get_state::<i64>(conn, "push_ops")?.unwrap_or(0) as usize;
+    let part = get_state::<bool>(conn, "push_part")?.unwrap_or(false);
     Ok(Some(OutboundPush {
         push_id,
         body,
         last_seq,
         ops,
+        part,
     }))
-}
-
-/// The current values of the rows `ops` insert or update (spec §10.1).
-fn current_rows(conn: &Connection, schema: &Schema, ops: &[Op]) -> Result<Vec<Row>> {
-    let sql = rows::SqlCatalog::new(schema);
-    let mut out = Vec::new();
-    for op in ops.iter().filter(|o| o.command != Command::Delete) {
-        let row = sql
-            .get(&op.table)
-            .expect("a pushed op's table is in the schema")
-            .read(conn, op.row_id)?
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "pending {} of {} row {} but the row is gone",
-                    op.command, op.table, op.row_id
-                ))
-            })?;
-        out.push(row);
-    }
-    Ok(out)
 }
 
 /// Stores `req` as the outstanding push covering the pending ops up to
 /// `last_seq`.
-fn store_push(conn: &Connection, req: &PushRequest, last_seq: u64) -> Result<OutboundPush> {
+fn store_push(
+    conn: &Connection,
+    req: &PushRequest,
+    last_seq: u64,
+    part: bool,
+) -> Result<OutboundPush> {
     let body = serde_json::to_string(req).expect("serializable");
     set_state(conn, "push_id", &req.push_id)?;
     set_state(conn, "push_body", &body)?;
     set_state(conn, "push_last_seq", &(last_seq as i64))?;
     set_state(conn, "push_ops", &(req.ops.len() as i64))?;
     set_state(conn, "push_base", &(req.base_version as i64))?;
+    set_state(conn, "push_part", &part)?;
     Ok(OutboundPush {
         push_id: req.push_id.clone(),
         body: body.into_bytes(),
         last_seq,
         ops: req.ops.len(),
+        part,
     })
 }
 
@@ -144,7 +155,7 @@ pub(super) fn forget_push(conn: &Connection) -> rusqlite::Result<()> {
 /// The server applied the push as `version`: its ops stop being pending.
 pub fn finish_push(conn: &mut Connection, push: &OutboundPush, version: u64) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    oplog::mark_pushed(&tx, push.last_seq, version)?;
+    mark_settled(&tx, &push.body, push.last_seq, push.part, version)?;
     forget_settled_restores(&tx)?;
     let last = state(&tx)?.last_version.max(version);
     set_state(&tx, "last_version", &(last as i64))?;
@@ -162,26 +173,62 @@ pub fn abandon_push(conn: &Connection) -> rusqlite::Result<()> {
 /// Settles the outstanding push `push_id` by what a pull brought (spec
 /// §11.5): a version of this node with that push id is the push, applied
 /// (its ops stop being pending, and the version is returned: it is the
-/// node's own, not remote work); a pull that reaches past the push's base
-/// without it shows the push was never applied and never will be.
+/// node's own, not remote work); a whole transfer (`target_version` given:
+/// the last step of one, §11.6) that reaches past the push's base without
+/// it shows the push was never applied and never will be.
 pub(super) fn settle_by_pull(
     conn: &Connection,
     node_id: u64,
     push_id: &str,
     versions: &[dbsync_core::protocol::VersionInfo],
-    target_version: u64,
+    target_version: Option<u64>,
 ) -> Result<Option<u64>> {
     let mine = versions
         .iter()
         .find(|v| v.node_id == Some(node_id) && v.push_id.as_deref() == Some(push_id));
     if let Some(v) = mine {
-        let last_seq = get_state::<i64>(conn, "push_last_seq")?.unwrap_or(0) as u64;
-        oplog::mark_pushed(conn, last_seq, v.version)?;
+        let Some(push) = stored_push(conn)? else {
+            return Ok(None);
+        };
+        mark_settled(conn, &push.body, push.last_seq, push.part, v.version)?;
         forget_push(conn)?;
         return Ok(Some(v.version));
     }
+    let Some(target_version) = target_version else {
+        return Ok(None);
+    };
     if target_version > get_state::<i64>(conn, "push_base")?.unwrap_or(0) as u64 {
         forget_push(conn)?;
     }
     Ok(None)
+}
+
+/// Marks what an applied push settled with its `version`: every pending
+/// record up to its watermark, or for a part (spec §10.1.2) only the
+/// records of the rows the part carried.
+fn mark_settled(
+    conn: &Connection,
+    body: &[u8],
+    last_seq: u64,
+    part: bool,
+    version: u64,
+) -> Result<()> {
+    if !part {
+        oplog::mark_pushed(conn, last_seq, version)?;
+        return Ok(());
+    }
+    #[derive(serde::Deserialize)]
+    struct OpsOf {
+        ops: Vec<Op>,
+    }
+    let ops: OpsOf = serde_json::from_slice(body)
+        .map_err(|e| StoreError::Corrupt(format!("the stored push is not a push: {e}")))?;
+    let ids = super::pending::table_ids_by_name(conn)?;
+    let rows: Vec<(i64, i64)> = ops
+        .ops
+        .iter()
+        .filter_map(|o| ids.get(&o.table).map(|t| (*t, o.row_id)))
+        .collect();
+    oplog::mark_rows_pushed(conn, last_seq, version, &rows)?;
+    Ok(())
 }
