@@ -31,9 +31,8 @@ impl Node {
     #[doc = include_str!("../doc/pull.md")]
     pub async fn pull(&self) -> Result<MergeReport, ClientError> {
         let (transport, signer, st) = self.connect().await?;
-        let pending = self
-            .with_db(|c, _| Ok(store::compressed_pending(c)?))
-            .await?;
+        // §11.2: pending inserts name rows the transfer brings anyway.
+        let pending = self.with_db(|c, _| Ok(store::pending_changes(c)?)).await?;
         let mut staged = StagedPull::default();
         let mut report: Option<MergeReport> = None;
         let mut cursor = None;

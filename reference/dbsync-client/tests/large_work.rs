@@ -156,3 +156,28 @@ async fn unique_updates_that_cannot_fit_one_push_are_push_too_large_and_nothing_
     assert_eq!(a.status().await.unwrap().pending_ops, 600);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_more_new_rows_than_a_pull_body_holds_pulls_when_another_pushed_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = small_body_server(dir.path()).await;
+    let base = url(server.local_addr());
+    let a = node(dir.path(), "a", &base).await;
+    let b = node(dir.path(), "b", &base).await;
+    exec(&b, "INSERT INTO city (id, name) VALUES (1, 'Lisbon');");
+    b.sync().await.unwrap();
+    // 3,000 pending inserts: listed in a pull request they would take
+    // about 135 KB, over the 64 KiB limit (spec §11.2 lets a node leave
+    // them out).
+    let people: String = (1..=3000)
+        .map(|p| format!("INSERT INTO person (id, name) VALUES ({p}, 'p{p}');"))
+        .collect();
+    exec(&a, &people);
+    let report = a.sync().await.unwrap();
+    assert!(report.pulls >= 1, "a's base was behind: {report:?}");
+    assert_eq!(report.pushed_ops, 3000);
+    let server_rows = dump(&dir.path().join("server.db"));
+    assert_eq!(server_rows.len(), 3001);
+    assert_eq!(dump(&db_path(dir.path(), "a")), server_rows);
+    server.shutdown().await;
+}

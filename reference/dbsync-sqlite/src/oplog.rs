@@ -11,6 +11,19 @@ pub fn pending(conn: &Connection) -> Result<Vec<OplogRecord>, StoreError> {
     records(conn, "WHERE version IS NULL", "")
 }
 
+/// The pending ops of the rows whose oldest pending op is not an insert
+/// (those whose compressed op may be `u` or `d`), oldest first; the rows
+/// are chosen inside SQLite, so new rows, however many, are never read.
+pub fn pending_of_changed_rows(conn: &Connection) -> Result<Vec<OplogRecord>, StoreError> {
+    records(
+        conn,
+        "WHERE version IS NULL AND (table_id, row_id) IN (SELECT table_id, row_id FROM \
+         (SELECT table_id, row_id, command, min(seq) FROM dbsync_oplog \
+          WHERE version IS NULL GROUP BY table_id, row_id) WHERE command != 1)",
+        "",
+    )
+}
+
 /// The `limit` oldest pending ops, and whether more are pending.
 pub fn pending_first(
     conn: &Connection,

@@ -37,7 +37,9 @@ pub use apply::apply_plan;
 pub use conflicts::{conflicts, LoggedConflict};
 pub use local_work::{describe_work, local_work, LocalWork};
 pub use merge::{merge, MergeReport, StagedPull};
-pub use pending::{compressed_pending, mark_restore, pending_restores, restores, trim};
+pub use pending::{
+    compressed_pending, mark_restore, pending_changes, pending_restores, restores, trim,
+};
 pub use push::{
     abandon_push, begin_push, begin_push_within, finish_push, OutboundPush, DEFAULT_PUSH_BUDGET,
 };

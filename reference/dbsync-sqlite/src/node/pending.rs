@@ -7,7 +7,7 @@ use super::Result;
 use crate::{oplog, track};
 use dbsync_core::compress::compress_pending;
 use dbsync_core::merge::{self, Restore};
-use dbsync_core::{Op, OplogRecord};
+use dbsync_core::{Command, Op, OplogRecord};
 use rusqlite::{params, Connection};
 use std::collections::{HashMap, HashSet};
 
@@ -15,7 +15,23 @@ use std::collections::{HashMap, HashSet};
 /// that took a reused key and has not moved yet (spec §2.2.1) counts as
 /// another row from its insert on, as it will be once moved.
 pub fn compressed_pending(conn: &Connection) -> Result<Vec<Op>> {
-    let records = oplog::pending(conn)?;
+    compressed_apart(conn, oplog::pending(conn)?)
+}
+
+/// The compressed pending ops other than inserts: what a pull request
+/// lists (spec §11.2). Only the records of rows whose oldest pending op is
+/// not an insert are read.
+pub fn pending_changes(conn: &Connection) -> Result<Vec<Op>> {
+    Ok(
+        compressed_apart(conn, oplog::pending_of_changed_rows(conn)?)?
+            .into_iter()
+            .filter(|o| o.command != Command::Insert)
+            .collect(),
+    )
+}
+
+/// Compresses `records`, a row that took a reused key counting apart.
+fn compressed_apart(conn: &Connection, records: Vec<OplogRecord>) -> Result<Vec<Op>> {
     let marks = super::reused::marks_by_row(conn)?;
     if marks.is_empty() {
         return Ok(compress_pending(&records)?);
