@@ -63,6 +63,8 @@ fn the_reference_node_keeps_every_invariant_through_the_fault_proxy() {
             "crash_at_commit",
             "restart_server",
             "rule_local_insert_rekeyed",
+            "push_accepted_behind",
+            "pull_required",
         ] {
             assert!(
                 outcome.stats.events.get(event).copied().unwrap_or(0) > 0,

@@ -85,6 +85,9 @@ impl World {
             if resp.duplicate {
                 self.stats.count("push_duplicate");
             } else {
+                if resp.version > req.base_version + 1 {
+                    self.stats.count("push_accepted_behind"); // §10.2.2.1
+                }
                 self.note_accepted(n, &req);
             }
         }

@@ -192,6 +192,9 @@ impl Run<'_> {
             } else {
                 let req: PushRequest = serde_json::from_slice(&ex.body)
                     .map_err(|e| Failure::new(format!("node {n}'s push body: {e}")))?;
+                if resp.version > req.base_version + 1 {
+                    self.stats.count("push_accepted_behind"); // §10.2.2.1
+                }
                 self.accept(n, &req)?;
             }
         }

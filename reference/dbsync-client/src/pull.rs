@@ -82,5 +82,6 @@ fn joined(earlier: Option<MergeReport>, later: MergeReport) -> MergeReport {
     all.ops_merged += later.ops_merged;
     all.conflicts.extend(later.conflicts);
     all.version = later.version;
+    all.steps += later.steps;
     all
 }

@@ -96,7 +96,8 @@ async fn the_register_hook_sees_app_data_attaches_a_user_id_reuses_a_node_and_ma
     assert_eq!(refused.error.details.unwrap()["hook"], "register");
 }
 
-async fn an_accepted_push_becomes_the_next_version_and_a_push_on_an_old_base_must_pull_first() {
+async fn an_accepted_push_becomes_the_next_version_and_a_push_on_an_old_base_is_accepted_only_when_clear(
+) {
     let ts = TestServer::start(|_| {}).await;
     let a = ts.register().await;
     let b = ts.register().await;
@@ -112,12 +113,36 @@ async fn an_accepted_push_becomes_the_next_version_and_a_push_on_an_old_base_mus
     let name = ts.db.value("SELECT name FROM person WHERE id = 1");
     assert_eq!(name.as_deref(), Some("Ana"));
 
+    // b, still at 0, inserts another city: nothing it touches changed
+    // after 0, so it becomes version 2 (spec §10.2.2.1).
     let rows = vec![city(2, "Porto")];
+    let behind: PushResponse = ts
+        .push(&b, "push-b-0001", 0, inserts(&rows), rows)
+        .await
+        .parse();
+    assert_eq!((behind.version, behind.duplicate), (2, false));
+    // b renames Lisbon, which version 1 wrote: pull first (C1).
+    let rows = vec![city(1, "Lisboa")];
     let err = ts
-        .unchanged(ts.push(&b, "push-b-0001", 0, inserts(&rows), rows))
+        .unchanged(ts.push(
+            &b,
+            "push-b-0002",
+            0,
+            vec![op("city", 1, Command::Update)],
+            rows,
+        ))
         .await
         .expect_error(409, "pull_required");
-    assert_eq!(err.error.details.unwrap()["latest_version"], 1);
+    let details = err.error.details.unwrap();
+    assert_eq!(details["latest_version"], 2);
+    assert_eq!(
+        (
+            details["reason"].as_str(),
+            details["table"].as_str(),
+            details["row_id"].as_i64()
+        ),
+        (Some("row"), Some("city"), Some(1))
+    );
 }
 
 async fn a_retried_push_answers_the_same_version_as_a_duplicate_and_applies_nothing_twice() {
@@ -432,11 +457,20 @@ async fn a_write_made_directly_on_the_server_database_reaches_pulling_nodes_as_a
     assert_eq!(page.ops.len(), 2);
     let holiday = page.rows.iter().find(|r| r.table == "holiday").unwrap();
     assert_eq!(holiday.values["day"], Value::Text("2025-12-25".into()));
-    // And a push on version 0 must now pull first.
-    let rows = vec![city(2, "Porto")];
-    ts.push(&a, "push-a-0001", 0, inserts(&rows), rows)
+    // And a push on version 0 that changes Braga must now pull first
+    // (spec §10.2.2.1, C1).
+    let rows = vec![city(1, "Braga do Minho")];
+    let err = ts
+        .push(
+            &a,
+            "push-a-0001",
+            0,
+            vec![op("city", 1, Command::Update)],
+            rows,
+        )
         .await
         .expect_error(409, "pull_required");
+    assert_eq!(err.error.details.unwrap()["reason"], "row");
 }
 
 async fn trim_drops_versions_every_node_holds_and_a_node_unseen_too_long_must_repair() {
@@ -583,7 +617,7 @@ both_stores!(
     open_registration_registers_a_node_without_a_token,
     a_server_with_neither_token_nor_open_registration_refuses_every_registration,
     the_register_hook_sees_app_data_attaches_a_user_id_reuses_a_node_and_may_refuse,
-    an_accepted_push_becomes_the_next_version_and_a_push_on_an_old_base_must_pull_first,
+    an_accepted_push_becomes_the_next_version_and_a_push_on_an_old_base_is_accepted_only_when_clear,
     a_retried_push_answers_the_same_version_as_a_duplicate_and_applies_nothing_twice,
     a_push_id_reused_with_other_content_is_refused,
     a_pull_after_another_nodes_push_brings_its_ops_its_rows_and_their_parents,

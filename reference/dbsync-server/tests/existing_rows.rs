@@ -62,11 +62,14 @@ async fn rows_present_before_the_first_serve_reach_a_registered_node_as_one_vers
     );
     let rui = page.rows.iter().find(|r| r.table == "person").unwrap();
     assert_eq!(rui.values["city_id"], Value::Integer(7));
-    // A push on version 0 must pull the rows first.
-    let rows = vec![city(9, "Faro")];
-    ts.push(&node, "push-0001", 0, inserts(&rows), rows)
+    // A push on version 0 that relies on those rows must pull them first
+    // (spec §10.2.2.1, C2: Eva lives in Braga, which version 1 wrote).
+    let rows = vec![person(9, "Eva", Some(7))];
+    let err = ts
+        .push(&node, "push-0001", 0, inserts(&rows), rows)
         .await
         .expect_error(409, "pull_required");
+    assert_eq!(err.error.details.unwrap()["reason"], "parent");
 }
 
 async fn serving_the_database_again_records_its_rows_no_second_time() {

@@ -1,10 +1,12 @@
 //! Push (spec §10): the order of checks P1–P8, the push record that
 //! makes a push idempotent (§10.4), and the new version (§6).
 //!
+//! - [`behind`]: P3 for a push behind the latest version (§10.2.2.1);
 //! - [`checks`]: P4–P6, the ops and rows of a push (§10.2.3);
 //! - [`apply`]: P8, applying the ops as if all at once (§10.2.4).
 
 pub mod apply;
+pub mod behind;
 pub mod checks;
 
 use crate::register::hook_rejected;
@@ -48,7 +50,7 @@ pub fn push(
     let latest = seal_direct_writes(&mut *tx, now)?;
     check_base(&mut *tx, &node, req.base_version, latest)?;
     if req.base_version != latest {
-        return Err(pull_required(latest));
+        behind::check_clear(&mut *tx, schema, req, latest)?;
     }
     checks::check_push(schema, req)?;
     if let Some(hook) = &settings.hooks.before_push {
@@ -101,7 +103,11 @@ fn record(
     };
     tx.append_version(&info, &req.ops)?;
     tx.insert_push_record(node_id, &req.push_id, &PushRecord { version, digest })?;
-    tx.note_known_version(node_id, version, false)?;
+    if req.base_version + 1 == version {
+        // A push accepted behind (§10.2.2.1) does not bring its node the
+        // versions in between: it still needs them, so trim must wait.
+        tx.note_known_version(node_id, version, false)?;
+    }
     Ok(())
 }
 
@@ -127,15 +133,6 @@ fn after_push(settings: &Settings, node_id: u64, req: &PushRequest, answer: &Pus
             "the after-push hook panicked; the push is committed"
         );
     }
-}
-
-/// P3's answer: `pull_required` with the server's latest version.
-fn pull_required(latest: u64) -> Rejection {
-    Rejection::new(
-        ErrorCode::PullRequired,
-        format!("the server is at version {latest}; pull, merge, then push again"),
-    )
-    .with(json!({ "latest_version": latest }))
 }
 
 /// The version checks of spec §10.2.2, shared by push (P2) and pull (L2).

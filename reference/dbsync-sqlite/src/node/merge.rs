@@ -3,6 +3,7 @@
 //! recognised, the core plans the merge and [`apply_plan`] applies it.
 
 use super::apply::apply_plan;
+use super::own_versions::{forget_through, own_versions};
 use super::pending::{compressed_pending_pruning, pending_restores};
 use super::push::settle_by_pull;
 use super::state::{set_state, state};
@@ -25,9 +26,6 @@ pub struct StagedPull {
     pub versions: Vec<VersionInfo>,
     pub ops: Vec<VersionedOp>,
     pub rows: Vec<Row>,
-    /// Whether later steps of the same transfer follow (spec §11.6): the
-    /// outstanding push is then settled only when recognised.
-    pub more: bool,
     /// The first page's rows (those of the pending ops, spec §11.3.2),
     /// kept for every step.
     first_rows: Vec<Row>,
@@ -89,7 +87,6 @@ impl StagedPull {
             versions: std::mem::take(&mut self.versions),
             ops: std::mem::replace(&mut self.ops, kept_ops),
             rows,
-            more: true,
             first_rows: Vec::new(),
             page_ends: Vec::new(),
         };
@@ -104,7 +101,6 @@ impl StagedPull {
         let mut rows = std::mem::take(&mut self.first_rows);
         rows.append(&mut self.rows);
         self.rows = rows;
-        self.more = false;
         self
     }
 }
@@ -121,6 +117,9 @@ pub struct MergeReport {
     pub conflicts: Vec<ConflictEntry>,
     /// The last version the node now knows.
     pub version: u64,
+    /// In how many transactions the pull was merged (spec §11.6: steps
+    /// that end on version boundaries, then the last).
+    pub steps: usize,
 }
 
 /// Merges a whole pull into the node's database in one transaction
@@ -143,17 +142,13 @@ pub fn merge(
             .map_err(|e| NodeError::BadPull(e.to_string()))?;
     }
     // §11.5: a version of our own outstanding push is ours, not remote work.
-    let mut own = HashSet::new();
+    // §10.3: versions of pushes accepted behind are ours too.
+    let mut own: HashSet<u64> = own_versions(&tx)?.into_iter().collect();
     if let Some(push_id) = &st.outstanding_push {
-        let settled = settle_by_pull(
-            &tx,
-            node_id,
-            push_id,
-            &staged.versions,
-            (!staged.more).then_some(staged.target_version),
-        )?;
+        let settled = settle_by_pull(&tx, node_id, push_id, &staged.versions, &staged.ops, &own)?;
         own.extend(settled);
     }
+    forget_through(&tx, staged.target_version)?;
     let ops = without_versions(staged.ops, &own);
     let ops_merged = ops.len();
     super::reused::move_reused_keys(&tx, schema)?;
@@ -180,6 +175,7 @@ pub fn merge(
         ops_merged,
         conflicts: plan.conflicts,
         version: last,
+        steps: 1,
     })
 }
 
@@ -252,7 +248,7 @@ mod tests {
         staged.add(page(&[(1, 12), (2, 20)], &[1]));
         staged.add(page(&[(2, 21), (3, 30)], &[]));
         let step = staged.split_listed().expect("version 1 is listed");
-        assert_eq!((step.target_version, step.more), (1, true));
+        assert_eq!(step.target_version, 1);
         assert_eq!(step.ops.len(), 3);
         // The first page's rows come first, then every page's.
         assert_eq!(ids(&step.rows), [10, 11, 10, 11, 12, 20, 21, 30]);
@@ -266,10 +262,7 @@ mod tests {
         assert!(staged.split_listed().is_none(), "no version is listed yet");
         staged.add(page(&[(3, 31)], &[2, 3]));
         let last = staged.last_step();
-        assert_eq!(
-            (last.versions.len(), last.ops.len(), last.more),
-            (2, 4, false)
-        );
+        assert_eq!((last.versions.len(), last.ops.len()), (2, 4));
         assert_eq!(ids(&last.rows), [10, 11, 12, 20, 21, 30, 31]);
     }
 }

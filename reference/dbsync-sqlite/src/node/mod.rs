@@ -26,6 +26,7 @@ mod conflicts;
 mod local_work;
 mod merge;
 mod next_push;
+mod own_versions;
 mod pending;
 mod push;
 mod repair;

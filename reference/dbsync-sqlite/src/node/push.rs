@@ -10,8 +10,9 @@ use super::state::{clear_state, get_state, set_state, state};
 use super::{in_write_transaction, NodeError, Result};
 use crate::{oplog, StoreError};
 use dbsync_core::protocol::{AppData, PushRequest};
-use dbsync_core::{Op, Schema};
+use dbsync_core::{Op, Schema, VersionedOp};
 use rusqlite::{Connection, TransactionBehavior};
+use std::collections::HashSet;
 
 /// A push built and stored before it is sent (spec §10.4): retries send
 /// exactly these bytes.
@@ -157,8 +158,14 @@ pub fn finish_push(conn: &mut Connection, push: &OutboundPush, version: u64) -> 
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     mark_settled(&tx, &push.body, push.last_seq, push.part, version)?;
     forget_settled_restores(&tx)?;
-    let last = state(&tx)?.last_version.max(version);
-    set_state(&tx, "last_version", &(last as i64))?;
+    let last = state(&tx)?.last_version;
+    if version == last + 1 {
+        set_state(&tx, "last_version", &(version as i64))?;
+    } else if version > last + 1 {
+        // Accepted behind (spec §10.2.2.1): the versions between are
+        // still to be pulled.
+        super::own_versions::remember(&tx, version)?;
+    }
     forget_push(&tx)?;
     tx.commit()?;
     Ok(())
@@ -173,15 +180,18 @@ pub fn abandon_push(conn: &Connection) -> rusqlite::Result<()> {
 /// Settles the outstanding push `push_id` by what a pull brought (spec
 /// §11.5): a version of this node with that push id is the push, applied
 /// (its ops stop being pending, and the version is returned: it is the
-/// node's own, not remote work); a whole transfer (`target_version` given:
-/// the last step of one, §11.6) that reaches past the push's base without
-/// it shows the push was never applied and never will be.
+/// node's own, not remote work). Without it, the push is forgotten when
+/// a pulled op (of a version not in `own`) names a row it has an op of:
+/// it can never be applied (§10.2.2.1, C1), and its ops merge as pending
+/// ops. Otherwise it stays outstanding: a copy on its way may yet be
+/// applied behind, and the answer to sending it again settles it.
 pub(super) fn settle_by_pull(
     conn: &Connection,
     node_id: u64,
     push_id: &str,
     versions: &[dbsync_core::protocol::VersionInfo],
-    target_version: Option<u64>,
+    pulled: &[VersionedOp],
+    own: &HashSet<u64>,
 ) -> Result<Option<u64>> {
     let mine = versions
         .iter()
@@ -194,10 +204,15 @@ pub(super) fn settle_by_pull(
         forget_push(conn)?;
         return Ok(Some(v.version));
     }
-    let Some(target_version) = target_version else {
+    let Some(push) = stored_push(conn)? else {
         return Ok(None);
     };
-    if target_version > get_state::<i64>(conn, "push_base")?.unwrap_or(0) as u64 {
+    let ops = push_ops(&push.body)?;
+    let named: HashSet<(&str, i64)> = ops.iter().map(|o| (o.table.as_str(), o.row_id)).collect();
+    let touched = pulled
+        .iter()
+        .any(|o| !own.contains(&o.version) && named.contains(&(o.table.as_str(), o.row_id)));
+    if touched {
         forget_push(conn)?;
     }
     Ok(None)
@@ -217,18 +232,23 @@ fn mark_settled(
         oplog::mark_pushed(conn, last_seq, version)?;
         return Ok(());
     }
+    let ops = push_ops(body)?;
+    let ids = super::pending::table_ids_by_name(conn)?;
+    let rows: Vec<(i64, i64)> = ops
+        .iter()
+        .filter_map(|o| ids.get(&o.table).map(|t| (*t, o.row_id)))
+        .collect();
+    oplog::mark_rows_pushed(conn, last_seq, version, &rows)?;
+    Ok(())
+}
+
+/// The ops of a stored push body.
+fn push_ops(body: &[u8]) -> Result<Vec<Op>> {
     #[derive(serde::Deserialize)]
     struct OpsOf {
         ops: Vec<Op>,
     }
     let ops: OpsOf = serde_json::from_slice(body)
         .map_err(|e| StoreError::Corrupt(format!("the stored push is not a push: {e}")))?;
-    let ids = super::pending::table_ids_by_name(conn)?;
-    let rows: Vec<(i64, i64)> = ops
-        .ops
-        .iter()
-        .filter_map(|o| ids.get(&o.table).map(|t| (*t, o.row_id)))
-        .collect();
-    oplog::mark_rows_pushed(conn, last_seq, version, &rows)?;
-    Ok(())
+    Ok(ops.ops)
 }

@@ -133,6 +133,8 @@ fn replace_tables(tx: &Connection, schema: &Schema, pull: StagedPull) -> Result<
     repair_paid(tx)?;
     let version = pull.target_version;
     set_state(tx, "last_version", &(version as i64))?;
+    // The repaired copy holds every version up to `version`, own ones too.
+    super::own_versions::forget_through(tx, version)?;
     Ok(version)
 }
 
