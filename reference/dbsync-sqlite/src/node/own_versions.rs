@@ -26,28 +26,50 @@ pub(super) fn remember(conn: &Connection, version: u64) -> Result<()> {
     if let Err(at) = all.binary_search(&version) {
         all.insert(at, version);
     }
-    set_state(
-        conn,
-        KEY,
-        &serde_json::to_string(&all).expect("a list of numbers"),
-    )?;
-    Ok(())
+    store(conn, &all)
 }
 
 /// Forgets the own versions up to `version` (a pull reached them).
 pub(super) fn forget_through(conn: &Connection, version: u64) -> Result<()> {
-    let all: Vec<u64> = own_versions(conn)?
-        .into_iter()
-        .filter(|v| *v > version)
-        .collect();
+    let mut all = own_versions(conn)?;
+    all.retain(|v| *v > version);
+    store(conn, &all)
+}
+
+/// Stores `all` (nothing when empty).
+fn store(conn: &Connection, all: &[u64]) -> Result<()> {
     if all.is_empty() {
         clear_state(conn, KEY)?;
     } else {
         set_state(
             conn,
             KEY,
-            &serde_json::to_string(&all).expect("a list of numbers"),
+            &serde_json::to_string(all).expect("a list of numbers"),
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_versions_are_kept_in_order_once_each_and_forgotten_up_to_a_pull() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::track::ensure_meta(&conn).unwrap();
+        for v in [9, 4, 9, 6] {
+            remember(&conn, v).unwrap();
+        }
+        assert_eq!(own_versions(&conn).unwrap(), [4, 6, 9]);
+        forget_through(&conn, 6).unwrap();
+        assert_eq!(own_versions(&conn).unwrap(), [9]);
+        forget_through(&conn, 9).unwrap();
+        assert!(own_versions(&conn).unwrap().is_empty());
+        assert_eq!(
+            get_state::<String>(&conn, KEY).unwrap(),
+            None,
+            "nothing left stored"
+        );
+    }
 }
