@@ -105,8 +105,10 @@ pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// Each node inserts 3 rows then syncs, again and again, for `run`, all
-/// nodes at once.
-pub async fn sync_load(nodes: Vec<Node>, run: Duration) -> Load {
+/// nodes at once. With `own_keys`, node `i` gives its rows keys of its
+/// own (`(i + 1) × 10^9 + k`), as an application that picks keys no other
+/// node picks would: no two nodes' inserts then name the same row.
+pub async fn sync_load(nodes: Vec<Node>, run: Duration, own_keys: bool) -> Load {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (i, node) in nodes.into_iter().enumerate() {
@@ -120,9 +122,10 @@ pub async fn sync_load(nodes: Vec<Node>, run: Duration) -> Load {
                     let conn = db.lock().unwrap();
                     for _ in 0..3 {
                         k += 1;
+                        let id = own_keys.then_some((i as i64 + 1) * 1_000_000_000 + k);
                         conn.execute(
-                            "INSERT INTO item (name, qty) VALUES (?1, ?2)",
-                            rusqlite::params![format!("n{i} {k}"), k],
+                            "INSERT INTO item (id, name, qty) VALUES (?1, ?2, ?3)",
+                            rusqlite::params![id, format!("n{i} {k}"), k],
                         )
                         .unwrap();
                     }
