@@ -8,7 +8,7 @@ use std::time::Duration;
 mod support {
     pub mod run;
 }
-use support::run::{create_db, ok, BIN};
+use support::run::{ok, server_and_node_dbs, BIN};
 
 const TOKEN: &str = "sesame-token-7f3a9c";
 
@@ -30,13 +30,7 @@ fn scrape(addr: &str) -> String {
 #[test]
 fn serve_logs_json_request_lines_without_secrets_and_serves_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let (server_db, node_db) = (dir.path().join("server.db"), dir.path().join("node.db"));
-    for db in [&server_db, &node_db] {
-        create_db(
-            db,
-            "CREATE TABLE note (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT);",
-        );
-    }
+    let (server_db, node_db) = server_and_node_dbs(dir.path());
     let stderr_path = dir.path().join("serve.log");
     let mut server = Command::new(BIN)
         .args(["--json", "serve", "--db", server_db.to_str().unwrap()])

@@ -8,7 +8,7 @@ mod support {
     pub mod run;
     pub mod serving;
 }
-use support::run::{create_db, ok, BIN};
+use support::run::{ok, server_and_node_dbs, BIN};
 
 /// Sends a pull head signed (badly) by node 1 at `timestamp`, declaring a
 /// body it never sends; returns the answer.
@@ -32,13 +32,7 @@ fn pull_head(url: &str, timestamp: u64) -> String {
 #[test]
 fn clock_skew_sets_the_window_of_request_timestamps() {
     let dir = tempfile::tempdir().unwrap();
-    let (server_db, node_db) = (dir.path().join("server.db"), dir.path().join("node.db"));
-    for db in [&server_db, &node_db] {
-        create_db(
-            db,
-            "CREATE TABLE note (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT);",
-        );
-    }
+    let (server_db, node_db) = server_and_node_dbs(dir.path());
     let server = support::serving::serve(
         BIN,
         server_db.to_str().unwrap(),

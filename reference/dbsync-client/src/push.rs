@@ -6,6 +6,7 @@ use crate::error::ClientError;
 use crate::node::Node;
 use crate::progress::Procedure;
 use crate::report::PushOutcome;
+use crate::transport::{Signer, Transport};
 use dbsync_core::protocol::PushResponse;
 use dbsync_core::ErrorCode;
 use dbsync_sqlite::node::{self as store, OutboundPush};
@@ -31,12 +32,14 @@ impl Node {
     ///
     #[doc = include_str!("../doc/push.md")]
     pub async fn push(&self) -> Result<PushOutcome, ClientError> {
+        let (transport, signer, _) = self.connect().await?;
         let mut outcome = PushOutcome::NothingToPush;
         loop {
             let Some(push) = self.next_push().await? else {
                 return Ok(outcome);
             };
-            let (version, duplicate) = match self.send(&push).await {
+            let (ops, part) = (push.ops, push.part);
+            let (version, duplicate) = match self.send(&transport, &signer, push).await {
                 Err(e) if self.lowers_budget(&e) => continue,
                 sent => sent?,
             };
@@ -46,10 +49,10 @@ impl Node {
             };
             outcome = PushOutcome::Pushed {
                 version,
-                ops: before + push.ops,
+                ops: before + ops,
                 duplicate,
             };
-            if !push.part {
+            if !part {
                 return Ok(outcome);
             }
         }
@@ -57,7 +60,6 @@ impl Node {
 
     /// The stored push, or a new one (or part) of the pending ops.
     async fn next_push(&self) -> Result<Option<OutboundPush>, ClientError> {
-        self.connect().await?;
         let fingerprint = self.fingerprint.clone();
         let app_data = self.app_data.clone();
         let budget = self.push_budget.load(Ordering::Relaxed);
@@ -76,11 +78,16 @@ impl Node {
 
     /// Sends `push` and settles it by the answer (spec §10.4.3): the
     /// version it became and whether it was a duplicate.
-    async fn send(&self, push: &OutboundPush) -> Result<(u64, bool), ClientError> {
-        let (transport, signer, _) = self.connect().await?;
-        self.report(Procedure::Push, 0, Some(push.ops as u64));
+    async fn send(
+        &self,
+        transport: &Transport,
+        signer: &Signer,
+        push: OutboundPush,
+    ) -> Result<(u64, bool), ClientError> {
+        let ops = push.ops as u64;
+        self.report(Procedure::Push, 0, Some(ops));
         match transport
-            .post::<PushResponse>("/v1/push", push.body.clone(), Some(&signer))
+            .post::<PushResponse>("/v1/push", push.body.clone(), Some(signer))
             .await
         {
             Ok(resp) => {
@@ -89,10 +96,10 @@ impl Node {
                         "the push response names another push id".into(),
                     ));
                 }
-                let (version, p) = (resp.version, push.clone());
-                self.with_db(move |c, _| Ok(store::finish_push(c, &p, version)?))
+                let version = resp.version;
+                self.with_db(move |c, _| Ok(store::finish_push(c, &push, version)?))
                     .await?;
-                self.report(Procedure::Push, push.ops as u64, Some(push.ops as u64));
+                self.report(Procedure::Push, ops, Some(ops));
                 Ok((version, resp.duplicate))
             }
             Err(e) if settles_as_not_applied(&e) => {

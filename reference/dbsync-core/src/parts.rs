@@ -89,9 +89,10 @@ pub fn next_part<E>(
 ) -> Result<NextPush, E> {
     let budget = budget.saturating_sub(ENVELOPE_BYTES);
     let early = early_ops(schema, ops);
+    let referenced = referenced_tables(schema);
     let inserted: HashSet<(&str, i64)> = ops
         .iter()
-        .filter(|o| o.command == Command::Insert && referenced_name(schema, &o.table))
+        .filter(|o| o.command == Command::Insert && referenced.contains(o.table.as_str()))
         .map(|o| (o.table.as_str(), o.row_id))
         .collect();
     let mut placed: HashSet<(&str, i64)> = HashSet::new();
@@ -157,6 +158,7 @@ pub fn early_ops(schema: &Schema, ops: &[Op]) -> Vec<bool> {
         .filter(|o| o.command != Command::Insert)
         .map(|o| o.table.as_str())
         .collect();
+    let referenced = referenced_tables(schema);
     ops.iter()
         .map(|op| {
             let Some(t) = schema.table(&op.table) else {
@@ -167,19 +169,19 @@ pub fn early_ops(schema: &Schema, ops: &[Op]) -> Vec<bool> {
                     t.unique.is_empty() || !changed_in_place.contains(t.name.as_str())
                 }
                 Command::Update => t.unique.is_empty(),
-                Command::Delete => !referenced_name(schema, &t.name),
+                Command::Delete => !referenced.contains(t.name.as_str()),
             }
         })
         .collect()
 }
 
-/// Whether a declared foreign key of any table references the table
-/// named `name`.
-fn referenced_name(schema: &Schema, name: &str) -> bool {
+/// The tables a declared foreign key of some table references.
+fn referenced_tables(schema: &Schema) -> HashSet<&str> {
     schema
         .tables
         .iter()
-        .any(|t| t.foreign_keys_to(name).next().is_some())
+        .flat_map(|t| t.foreign_keys.iter().map(|fk| fk.references.as_str()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -45,3 +45,15 @@ pub fn create_db(path: &Path, schema: &str) {
         .execute_batch(schema)
         .unwrap();
 }
+
+/// `server.db` and `node.db` in `dir`, each holding one `note` table.
+pub fn server_and_node_dbs(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (server_db, node_db) = (dir.join("server.db"), dir.join("node.db"));
+    for db in [&server_db, &node_db] {
+        create_db(
+            db,
+            "CREATE TABLE note (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT);",
+        );
+    }
+    (server_db, node_db)
+}

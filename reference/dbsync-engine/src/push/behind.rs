@@ -126,6 +126,8 @@ fn child_written<'r>(
     req: &'r PushRequest,
     current: &[Row],
 ) -> Option<NotClear<'r>> {
+    // Keyed by any borrow, valued by the request's own name, so that the
+    // answer borrows the request, not the server's rows.
     let named: HashMap<(&str, i64), &'r str> = req
         .ops
         .iter()

@@ -31,26 +31,35 @@ pub(super) fn choose(
     budget: usize,
     window: usize,
 ) -> Result<Option<Chosen>> {
-    loop {
-        let (records, more) = oplog::pending_first(conn, window)?;
-        let Some(last_seq) = records.last().map(|r| r.order) else {
-            return Ok(None);
-        };
-        let ops = pushed_ops(conn, schema, &records)?;
-        if ops.is_empty() && more {
-            continue; // the window compressed away; the next one is newer
-        }
-        if ops.is_empty() {
-            return Ok(None);
-        }
-        if more {
-            if let Some(chosen) = window_part(conn, schema, &ops, budget, last_seq)? {
-                return Ok(Some(chosen));
-            }
-            return every_pending(conn, schema, budget).map(Some);
-        }
-        return chosen(conn, schema, &ops, budget, last_seq).map(Some);
+    let (records, more) = oplog::pending_first(conn, window)?;
+    if !more {
+        return from_records(conn, schema, budget, &records);
     }
+    let last_seq = records.last().map_or(0, |r| r.order);
+    let ops = pushed_ops(conn, schema, &records)?;
+    if let Some(chosen) = window_part(conn, schema, &ops, budget, last_seq)? {
+        return Ok(Some(chosen));
+    }
+    // No part from the window: what must travel together is spread wider.
+    from_records(conn, schema, budget, &oplog::pending(conn)?)
+}
+
+/// The push chosen from `records` (pending, oldest first), whole or a
+/// part; `None` when they compress to nothing that travels.
+fn from_records(
+    conn: &Connection,
+    schema: &Schema,
+    budget: usize,
+    records: &[OplogRecord],
+) -> Result<Option<Chosen>> {
+    let Some(last_seq) = records.last().map(|r| r.order) else {
+        return Ok(None);
+    };
+    let ops = pushed_ops(conn, schema, records)?;
+    if ops.is_empty() {
+        return Ok(None);
+    }
+    chosen(conn, schema, &ops, budget, last_seq).map(Some)
 }
 
 /// The compressed pending ops of `records` that travel (spec §2.4).
@@ -83,15 +92,6 @@ fn window_part(
         })),
         _ => Ok(None),
     }
-}
-
-/// The push chosen from every pending record (the window could not make a
-/// part: what must travel together is spread wider).
-fn every_pending(conn: &Connection, schema: &Schema, budget: usize) -> Result<Chosen> {
-    let records = oplog::pending(conn)?;
-    let last_seq = records.last().map_or(0, |r| r.order);
-    let ops = pushed_ops(conn, schema, &records)?;
-    chosen(conn, schema, &ops, budget, last_seq)
 }
 
 fn chosen(
