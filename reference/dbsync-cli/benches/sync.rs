@@ -1,7 +1,7 @@
 //! End-to-end figures over loopback, each against a baseline measured in
 //! the same run (docs/benchmarks.md):
 //!
-//! `cargo bench -p dbsync-cli --bench sync [-- push_pull|repair_rss|concurrent]`
+//! `cargo bench -p dbsync-cli --bench sync [-- push_pull|repair_rss|concurrent|growth]`
 //!
 //! - `push_pull`: one node pushes 100k inserts, a second node pulls them;
 //!   ratio of end-to-end throughput to a raw rusqlite insert of the same
@@ -13,6 +13,12 @@
 //!   again, against one server process; syncs/s and p50/p99 latency
 //!   (target p99 <= 50 ms); twice: inserts taking the next key, then keys
 //!   of each node's own.
+//!
+//! - `growth`: push then pull of 10k, 100k and 1M inserts through
+//!   `dbsync push` and `dbsync pull` processes, each size against a raw
+//!   insert of the same rows; the time of 1M against 100k (target <= 11x)
+//!   and the peak RSS of the server and of each node process (target
+//!   <= 256 MB).
 //!
 //! The server runs as a separate `dbsync serve` process in every case.
 
@@ -78,49 +84,127 @@ fn repair_rss() {
     let node_db = dir.path().join("node.db");
     make_db(&node_db);
     let db = node_db.to_str().unwrap();
-    let status = Command::new(BIN)
-        .args(["track", "--db", db])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let status = Command::new(BIN)
-        .args(["register", "--db", db, "--server", &server.url])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    run_cli(&["track", "--db", db]);
+    run_cli(&["register", "--db", db, "--server", &server.url]);
     let server_before = peak_rss_mb(server.child.id()).unwrap_or(0.0);
-    let start = Instant::now();
-    let mut client = Command::new(BIN)
-        .args(["repair", "--db", db])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut client_peak: f64 = 0.0;
-    loop {
-        if let Some(mb) = peak_rss_mb(client.id()) {
-            client_peak = client_peak.max(mb);
-        }
-        if let Some(status) = client.try_wait().unwrap() {
-            assert!(status.success(), "repair failed");
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let elapsed = start.elapsed();
+    let repair = run_cli(&["repair", "--db", db]);
     let server_peak = peak_rss_mb(server.child.id()).unwrap_or(0.0);
     let n: i64 = rusqlite::Connection::open(&node_db)
         .unwrap()
         .query_row("SELECT count(*) FROM item", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, N);
-    println!(
-        "repair_rss: a {N}-row repair in {:.1} s",
-        elapsed.as_secs_f64()
-    );
+    println!("repair_rss: a {N}-row repair in {:.1} s", repair.secs);
     println!("  server peak RSS {server_peak:.0} MB (before the repair {server_before:.0} MB)  (target <= 256 MB)");
-    println!("  client peak RSS {client_peak:.0} MB (sampled every 20 ms)  (target <= 256 MB)");
+    println!(
+        "  client peak RSS {:.0} MB (sampled every 10 ms)  (target <= 256 MB)",
+        repair.peak_mb
+    );
+}
+
+/// One `dbsync` process run to its end: its seconds and its peak RSS.
+struct CliRun {
+    secs: f64,
+    peak_mb: f64,
+}
+
+/// Runs `dbsync ARGS` to success, sampling its peak RSS (VmHWM) every
+/// 10 ms while it runs.
+fn run_cli(args: &[&str]) -> CliRun {
+    let start = Instant::now();
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut peak_mb: f64 = 0.0;
+    loop {
+        if let Some(mb) = peak_rss_mb(child.id()) {
+            peak_mb = peak_mb.max(mb);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "dbsync {args:?} failed");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    CliRun {
+        secs: start.elapsed().as_secs_f64(),
+        peak_mb,
+    }
+}
+
+/// A push then pull of `n` inserts through a fresh server, and the raw
+/// insert of the same rows measured just before.
+struct Grown {
+    raw: f64,
+    push: CliRun,
+    pull: CliRun,
+    server_mb: f64,
+}
+
+fn grow(n: i64) -> Grown {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    make_db(&server_db);
+    let server = serve_file(&server_db);
+    let raw_db = dir.path().join("raw.db");
+    make_db(&raw_db);
+    let raw = fill(&mut rusqlite::Connection::open(&raw_db).unwrap(), n).as_secs_f64();
+    let node = |name: &str| {
+        let path = dir.path().join(name);
+        make_db(&path);
+        let db = path.to_str().unwrap().to_owned();
+        run_cli(&["track", "--db", &db]);
+        run_cli(&["register", "--db", &db, "--server", &server.url]);
+        db
+    };
+    let (a, b) = (node("a.db"), node("b.db"));
+    fill(&mut rusqlite::Connection::open(&a).unwrap(), n);
+    let push = run_cli(&["push", "--db", &a]);
+    let pull = run_cli(&["pull", "--db", &b]);
+    let count: i64 = rusqlite::Connection::open(&b)
+        .unwrap()
+        .query_row("SELECT count(*) FROM item", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, n, "the pulling node holds every row");
+    let server_mb = peak_rss_mb(server.child.id()).unwrap_or(0.0);
+    Grown {
+        raw,
+        push,
+        pull,
+        server_mb,
+    }
+}
+
+fn growth() {
+    println!("growth: push then pull through dbsync processes, a fresh server per size");
+    println!(
+        "  {:>9} {:>7} {:>7} {:>7} {:>8} {:>10} {:>8} {:>8}",
+        "ops", "raw s", "push s", "pull s", "ratio", "server MB", "push MB", "pull MB"
+    );
+    let mut took = Vec::new();
+    for n in [10_000, 100_000, 1_000_000] {
+        let g = grow(n);
+        let both = g.push.secs + g.pull.secs;
+        println!(
+            "  {n:>9} {:>7.2} {:>7.2} {:>7.2} {:>8.3} {:>10.0} {:>8.0} {:>8.0}",
+            g.raw,
+            g.push.secs,
+            g.pull.secs,
+            g.raw / both,
+            g.server_mb,
+            g.push.peak_mb,
+            g.pull.peak_mb
+        );
+        took.push(both);
+    }
+    println!(
+        "  time of 1M / time of 100k: {:.1} (target <= 11); 100k / 10k: {:.1}",
+        took[2] / took[1],
+        took[1] / took[0]
+    );
+    println!("  peak RSS target <= 256 MB for each process at 1M");
 }
 
 /// `concurrent` twice in one run: the nodes' inserts taking the next key
@@ -181,5 +265,8 @@ fn main() {
     }
     if want("concurrent") {
         rt.block_on(concurrent());
+    }
+    if want("growth") {
+        growth();
     }
 }

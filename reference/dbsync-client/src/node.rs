@@ -294,7 +294,13 @@ impl Node {
                 Ok(PushOutcome::Pushed { version, ops, .. }) => {
                     report.pushed_ops += ops;
                     report.version = version;
-                    return Ok(report);
+                    if self.holds_version(version).await? {
+                        return Ok(report);
+                    }
+                    // Accepted behind (§10.3): the versions in between are
+                    // pulled now, not when the node next has nothing to
+                    // push, so that a sync leaves it holding them.
+                    false
                 }
                 Ok(PushOutcome::NothingToPush) if report.pulls > 0 => return Ok(report),
                 Ok(PushOutcome::NothingToPush) => false,
@@ -323,6 +329,13 @@ impl Node {
                 rounds.pause(false).await?;
             }
         }
+    }
+
+    /// Whether the node's last version is `version` or later: false
+    /// after a push accepted behind (spec §10.3).
+    async fn holds_version(&self, version: u64) -> Result<bool, ClientError> {
+        self.with_db(move |c, _| Ok(store::state(c)?.last_version >= version))
+            .await
     }
 
     /// Replaces the node's pull-capable tables with the server's (spec §13).

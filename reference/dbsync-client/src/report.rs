@@ -26,7 +26,8 @@ pub struct SyncReport {
     /// How many ops the push that ended the sync carried (0: nothing was
     /// pending).
     pub pushed_ops: usize,
-    /// How many pulls the sync made before its push was accepted.
+    /// How many pulls the sync made: before its push was accepted, and
+    /// after a push accepted behind (spec §11.7).
     pub pulls: usize,
     /// How many pulled ops those pulls merged ([`MergeReport::ops_merged`](crate::MergeReport::ops_merged)).
     pub merged_ops: usize,

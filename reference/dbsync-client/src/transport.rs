@@ -253,18 +253,19 @@ impl Transport {
     }
 }
 
-/// Parses a 200 answer as its message.
+/// Parses a 200 answer as its message, in one pass: the message types
+/// refuse a repeated member (§7.4) as they read. Only a failed parse walks
+/// the body again, to name the repeated member.
 fn answer<T: DeserializeOwned>(path: &str, bytes: &[u8]) -> Result<T, ClientError> {
-    // Maps would keep the last copy of a repeated member (§7.4).
-    if let Some(pointer) = dbsync_core::protocol::json::first_duplicate_member(bytes) {
-        return Err(ClientError::Protocol(format!(
-            "{path} answered 200 with the member {pointer} twice in its object"
-        )));
-    }
     serde_json::from_slice(bytes).map_err(|e| {
-        ClientError::Protocol(format!(
-            "{path} answered 200 with a body that is not its message: {e}"
-        ))
+        match dbsync_core::protocol::json::first_duplicate_member(bytes) {
+            Some(pointer) => ClientError::Protocol(format!(
+                "{path} answered 200 with the member {pointer} twice in its object"
+            )),
+            None => ClientError::Protocol(format!(
+                "{path} answered 200 with a body that is not its message: {e}"
+            )),
+        }
     })
 }
 

@@ -66,3 +66,28 @@ async fn sixteen_nodes_updating_one_row_at_once_all_sync_and_converge() {
     }
     server.shutdown().await;
 }
+
+/// Spec §11.7 step 2: a push accepted behind (§10.2.2.1) is followed by
+/// a pull, so the sync leaves the node holding the versions in between
+/// and its next push is based on the latest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_whose_push_is_accepted_behind_pulls_the_versions_in_between() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    let base = url(server.local_addr());
+    let a = node(dir.path(), "a", &base).await;
+    let b = node(dir.path(), "b", &base).await;
+    exec(&a, "INSERT INTO city (id, name) VALUES (1, 'Lisbon');");
+    a.sync().await.unwrap();
+    exec(&b, "INSERT INTO city (id, name) VALUES (2, 'Porto');");
+    let report = b.sync().await.unwrap();
+    assert_eq!(report.version, 2, "b's push became version 2, behind");
+    assert_eq!(report.pulls, 1, "one pull, after the push, to catch up");
+    assert_eq!(report.merged_ops, 1, "a's insert, not b's own");
+    assert_eq!(b.status().await.unwrap().last_version, 2);
+    assert_eq!(
+        dump(&db_path(dir.path(), "b")),
+        dump(&dir.path().join("server.db"))
+    );
+    server.shutdown().await;
+}

@@ -1,16 +1,19 @@
 //! Request authentication (spec §8.4), after the HTTP layer read the
 //! headers (A1). What needs no body — node (A2), timestamp (A3), the
 //! nonce not used yet (A5, read only) — is [`precheck`]ed before the body
-//! is read (§16.4); [`authenticate`] then checks the MAC (A4) and
-//! records the nonce (A5). The nonce is only remembered once the MAC
-//! verified, and forgotten by time (§8.4.1). Nothing here logs a secret.
+//! is read (§16.4); [`authenticate`] then checks the MAC (A4), and
+//! A5 records the nonce in the same transaction as the request's own
+//! work when it writes ([`Authenticated::record_in`]), or alone
+//! ([`record_alone`]) when the request only reads or is refused. The
+//! nonce is only remembered once the MAC verified, and forgotten by time
+//! (§8.4.1). Nothing here logs a secret.
 
-use crate::store::Store;
+use crate::store::{Store, WriteTx};
 use crate::Rejection;
 use dbsync_core::auth::{self, AuthHeaders};
 use dbsync_core::ErrorCode;
 use serde_json::json;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// One request as authentication sees it.
 #[derive(Debug, Clone, Copy)]
@@ -69,14 +72,60 @@ pub fn precheck(
     Ok(())
 }
 
-/// Authenticates one request (A2–A5) and returns its node id.
+/// A request that passed A2–A4, whose nonce A5 still has to record
+/// (spec §8.4): in the transaction of the request's own work when it
+/// writes one, so that an accepted push costs one commit, not two.
+///
+/// Architecture invariant: no answer leaves the engine for a request
+/// whose nonce is not recorded; [`crate::Engine::handle`] records it
+/// alone when the endpoint did not.
+#[derive(Debug)]
+pub struct Authenticated {
+    node_id: u64,
+    nonce: String,
+    now: u64,
+    /// Expired nonces to forget in the same transaction (§8.4.1).
+    forget_before: Option<u64>,
+    recorded: AtomicBool,
+}
+
+impl Authenticated {
+    /// The authenticated node.
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// A5 inside `tx`: records the nonce and the node as seen, or
+    /// `replayed_nonce`. Call [`Authenticated::committed`] once `tx`
+    /// commits.
+    pub(crate) fn record_in(&self, tx: &mut dyn WriteTx) -> Result<(), Rejection> {
+        if !tx.record_nonce(self.node_id, &self.nonce, self.now)? {
+            return Err(replayed(self.node_id, &self.nonce));
+        }
+        if let Some(before) = self.forget_before {
+            tx.forget_nonces(before)?;
+        }
+        Ok(())
+    }
+
+    /// The transaction that recorded the nonce committed.
+    pub(crate) fn committed(&self) {
+        self.recorded.store(true, Ordering::Release);
+    }
+
+    fn is_recorded(&self) -> bool {
+        self.recorded.load(Ordering::Acquire)
+    }
+}
+
+/// Authenticates one request (A2–A4); A5 follows with its work.
 pub fn authenticate(
     store: &dyn Store,
     sweeper: &NonceSweeper,
     skew: u64,
     now: u64,
     req: SignedRequest<'_>,
-) -> Result<u64, Rejection> {
+) -> Result<Authenticated, Rejection> {
     let h = req.headers;
     let node = store
         .read()?
@@ -101,8 +150,27 @@ pub fn authenticate(
     let forget_before = sweeper
         .due(now)
         .then(|| now.saturating_sub(nonce_lifetime(skew)));
-    remember_nonce(store, h.node_id, &h.nonce, now, forget_before)?;
-    Ok(h.node_id)
+    Ok(Authenticated {
+        node_id: h.node_id,
+        nonce: h.nonce.clone(),
+        now,
+        forget_before,
+        recorded: AtomicBool::new(false),
+    })
+}
+
+/// A5 for a request whose work did not record its nonce (it only read,
+/// or was refused): the nonce in a transaction of its own. A request
+/// refused after A5 has still used its nonce (§8.4).
+pub fn record_alone(store: &dyn Store, auth: &Authenticated) -> Result<(), Rejection> {
+    if auth.is_recorded() {
+        return Ok(());
+    }
+    let mut tx = store.write()?;
+    auth.record_in(&mut *tx)?;
+    tx.commit().map_err(crate::rejection::commit_failed)?;
+    auth.committed();
+    Ok(())
 }
 
 fn stale(timestamp: u64, now: u64, skew: u64) -> Rejection {
@@ -119,30 +187,6 @@ fn replayed(node_id: u64, nonce: &str) -> Rejection {
         ErrorCode::ReplayedNonce,
         format!("nonce {nonce} was already used by node {node_id}"),
     )
-}
-
-/// Records `nonce` for `node_id` and the node as seen; `replayed_nonce`
-/// when the node already used it inside the window (spec §8.4). When
-/// `forget_before` is given, nonces seen before it are forgotten in the
-/// same transaction.
-fn remember_nonce(
-    store: &dyn Store,
-    node_id: u64,
-    nonce: &str,
-    now: u64,
-    forget_before: Option<u64>,
-) -> Result<(), Rejection> {
-    let mut tx = store.write()?;
-    if !tx.record_nonce(node_id, nonce, now)? {
-        return Err(replayed(node_id, nonce));
-    }
-    if let Some(before) = forget_before {
-        tx.forget_nonces(before)?;
-    }
-    tx.commit().map_err(|e| match e {
-        crate::store::RowWriteError::Fault(f) => Rejection::from(f),
-        other => Rejection::from(crate::store::StoreFault::of(other)),
-    })
 }
 
 #[cfg(test)]

@@ -129,24 +129,57 @@ fn probe(body: &[u8]) -> Result<Probe, Rejection> {
     }
 }
 
-/// Reads a whole message: protocol first, then every member.
-pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
+/// A request message, as [`parse`] reads it.
+pub trait Request: DeserializeOwned {
+    /// Its `protocol` member.
+    fn protocol(&self) -> &str;
+}
+
+macro_rules! requests {
+    ($($t:ty),*) => {$(
+        impl Request for $t {
+            fn protocol(&self) -> &str {
+                &self.protocol
+            }
+        }
+    )*};
+}
+requests!(
+    RegisterRequest,
+    PushRequest,
+    PullRequest,
+    RepairRequest,
+    QueryRequest
+);
+
+/// Reads a whole message in one pass when it is well formed: the typed
+/// parse refuses unknown and repeated members (maps through
+/// `dbsync_core::protocol::unique`), and `protocol` must then be `"1.0"`.
+/// Any failure is explained by [`diagnose`], which makes the checks in
+/// the spec's order and says what is wrong where.
+pub fn parse<T: Request>(body: &[u8]) -> Result<T, Rejection> {
+    match serde_json::from_slice::<T>(body) {
+        Ok(typed) if typed.protocol() == PROTOCOL_VERSION => Ok(typed),
+        _ => diagnose(body),
+    }
+}
+
+/// The checks of a message one by one: protocol first (§7.1), then
+/// repeated members anywhere (§7.4), `app_data` (§7.3), and every member.
+fn diagnose<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
     let probe = probe(body)?;
-    // Maps (`values`, `where`, `app_data`) would keep the last copy of a
-    // repeated member (spec §7.4).
     if let Some(pointer) = dbsync_core::protocol::json::first_duplicate_member(body) {
         return Err(at(
             pointer,
             "this member name appears twice in its object".into(),
         ));
     }
-    let typed = serde_json::from_slice(body)
-        .map_err(|e| out_of_range(&e, body).unwrap_or_else(|| malformed(e.to_string())))?;
-    // `app_data` may be absent, but when present it is an object (§7.3).
+    // `app_data` may be absent, but when present it is an object.
     if probe.app_data.is_some_and(|v| !v.is_object()) {
         return Err(at("/app_data".into(), "app_data must be an object".into()));
     }
-    Ok(typed)
+    serde_json::from_slice(body)
+        .map_err(|e| out_of_range(&e, body).unwrap_or_else(|| malformed(e.to_string())))
 }
 
 /// The `token` member of a register body, skimmed without building the

@@ -47,7 +47,7 @@ pub mod store;
 pub mod trim;
 pub mod versions;
 
-pub use authentication::SignedRequest;
+pub use authentication::{Authenticated, SignedRequest};
 pub use rejection::Rejection;
 pub use settings::{
     AfterPushHook, BeforePushHook, Hooks, Limits, RegisterDecision, RegisterHook, Registration,
@@ -61,7 +61,6 @@ use dbsync_core::protocol::{
     PullRequest, PushRequest, QueryRequest, RegisterRequest, RepairRequest,
 };
 use dbsync_core::Schema;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -150,23 +149,45 @@ impl Engine {
         authentication::precheck(&*self.store, self.settings.skew_window, now, headers)
     }
 
-    /// Authenticates a request (spec §8.4, A2–A5): its node id.
-    pub fn authenticate(&self, req: SignedRequest<'_>, now: u64) -> Result<u64, Rejection> {
+    /// Authenticates a request (spec §8.4, A2–A4). Its nonce (A5) is
+    /// recorded by [`Engine::handle`], with the request's work.
+    pub fn authenticate(
+        &self,
+        req: SignedRequest<'_>,
+        now: u64,
+    ) -> Result<Authenticated, Rejection> {
         let skew = self.settings.skew_window;
         authentication::authenticate(&*self.store, &self.sweeper, skew, now, req)
     }
 
     /// Answers one request whose transport checks passed (spec §16.4,
-    /// H6–H9): `node` is the authenticated node (none for register).
+    /// H6–H9): `auth` is the authenticated request (none for register).
+    /// Its nonce is recorded before any answer is returned: in the
+    /// transaction of an accepted push or of a pull's last page, or else
+    /// alone.
     pub fn handle(
         &self,
         endpoint: Endpoint,
-        node: Option<u64>,
+        auth: Option<&Authenticated>,
+        body: &[u8],
+        now: u64,
+    ) -> Result<Vec<u8>, Rejection> {
+        let answer = self.answer(endpoint, auth, body, now);
+        if let Some(auth) = auth {
+            authentication::record_alone(&*self.store, auth)?;
+        }
+        answer
+    }
+
+    fn answer(
+        &self,
+        endpoint: Endpoint,
+        auth: Option<&Authenticated>,
         body: &[u8],
         now: u64,
     ) -> Result<Vec<u8>, Rejection> {
         let node = || {
-            node.ok_or_else(|| {
+            auth.map(Authenticated::node_id).ok_or_else(|| {
                 tracing::error!(?endpoint, "an authenticated endpoint ran without a node");
                 Rejection::internal()
             })
@@ -176,12 +197,20 @@ impl Engine {
             Endpoint::Push => {
                 let req =
                     self.parse_checked(body, envelope::check_push, |r: &PushRequest| &r.schema)?;
-                encode(&self.push(node()?, &req, now)?)
+                let node = node()?;
+                encode(&push::push(
+                    &*self.store,
+                    &self.settings,
+                    node,
+                    &req,
+                    now,
+                    auth,
+                )?)
             }
             Endpoint::Pull => {
                 let req =
                     self.parse_checked(body, envelope::check_pull, |r: &PullRequest| &r.schema)?;
-                encode(&self.pull(node()?, &req, now)?)
+                encode(&self.pull_page(node()?, &req, now, auth)?)
             }
             Endpoint::Repair => {
                 let req =
@@ -213,7 +242,7 @@ impl Engine {
 
     /// An endpoint's request: the envelope (spec §7), the endpoint's own
     /// checks, then the schema fingerprint.
-    fn parse_checked<T: DeserializeOwned>(
+    fn parse_checked<T: envelope::Request>(
         &self,
         body: &[u8],
         check: fn(&T) -> Result<(), Rejection>,
@@ -241,7 +270,7 @@ impl Engine {
         req: &PushRequest,
         now: u64,
     ) -> Result<dbsync_core::protocol::PushResponse, Rejection> {
-        push::push(&*self.store, &self.settings, node, req, now)
+        push::push(&*self.store, &self.settings, node, req, now, None)
     }
 
     /// One pull page (spec §11), after the envelope checks. The first page
@@ -251,6 +280,18 @@ impl Engine {
         node: u64,
         req: &PullRequest,
         now: u64,
+    ) -> Result<dbsync_core::protocol::PullResponse, Rejection> {
+        self.pull_page(node, req, now, None)
+    }
+
+    /// A pull page whose last page records `auth`'s nonce with the
+    /// node's version.
+    fn pull_page(
+        &self,
+        node: u64,
+        req: &PullRequest,
+        now: u64,
+        auth: Option<&Authenticated>,
     ) -> Result<dbsync_core::protocol::PullResponse, Rejection> {
         if req.cursor.is_none() {
             self.seal(now)?;
@@ -263,7 +304,7 @@ impl Engine {
             req,
         )?;
         if page.next_cursor.is_none() {
-            self.note_version(node, page.target_version, false)?;
+            self.note_version(node, page.target_version, false, auth)?;
         }
         Ok(page)
     }
@@ -286,7 +327,7 @@ impl Engine {
             req,
         )?;
         if page.next_cursor.is_none() {
-            self.note_version(node, page.version, true)?;
+            self.note_version(node, page.version, true, None)?;
         }
         Ok(page)
     }
@@ -353,10 +394,25 @@ impl Engine {
         Ok(sealed.max(latest))
     }
 
-    fn note_version(&self, node: u64, version: u64, repaired: bool) -> Result<(), Rejection> {
+    /// Notes the version `node` reached, recording `auth`'s nonce in
+    /// the same transaction.
+    fn note_version(
+        &self,
+        node: u64,
+        version: u64,
+        repaired: bool,
+        auth: Option<&Authenticated>,
+    ) -> Result<(), Rejection> {
         let mut tx = self.store.write()?;
+        if let Some(auth) = auth {
+            auth.record_in(&mut *tx)?;
+        }
         tx.note_known_version(node, version, repaired)?;
-        commit(tx)
+        commit(tx)?;
+        if let Some(auth) = auth {
+            auth.committed();
+        }
+        Ok(())
     }
 }
 

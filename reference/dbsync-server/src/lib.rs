@@ -427,7 +427,7 @@ impl Server {
         let path = path.to_owned();
         tokio::task::spawn_blocking(move || {
             let now = unix_now();
-            let node = match &headers {
+            let auth = match &headers {
                 Some(headers) => {
                     let signed = SignedRequest {
                         headers,
@@ -436,13 +436,14 @@ impl Server {
                         body: &body,
                     };
                     match inner.engine.authenticate(signed, now) {
-                        Ok(node) => Some(node),
+                        Ok(auth) => Some(auth),
                         Err(rejection) => return (None, Err(rejection)),
                     }
                 }
                 None => None,
             };
-            (node, inner.engine.handle(endpoint, node, &body, now))
+            let answer = inner.engine.handle(endpoint, auth.as_ref(), &body, now);
+            (auth.map(|a| a.node_id()), answer)
         })
         .await
         .unwrap_or_else(|e| (None, joined(Err(e))))

@@ -53,6 +53,40 @@ async fn a_replayed_request_is_refused_as_replayed_nonce() {
         .expect_error(401, "replayed_nonce");
 }
 
+/// The nonce is recorded in the push's own transaction (spec §8.4): of
+/// copies of one signed push that all pass the check before the body,
+/// exactly one is applied and every other is `replayed_nonce`.
+async fn copies_of_one_signed_push_sent_at_once_are_applied_once() {
+    let (ts, _, b) = setup(|_| {}).await;
+    let body = good_push(&ts);
+    let headers = signed_headers(&b, "/v1/push", &body, now(), &nonce());
+    let send = || ts.send(Method::POST, "/v1/push", &headers, body.clone());
+    let (r1, r2, r3, r4) = tokio::join!(send(), send(), send(), send());
+    let replies = [r1, r2, r3, r4];
+    let accepted: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(accepted.len(), 1, "exactly one copy is applied");
+    assert_eq!(accepted[0].parse::<PushResponse>().version, 2);
+    for refused in replies.iter().filter(|r| r.status != 200) {
+        refused.expect_error(401, "replayed_nonce");
+    }
+    let pulled = ts.pull(&b, 1, None).await.parse::<PullResponse>();
+    assert_eq!(pulled.target_version, 2, "one version, not one per copy");
+}
+
+/// A pull's last page records its nonce with the node's version: the
+/// same signed pull sent again is `replayed_nonce`.
+async fn a_replayed_last_pull_page_is_refused_as_replayed_nonce() {
+    let (ts, _, b) = setup(|_| {}).await;
+    let body = ts.pull_body(1, vec![], None);
+    let headers = signed_headers(&b, "/v1/pull", &body, now(), &nonce());
+    ts.send(Method::POST, "/v1/pull", &headers, body.clone())
+        .await
+        .parse::<PullResponse>();
+    ts.unchanged(ts.send(Method::POST, "/v1/pull", &headers, body))
+        .await
+        .expect_error(401, "replayed_nonce");
+}
+
 async fn a_tampered_body_is_refused_as_bad_signature() {
     let (ts, _, b) = setup(|_| {}).await;
     let signed = good_push(&ts);
@@ -483,6 +517,8 @@ async fn a_query_on_an_unknown_table_or_column_is_refused() {
 
 both_stores!(
     a_replayed_request_is_refused_as_replayed_nonce,
+    copies_of_one_signed_push_sent_at_once_are_applied_once,
+    a_replayed_last_pull_page_is_refused_as_replayed_nonce,
     a_tampered_body_is_refused_as_bad_signature,
     a_request_signed_for_another_path_is_refused_as_bad_signature,
     an_expired_timestamp_is_refused_as_stale_timestamp_with_the_server_time,

@@ -23,7 +23,11 @@ pub struct RegisterRequest {
     /// The node's schema fingerprint (spec §7.2).
     pub schema: String,
     /// Application data for the server's hooks (spec §7.3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::unique::app_data"
+    )]
     pub app_data: Option<AppData>,
     /// The registration token, unless the server allows open registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,7 +61,11 @@ pub struct PushRequest {
     /// The node's schema fingerprint (spec §7.2).
     pub schema: String,
     /// Application data for the server's hooks (spec §7.3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::unique::app_data"
+    )]
     pub app_data: Option<AppData>,
     /// Chosen by the node, stored before the first try (spec §10.4).
     pub push_id: String,
@@ -111,7 +119,11 @@ pub struct PullRequest {
     /// The node's schema fingerprint (spec §7.2).
     pub schema: String,
     /// Application data for the server's hooks (spec §7.3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::unique::app_data"
+    )]
     pub app_data: Option<AppData>,
     /// The last version the node knows.
     #[serde(deserialize_with = "super::integer::u64")]
@@ -175,7 +187,11 @@ pub struct RepairRequest {
     /// The node's schema fingerprint (spec §7.2).
     pub schema: String,
     /// Application data for the server's hooks (spec §7.3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::unique::app_data"
+    )]
     pub app_data: Option<AppData>,
     /// `null` for the first page; then the previous page's `next_cursor`.
     pub cursor: Option<String>,
@@ -210,12 +226,16 @@ pub struct QueryRequest {
     /// The node's schema fingerprint (spec §7.2).
     pub schema: String,
     /// Application data for the server's hooks (spec §7.3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::unique::app_data"
+    )]
     pub app_data: Option<AppData>,
     /// The synced table to read; not a `push_only` one (spec §14.3).
     pub table: String,
     /// Equality filters, all of which must hold (`null` matches NULL).
-    #[serde(rename = "where")]
+    #[serde(rename = "where", deserialize_with = "super::unique::values")]
     pub filter: BTreeMap<String, Value>,
     /// The most rows to return, 1 to 10,000; 100 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -181,6 +181,7 @@ pub struct Row {
     #[serde(deserialize_with = "super::integer::i64")]
     pub id: i64,
     /// Every other column's value, by column name.
+    #[serde(deserialize_with = "super::unique::values")]
     pub values: Values,
 }
 

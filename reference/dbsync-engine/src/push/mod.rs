@@ -9,6 +9,7 @@ pub mod apply;
 pub mod behind;
 pub mod checks;
 
+use crate::authentication::Authenticated;
 use crate::register::hook_rejected;
 use crate::rejection;
 use crate::settings::Settings;
@@ -22,26 +23,37 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// The digest that identifies a push's content (spec §10.4): SHA-256 of
-/// the JSON of its ops and rows.
+/// the JSON of its ops and rows, hashed as it is written (no copy of the
+/// push is made).
 pub fn push_digest(req: &PushRequest) -> String {
-    let body = serde_json::to_vec(&(&req.ops, &req.rows)).expect("serializable");
-    hex(&Sha256::digest(body))
+    let mut hasher = Sha256::new();
+    serde_json::to_writer(&mut hasher, &(&req.ops, &req.rows)).expect("serializable");
+    hex(&hasher.finalize())
 }
 
 /// Applies a push (spec §10) in one transaction, or rejects it and
-/// changes nothing.
+/// changes nothing. The transaction also records `auth`'s nonce (§8.4
+/// A5), so an accepted push commits once.
 pub fn push(
     store: &dyn Store,
     settings: &Settings,
     node_id: u64,
     req: &PushRequest,
     now: u64,
+    auth: Option<&Authenticated>,
 ) -> Result<PushResponse, Rejection> {
     let schema = store.schema();
     let digest = push_digest(req);
     let mut tx = store.write()?;
     tx.lock_history()?;
+    if let Some(auth) = auth {
+        auth.record_in(&mut *tx)?;
+    }
     if let Some(done) = already_applied(&mut *tx, node_id, req, &digest)? {
+        tx.commit().map_err(rejection::commit_failed)?;
+        if let Some(a) = auth {
+            a.committed();
+        }
         return Ok(done);
     }
     let node = tx
@@ -59,6 +71,9 @@ pub fn push(
     let version = latest + 1;
     record(&mut *tx, schema, node_id, req, version, digest, now)?;
     tx.commit().map_err(rejection::commit_failed)?;
+    if let Some(a) = auth {
+        a.committed();
+    }
     let answer = accepted(req, version, false);
     after_push(settings, node_id, req, &answer);
     Ok(answer)
