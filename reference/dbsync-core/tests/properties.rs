@@ -332,7 +332,8 @@ proptest! {
     }
 
     /// Arbitrary, inconsistent inputs: planning returns a plan or an error
-    /// and never panics.
+    /// and never panics; moving the pulled rows into the plan
+    /// (`plan_moving`) gives the plan that copying them gives.
     #[test]
     fn planning_never_panics_on_arbitrary_inputs(
         local in prop::collection::vec((0usize..5, 0i64..8, any::<u8>(), 0i64..9), 0..12),
@@ -364,7 +365,10 @@ proptest! {
             remote_max_ids: BTreeMap::new(),
             target_version: Some(9),
         };
-        if let Ok(plan) = merge::plan(&input, store.schema(), policy(server_wins), &store) {
+        let copied = merge::plan(&input, store.schema(), policy(server_wins), &store);
+        let moved = merge::plan_moving(input.clone(), store.schema(), policy(server_wins), &store);
+        prop_assert_eq!(copied.as_ref().ok(), moved.as_ref().ok(), "moving the pulled rows plans what copying them plans");
+        if let Ok(plan) = copied {
             let _ = store.apply(&plan);
         }
     }

@@ -7,9 +7,13 @@ use super::error::MergeError;
 use super::plan::{Action, ConflictKind, Plan, Rule};
 use super::state::{Fate, PendingAfter, Planner};
 use crate::protocol::op::Command;
+use crate::protocol::value::Values;
 
 impl Planner<'_> {
-    pub(crate) fn emit(mut self) -> Result<Plan, MergeError> {
+    /// The plan, whose inserts and updates have empty values yet: with
+    /// each such action's index, the index of the pulled row whose values
+    /// it takes (see [`super::plan`]).
+    pub(crate) fn emit(mut self) -> Result<(Plan, Vec<(usize, usize)>), MergeError> {
         let mut actions = Vec::with_capacity(self.slots.len() + self.rekeys.len() + 2);
         let name = |p: &Self, t: u32| p.cat.name(t).to_owned();
 
@@ -39,6 +43,7 @@ impl Planner<'_> {
             }
         }
         let puts = std::mem::take(&mut self.puts);
+        let mut fills = Vec::with_capacity(puts.len());
         // Per table: the largest key the plan writes (its sequence follows).
         let mut written_max = vec![0i64; self.cat.len()];
         for &i in &puts {
@@ -47,10 +52,11 @@ impl Planner<'_> {
         }
         for &i in &puts {
             let s = &self.slots[i];
-            let Fate::Put { values, exists } = s.fate else {
+            let Fate::Put { row, exists, .. } = s.fate else {
                 continue;
             };
-            let values = values.clone();
+            fills.push((actions.len(), row));
+            let values = Values::new();
             let (t, row_id) = s.key;
             let swap = s.swap;
             let table = name(&self, t);
@@ -124,10 +130,11 @@ impl Planner<'_> {
         if let Some(version) = self.target_version {
             actions.push(Action::RecordVersion { version });
         }
-        Ok(Plan {
+        let plan = Plan {
             actions,
             conflicts: self.conflicts,
-        })
+        };
+        Ok((plan, fills))
     }
 
     fn log_swap(

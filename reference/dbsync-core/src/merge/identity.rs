@@ -148,7 +148,8 @@ impl Planner<'_> {
                 row_id: id,
                 command: Command::Update,
             })?;
-        let remote_values = self.message.get(&(t, id)).copied();
+        let rows = self.rows;
+        let remote_values = self.message.get(&(t, id)).map(|&r| &rows[r].values);
         let as_seen = if remote == Command::Delete {
             Command::Delete
         } else {

@@ -172,13 +172,46 @@ pub fn pending_restores(records: &[OplogRecord], marks: &HashMap<u64, bool>) -> 
 }
 
 /// Plans a merge (spec §12). Nothing is changed: the store applies the
-/// plan. On `Err`, the store must change nothing either.
+/// plan. On `Err`, the store must change nothing either. The plan's
+/// inserts and updates copy the pulled rows' values; [`plan_moving`]
+/// moves them.
 pub fn plan(
     input: &MergeInput,
     schema: &Schema,
     policy: &dyn Policy,
     view: &dyn LocalView,
 ) -> Result<Plan, MergeError> {
+    let (mut plan, fills) = planned(input, schema, policy, view)?;
+    for (action, row) in fills {
+        plan.actions[action].set_values(input.rows[row].values.clone());
+    }
+    Ok(plan)
+}
+
+/// [`plan`], moving each pulled row's values into the action that writes
+/// them instead of copying them (a pull of many rows allocates each
+/// row's values once).
+pub fn plan_moving(
+    mut input: MergeInput,
+    schema: &Schema,
+    policy: &dyn Policy,
+    view: &dyn LocalView,
+) -> Result<Plan, MergeError> {
+    let (mut plan, fills) = planned(&input, schema, policy, view)?;
+    for (action, row) in fills {
+        plan.actions[action].set_values(std::mem::take(&mut input.rows[row].values));
+    }
+    Ok(plan)
+}
+
+/// The plan with its inserts' and updates' values still empty, and which
+/// pulled row fills each of them.
+fn planned(
+    input: &MergeInput,
+    schema: &Schema,
+    policy: &dyn Policy,
+    view: &dyn LocalView,
+) -> Result<(Plan, Vec<(usize, usize)>), MergeError> {
     let mut planner = state::Planner::new(schema, policy, view, input)?;
     planner.resolve_identities()?;
     planner.resolve_dependencies()?;

@@ -103,6 +103,17 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// Gives an insert or an update its values (the planner emits them
+    /// empty, then fills them, `merge::plan`); other actions carry none.
+    pub(crate) fn set_values(&mut self, new: Values) {
+        match self {
+            Action::Insert { values, .. } | Action::Update { values, .. } => *values = new,
+            other => debug_assert!(false, "{other:?} carries no values"),
+        }
+    }
+}
+
 /// The kind of a conflict (spec §12.3, §12.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -10,7 +10,7 @@ use super::policy::Policy;
 use super::view::LocalView;
 use super::MergeInput;
 use crate::protocol::op::Command;
-use crate::protocol::value::{Value, Values};
+use crate::protocol::value::{Row, Value, Values};
 use crate::schema::Schema;
 use std::collections::hash_map::Entry;
 
@@ -23,7 +23,12 @@ pub(crate) enum Fate<'a> {
     Keep,
     /// The row ends with these values; `exists` says whether a local row
     /// is at this key when the plan starts (after rekeys).
-    Put { values: &'a Values, exists: bool },
+    /// `row` is the index of the pulled row in the merge's input.
+    Put {
+        values: &'a Values,
+        row: usize,
+        exists: bool,
+    },
     /// The existing local row is deleted.
     Remove,
 }
@@ -113,8 +118,10 @@ pub(crate) struct Planner<'a> {
     pub view: &'a dyn LocalView,
     pub slots: Vec<Slot<'a>>,
     pub index: IdHashMap<Key, usize>,
-    /// The rows of the pull not yet taken by a `Put`.
-    pub message: IdHashMap<Key, &'a Values>,
+    /// The pulled rows (the message).
+    pub rows: &'a [Row],
+    /// The index in `rows` of each key's pulled row.
+    pub message: IdHashMap<Key, usize>,
     /// The local rows' values once loaded (foreign keys to moved rows
     /// already rewritten), by slot; `None`: no local row.
     pub local: FxHashMap<usize, Option<Values>>,
@@ -165,6 +172,7 @@ impl<'a> Planner<'a> {
                 input.pulled.len() + input.pending.len(),
                 Default::default(),
             ),
+            rows: &input.rows,
             message: IdHashMap::with_capacity_and_hasher(input.rows.len(), Default::default()),
             local: FxHashMap::default(),
             remote_order: Vec::with_capacity(input.pulled.len()),
@@ -233,14 +241,14 @@ impl<'a> Planner<'a> {
             p.see(t, op.row_id);
             p.remote_max[t as usize] = p.remote_max[t as usize].max(op.row_id);
         }
-        for row in &input.rows {
+        for (index, row) in input.rows.iter().enumerate() {
             let t = p.cat.id(&row.table)?;
             if !p.cat.table(t).direction.pulls() {
                 continue;
             }
             p.see(t, row.id);
             // A row carried twice (several pages): the last copy counts.
-            p.message.insert((t, row.id), &row.values);
+            p.message.insert((t, row.id), index);
         }
         Ok(p)
     }
@@ -344,8 +352,13 @@ impl<'a> Planner<'a> {
     /// the caller checked are there.
     pub fn put_from_message(&mut self, i: usize, exists: bool) {
         let key = self.slots[i].key;
-        if let Some(&values) = self.message.get(&key) {
-            self.slots[i].fate = Fate::Put { values, exists };
+        if let Some(&row) = self.message.get(&key) {
+            let values = &self.rows[row].values;
+            self.slots[i].fate = Fate::Put {
+                values,
+                row,
+                exists,
+            };
             self.puts.push(i);
         }
     }

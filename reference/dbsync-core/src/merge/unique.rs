@@ -137,10 +137,9 @@ impl Planner<'_> {
                         && self.slots[h].pending.is_none()
                         && self.slots[h].pending_now().is_none()
                         && self.slots[h].remote.is_none()
-                        && self
-                            .message
-                            .get(&(t, hid))
-                            .is_some_and(|m| project(m, columns).as_ref() != Some(&held));
+                        && self.message.get(&(t, hid)).is_some_and(|&m| {
+                            project(&self.rows[m].values, columns).as_ref() != Some(&held)
+                        });
                     if updatable {
                         // The holder comes in the message with new values
                         // and has no pending op: part of the swap.

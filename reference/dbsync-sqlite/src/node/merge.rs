@@ -26,9 +26,12 @@ pub struct StagedPull {
     pub versions: Vec<VersionInfo>,
     pub ops: Vec<VersionedOp>,
     pub rows: Vec<Row>,
-    /// The first page's rows (those of the pending ops, spec §11.3.2),
-    /// kept for every step.
-    first_rows: Vec<Row>,
+    /// How many rows the first page brought (those of the pending ops,
+    /// spec §11.3.2, come first).
+    first_len: usize,
+    /// The first page's rows, copied at the first split (spec §11.6), to
+    /// go with every later step; `None` until a split.
+    first_rows: Option<Vec<Row>>,
     /// For each page gathered, where its ops and rows end.
     page_ends: Vec<(usize, usize)>,
 }
@@ -53,7 +56,7 @@ impl StagedPull {
     /// Adds one page.
     pub fn add(&mut self, page: PullResponse) {
         if self.page_ends.is_empty() {
-            self.first_rows = page.rows.clone();
+            self.first_len = page.rows.len();
         }
         self.target_version = page.target_version;
         self.versions.extend(page.versions);
@@ -80,15 +83,25 @@ impl StagedPull {
         let rows_from = page.checked_sub(1).map_or(0, |p| self.page_ends[p].1);
         let kept_rows = self.rows[rows_from..].to_vec();
         let kept_ops = self.ops.split_off(keep_from);
-        let mut rows = self.first_rows.clone();
-        rows.append(&mut self.rows);
+        let rows = match &self.first_rows {
+            // The first step holds the first page itself.
+            None => {
+                let first = self.rows[..self.first_len.min(self.rows.len())].to_vec();
+                self.first_rows = Some(first);
+                std::mem::take(&mut self.rows)
+            }
+            Some(first) => {
+                let mut rows = first.clone();
+                rows.append(&mut self.rows);
+                rows
+            }
+        };
         let step = StagedPull {
             target_version: cut,
             versions: std::mem::take(&mut self.versions),
             ops: std::mem::replace(&mut self.ops, kept_ops),
             rows,
-            first_rows: Vec::new(),
-            page_ends: Vec::new(),
+            ..StagedPull::default()
         };
         self.rows = kept_rows;
         self.page_ends = vec![(self.ops.len(), self.rows.len())];
@@ -98,7 +111,7 @@ impl StagedPull {
     /// The rest of the transfer, as its last step. The first page's rows
     /// come first, so that later copies of a row win.
     pub fn last_step(mut self) -> StagedPull {
-        let mut rows = std::mem::take(&mut self.first_rows);
+        let mut rows = self.first_rows.take().unwrap_or_default();
         rows.append(&mut self.rows);
         self.rows = rows;
         self
@@ -165,7 +178,7 @@ pub fn merge(
         schema,
         sql: &sql,
     };
-    let plan = merge::plan(&input, schema, policy, &local)?;
+    let plan = merge::plan_moving(input, schema, policy, &local)?;
     apply_plan(&tx, schema, &plan, now)?;
     let last = state(&tx)?.last_version.max(staged.target_version);
     set_state(&tx, "last_version", &(last as i64))?;
