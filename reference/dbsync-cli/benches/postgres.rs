@@ -228,7 +228,7 @@ async fn load_through(processes: usize, s: &Sizes) -> (Load, i64) {
         nodes.push(support::node(dir.path(), &format!("n{i}.db"), url).await);
     }
     let cpu = Cpu::now(&db, &servers);
-    let load = sync_load(nodes, s.run, false).await;
+    let load = sync_load(nodes, s.run, false, None).await;
     let cpu = cpu.since(&db, &servers);
     let ServerDb::Postgres(pg) = &db else {
         unreachable!()

@@ -11,8 +11,10 @@
 //!   <= 256 MB each). Both are `dbsync` subprocesses.
 //! - `concurrent`: 32 nodes each insert a few rows and sync, again and
 //!   again, against one server process; syncs/s and p50/p99 latency
-//!   (target p99 <= 50 ms); twice: inserts taking the next key, then keys
-//!   of each node's own.
+//!   (target p99 <= 50 ms); three times: inserts taking the next key,
+//!   then keys of each node's own, each node syncing again as soon as its
+//!   last sync ended; then keys of its own with each node syncing every
+//!   250 ms (a load the server keeps up with).
 //!
 //! - `growth`: push then pull of 10k, 100k and 1M inserts through
 //!   `dbsync push` and `dbsync pull` processes, each size against a raw
@@ -211,11 +213,15 @@ fn growth() {
 /// (they collide, spec §12.3.4), then keys of each node's own (a push
 /// behind the latest version is then accepted, §10.2.2.1).
 async fn concurrent() {
-    concurrent_with(false).await;
-    concurrent_with(true).await;
+    concurrent_with(false, None).await;
+    concurrent_with(true, None).await;
+    concurrent_with(true, Some(Duration::from_millis(250))).await;
 }
 
-async fn concurrent_with(own_keys: bool) {
+/// 32 nodes syncing for 10 s: each as soon as its last sync ended, or,
+/// with `every`, at most once per `every` (a load below the server's
+/// capacity, whose latency is not the queue's length).
+async fn concurrent_with(own_keys: bool, every: Option<Duration>) {
     const NODES: usize = 32;
     const RUN: Duration = Duration::from_secs(10);
     let dir = tempfile::tempdir().unwrap();
@@ -225,14 +231,18 @@ async fn concurrent_with(own_keys: bool) {
     for i in 0..NODES {
         nodes.push(support::node(dir.path(), &format!("n{i}.db"), &server.url).await);
     }
-    let load = sync_load(nodes, RUN, own_keys).await;
+    let load = sync_load(nodes, RUN, own_keys, every).await;
     let keys = if own_keys {
         "keys of its own"
     } else {
         "the next key"
     };
+    let pace = match every {
+        None => "again as soon as the last one ended".to_string(),
+        Some(e) => format!("each node every {} ms", e.as_millis()),
+    };
     println!(
-        "concurrent: {NODES} nodes, 3 inserts ({keys}) then a sync, for {:.0} s (server in its own process)",
+        "concurrent: {NODES} nodes, 3 inserts ({keys}) then a sync, {pace}, for {:.0} s (server in its own process)",
         RUN.as_secs_f64()
     );
     println!(

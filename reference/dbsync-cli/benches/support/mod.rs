@@ -107,16 +107,30 @@ pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
 /// Each node inserts 3 rows then syncs, again and again, for `run`, all
 /// nodes at once. With `own_keys`, node `i` gives its rows keys of its
 /// own (`(i + 1) × 10^9 + k`), as an application that picks keys no other
-/// node picks would: no two nodes' inserts then name the same row.
-pub async fn sync_load(nodes: Vec<Node>, run: Duration, own_keys: bool) -> Load {
+/// node picks would: no two nodes' inserts then name the same row. With
+/// `every`, each node starts a sync at most once per `every` (the nodes
+/// spread over the first period): a load offered at a set rate, instead
+/// of each node syncing again as soon as its last sync ended.
+pub async fn sync_load(
+    nodes: Vec<Node>,
+    run: Duration,
+    own_keys: bool,
+    every: Option<Duration>,
+) -> Load {
     let start = Instant::now();
+    let count = nodes.len();
     let mut tasks = Vec::new();
     for (i, node) in nodes.into_iter().enumerate() {
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0usize;
             let mut k = 0;
+            let mut next = every.map(|e| start + e.mul_f64(i as f64 / count as f64));
             while start.elapsed() < run {
+                if let (Some(at), Some(e)) = (next, every) {
+                    tokio::time::sleep_until(at.into()).await;
+                    next = Some((at + e).max(Instant::now()));
+                }
                 {
                     let db = node.database();
                     let conn = db.lock().unwrap();
