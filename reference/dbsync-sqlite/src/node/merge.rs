@@ -263,8 +263,9 @@ mod tests {
         let step = staged.split_listed().expect("version 1 is listed");
         assert_eq!(step.target_version, 1);
         assert_eq!(step.ops.len(), 3);
-        // The first page's rows come first, then every page's.
-        assert_eq!(ids(&step.rows), [10, 11, 10, 11, 12, 20, 21, 30]);
+        // Every page's rows, the first page's first (and only once: the
+        // first step holds the first page itself).
+        assert_eq!(ids(&step.rows), [10, 11, 12, 20, 21, 30]);
         // Kept: the ops of versions 2 and 3 and the rows of the pages
         // they came in (the second page on).
         assert_eq!(
