@@ -3,7 +3,7 @@
 //! nonce not used yet (A5, read only) — is [`precheck`]ed before the body
 //! is read (§16.4); [`authenticate`] then checks the MAC (A4), and
 //! A5 records the nonce in the same transaction as the request's own
-//! work when it writes ([`Authenticated::record_in`]), or alone
+//! work when it writes (`Authenticated::record_in`), or alone
 //! ([`record_alone`]) when the request only reads or is refused. The
 //! nonce is only remembered once the MAC verified, and forgotten by time
 //! (§8.4.1). Nothing here logs a secret.

@@ -155,7 +155,7 @@ requests!(
 /// Reads a whole message in one pass when it is well formed: the typed
 /// parse refuses unknown and repeated members (maps through
 /// `dbsync_core::protocol::unique`), and `protocol` must then be `"1.0"`.
-/// Any failure is explained by [`diagnose`], which makes the checks in
+/// Any failure is explained by `diagnose`, which makes the checks in
 /// the spec's order and says what is wrong where.
 pub fn parse<T: Request>(body: &[u8]) -> Result<T, Rejection> {
     match serde_json::from_slice::<T>(body) {
