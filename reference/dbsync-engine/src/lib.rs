@@ -163,8 +163,8 @@ impl Engine {
     /// Answers one request whose transport checks passed (spec §16.4,
     /// H6–H9): `auth` is the authenticated request (none for register).
     /// Its nonce is recorded before any answer is returned: in the
-    /// transaction of an accepted push or of a pull's last page, or else
-    /// alone.
+    /// transaction of an accepted push or of a pull's or repair's last
+    /// page, or else alone.
     pub fn handle(
         &self,
         endpoint: Endpoint,
@@ -217,7 +217,7 @@ impl Engine {
                     self.parse_checked(body, envelope::check_repair, |r: &RepairRequest| {
                         &r.schema
                     })?;
-                encode(&self.repair(node()?, &req, now)?)
+                encode(&self.repair_page(node()?, &req, now, auth)?)
             }
             Endpoint::Query => {
                 let req =
@@ -316,6 +316,18 @@ impl Engine {
         req: &RepairRequest,
         now: u64,
     ) -> Result<dbsync_core::protocol::RepairPage, Rejection> {
+        self.repair_page(node, req, now, None)
+    }
+
+    /// A repair page whose last page records `auth`'s nonce with the
+    /// node's version.
+    fn repair_page(
+        &self,
+        node: u64,
+        req: &RepairRequest,
+        now: u64,
+        auth: Option<&Authenticated>,
+    ) -> Result<dbsync_core::protocol::RepairPage, Rejection> {
         if req.cursor.is_none() {
             repair::repair_start(&*self.store, node, now)?;
         }
@@ -327,7 +339,7 @@ impl Engine {
             req,
         )?;
         if page.next_cursor.is_none() {
-            self.note_version(node, page.version, true, None)?;
+            self.note_version(node, page.version, true, auth)?;
         }
         Ok(page)
     }

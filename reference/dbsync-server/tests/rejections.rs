@@ -87,6 +87,26 @@ async fn a_replayed_last_pull_page_is_refused_as_replayed_nonce() {
         .expect_error(401, "replayed_nonce");
 }
 
+/// So does a repair's last page.
+async fn a_replayed_last_repair_page_is_refused_as_replayed_nonce() {
+    let (ts, _, b) = setup(|_| {}).await;
+    let body = to_json(&RepairRequest {
+        protocol: "1.0".into(),
+        schema: ts.fingerprint.clone(),
+        app_data: None,
+        cursor: None,
+    });
+    let headers = signed_headers(&b, "/v1/repair", &body, now(), &nonce());
+    let page = ts
+        .send(Method::POST, "/v1/repair", &headers, body.clone())
+        .await
+        .parse::<RepairPage>();
+    assert!(page.next_cursor.is_none(), "one page: its last");
+    ts.unchanged(ts.send(Method::POST, "/v1/repair", &headers, body))
+        .await
+        .expect_error(401, "replayed_nonce");
+}
+
 async fn a_tampered_body_is_refused_as_bad_signature() {
     let (ts, _, b) = setup(|_| {}).await;
     let signed = good_push(&ts);
@@ -519,6 +539,7 @@ both_stores!(
     a_replayed_request_is_refused_as_replayed_nonce,
     copies_of_one_signed_push_sent_at_once_are_applied_once,
     a_replayed_last_pull_page_is_refused_as_replayed_nonce,
+    a_replayed_last_repair_page_is_refused_as_replayed_nonce,
     a_tampered_body_is_refused_as_bad_signature,
     a_request_signed_for_another_path_is_refused_as_bad_signature,
     an_expired_timestamp_is_refused_as_stale_timestamp_with_the_server_time,
