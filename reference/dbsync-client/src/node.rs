@@ -281,9 +281,11 @@ impl Node {
 
     /// Push; when the server says to pull first, pull and push again,
     /// after a random pause, until the sync's time limit (spec §11.7;
-    /// [`Node::with_sync_time_limit`]). With nothing to push, pull once.
-    /// Ops the application records while the sync runs go with the next
-    /// sync.
+    /// [`Node::with_sync_time_limit`]). With nothing to push, pull once;
+    /// after a push the server accepted behind (§10.2.2.1), pull the
+    /// versions in between, so a sync always leaves the node holding the
+    /// server's latest as of its last exchange. Ops the application
+    /// records while the sync runs go with the next sync.
     ///
     #[doc = include_str!("../doc/sync.md")]
     pub async fn sync(&self) -> Result<SyncReport, ClientError> {
