@@ -3,7 +3,7 @@
 //! nonce not used yet (A5, read only) — is [`precheck`]ed before the body
 //! is read (§16.4); [`authenticate`] then checks the MAC (A4), and
 //! A5 records the nonce in the same transaction as the request's own
-//! work when it writes (`Authenticated::record_in`), or alone
+//! work when it writes (`record_nonce`, then `commit`), or alone
 //! ([`record_alone`]) when the request only reads or is refused. The
 //! nonce is only remembered once the MAC verified, and forgotten by time
 //! (§8.4.1). Nothing here logs a secret.
@@ -95,24 +95,6 @@ impl Authenticated {
         self.node_id
     }
 
-    /// A5 inside `tx`: records the nonce and the node as seen, or
-    /// `replayed_nonce`. Call [`Authenticated::committed`] once `tx`
-    /// commits.
-    pub(crate) fn record_in(&self, tx: &mut dyn WriteTx) -> Result<(), Rejection> {
-        if !tx.record_nonce(self.node_id, &self.nonce, self.now)? {
-            return Err(replayed(self.node_id, &self.nonce));
-        }
-        if let Some(before) = self.forget_before {
-            tx.forget_nonces(before)?;
-        }
-        Ok(())
-    }
-
-    /// The transaction that recorded the nonce committed.
-    pub(crate) fn committed(&self) {
-        self.recorded.store(true, Ordering::Release);
-    }
-
     fn is_recorded(&self) -> bool {
         self.recorded.load(Ordering::Acquire)
     }
@@ -159,6 +141,38 @@ pub fn authenticate(
     })
 }
 
+/// A5 inside the request's own transaction `tx`, when the request is
+/// authenticated: records the nonce and the node as seen, or
+/// `replayed_nonce`. `commit` then marks it recorded.
+pub(crate) fn record_nonce(
+    auth: Option<&Authenticated>,
+    tx: &mut dyn WriteTx,
+) -> Result<(), Rejection> {
+    let Some(auth) = auth else {
+        return Ok(());
+    };
+    if !tx.record_nonce(auth.node_id, &auth.nonce, auth.now)? {
+        return Err(replayed(auth.node_id, &auth.nonce));
+    }
+    if let Some(before) = auth.forget_before {
+        tx.forget_nonces(before)?;
+    }
+    Ok(())
+}
+
+/// Commits `tx`, in which `record_nonce` recorded `auth`'s nonce; once
+/// it committed, the nonce counts as recorded.
+pub(crate) fn commit(
+    tx: Box<dyn WriteTx + '_>,
+    auth: Option<&Authenticated>,
+) -> Result<(), Rejection> {
+    tx.commit().map_err(crate::rejection::commit_failed)?;
+    if let Some(auth) = auth {
+        auth.recorded.store(true, Ordering::Release);
+    }
+    Ok(())
+}
+
 /// A5 for a request whose work did not record its nonce (it only read,
 /// or was refused): the nonce in a transaction of its own. A request
 /// refused after A5 has still used its nonce (§8.4).
@@ -167,10 +181,8 @@ pub fn record_alone(store: &dyn Store, auth: &Authenticated) -> Result<(), Rejec
         return Ok(());
     }
     let mut tx = store.write()?;
-    auth.record_in(&mut *tx)?;
-    tx.commit().map_err(crate::rejection::commit_failed)?;
-    auth.committed();
-    Ok(())
+    record_nonce(Some(auth), &mut *tx)?;
+    commit(tx, Some(auth))
 }
 
 fn stale(timestamp: u64, now: u64, skew: u64) -> Rejection {

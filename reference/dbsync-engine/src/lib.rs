@@ -416,15 +416,9 @@ impl Engine {
         auth: Option<&Authenticated>,
     ) -> Result<(), Rejection> {
         let mut tx = self.store.write()?;
-        if let Some(auth) = auth {
-            auth.record_in(&mut *tx)?;
-        }
+        authentication::record_nonce(auth, &mut *tx)?;
         tx.note_known_version(node, version, repaired)?;
-        commit(tx)?;
-        if let Some(auth) = auth {
-            auth.committed();
-        }
-        Ok(())
+        authentication::commit(tx, auth)
     }
 }
 

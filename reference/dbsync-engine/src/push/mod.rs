@@ -9,9 +9,8 @@ pub mod apply;
 pub mod behind;
 pub mod checks;
 
-use crate::authentication::Authenticated;
+use crate::authentication::{self, Authenticated};
 use crate::register::hook_rejected;
-use crate::rejection;
 use crate::settings::Settings;
 use crate::store::{NodeRecord, PushRecord, ReadTx, Store, WriteTx};
 use crate::versions::{rfc3339, seal_direct_writes};
@@ -46,14 +45,9 @@ pub fn push(
     let digest = push_digest(req);
     let mut tx = store.write()?;
     tx.lock_history()?;
-    if let Some(auth) = auth {
-        auth.record_in(&mut *tx)?;
-    }
+    authentication::record_nonce(auth, &mut *tx)?;
     if let Some(done) = already_applied(&mut *tx, node_id, req, &digest)? {
-        tx.commit().map_err(rejection::commit_failed)?;
-        if let Some(a) = auth {
-            a.committed();
-        }
+        authentication::commit(tx, auth)?;
         return Ok(done);
     }
     let node = tx
@@ -70,10 +64,7 @@ pub fn push(
     }
     let version = latest + 1;
     record(&mut *tx, schema, node_id, req, version, digest, now)?;
-    tx.commit().map_err(rejection::commit_failed)?;
-    if let Some(a) = auth {
-        a.committed();
-    }
+    authentication::commit(tx, auth)?;
     let answer = accepted(req, version, false);
     after_push(settings, node_id, req, &answer);
     Ok(answer)
