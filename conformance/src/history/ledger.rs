@@ -27,7 +27,7 @@
 use super::world::World;
 use super::Failure;
 use dbsync_core::merge::{ConflictEntry, Rule};
-use dbsync_core::protocol::PushRequest;
+use dbsync_core::protocol::{PushRequest, Rekey};
 use dbsync_core::{Command, Schema, Value};
 use dbsync_sqlite::node::{self, MergeReport};
 use dbsync_sqlite::rows;
@@ -87,6 +87,10 @@ pub struct Ledger {
     /// The nodes that merge with `server_wins`: only their merges may drop
     /// local work (spec §12.4.1 has no rule that drops it).
     pub server_wins: BTreeSet<usize>,
+    /// (node, table, new key) → (old key, uid) of each insert the server
+    /// re-keyed (spec §10.2.2.2): a delete the node noted under the old
+    /// key reaches the server under the new one.
+    pub rekeyed: BTreeMap<(usize, String, i64), (i64, String)>,
 }
 
 /// Whether a merge rule drops the node's local work on the row it names
@@ -198,6 +202,7 @@ impl Ledger {
                                 .or(rows.first())
                                 .map(|(uid, _)| uid.clone())
                         })
+                        .or_else(|| self.deleted_before_rekey(n, &op.table, op.row_id))
                         .ok_or_else(|| {
                             Failure::new(format!(
                                 "node {n} pushes a delete of {} {} that no edit made",
@@ -226,6 +231,33 @@ impl Ledger {
         }
         self.built.insert(key, ops);
         Ok(())
+    }
+
+    /// The server applied node `n`'s push `req` with the inserts of
+    /// `moves` re-keyed (spec §10.2.2.2).
+    pub fn note_rekeyed(&mut self, n: usize, req: &PushRequest, moves: &[Rekey]) {
+        for m in moves {
+            let uid = req
+                .rows
+                .iter()
+                .find(|r| r.table == m.table && r.id == m.from)
+                .and_then(|r| match r.values.get("uid") {
+                    Some(Value::Text(u)) => Some(u.clone()),
+                    _ => None,
+                });
+            if let Some(uid) = uid {
+                self.rekeyed
+                    .insert((n, m.table.clone(), m.to), (m.from, uid));
+            }
+        }
+    }
+
+    /// The uid of the re-keyed row now at `id` that node `n` deleted
+    /// while it still held the row under its old key.
+    fn deleted_before_rekey(&self, n: usize, table: &str, id: i64) -> Option<String> {
+        let (from, uid) = self.rekeyed.get(&(n, table.to_string(), id))?;
+        let rows = self.deleted_ids.get(&(n, table.to_string(), *from))?;
+        rows.iter().find(|(u, _)| u == uid).map(|(u, _)| u.clone())
     }
 
     /// A ledger for a case whose nodes `server_wins` merge with
@@ -385,10 +417,14 @@ impl World {
         self.ledger.merged(n, &report.conflicts)
     }
 
-    /// The server applied node `n`'s push (not a duplicate).
-    pub fn note_accepted(&mut self, n: usize, req: &PushRequest) {
+    /// The server applied node `n`'s push (not a duplicate), moving the
+    /// inserts of `rekeyed` (spec §10.2.2.2).
+    pub fn note_accepted(&mut self, n: usize, req: &PushRequest, rekeyed: &[Rekey]) {
         self.ledger.accepted.push((n, req.push_id.clone()));
-        self.model.apply(req);
+        self.ledger.note_rekeyed(n, req, rekeyed);
+        let mut applied = req.clone();
+        dbsync_core::rekey::rewrite(&self.schema, &mut applied, rekeyed);
+        self.model.apply(&applied);
     }
 
     /// Invariant 2 at the end: every node's last write reached the server

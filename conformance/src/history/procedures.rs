@@ -88,7 +88,10 @@ impl World {
                 if resp.version > req.base_version + 1 {
                     self.stats.count("push_accepted_behind"); // §10.2.2.1
                 }
-                self.note_accepted(n, &req);
+                if !resp.rekeyed.is_empty() {
+                    self.stats.count("push_rekeyed"); // §10.2.2.2
+                }
+                self.note_accepted(n, &req, &resp.rekeyed);
             }
         }
         if fault == PushFault::ResponseLost {
@@ -98,7 +101,7 @@ impl World {
         let conn = &mut self.nodes[n].conn;
         match answer {
             Ok(resp) => {
-                node::finish_push(conn, &out, resp.version)
+                node::finish_push(conn, &self.schema, &out, resp.version, &resp.rekeyed)
                     .map_err(|e| failed("marking the push")(&e))?;
                 Ok(Pushed::Applied)
             }
@@ -177,12 +180,26 @@ impl World {
                     }
                     self.resolve_collisions(n, &c, &rows)?;
                 }
+                Err(NodeError::PushUnsettled) => self.settle_push(n, &before)?,
                 Err(e) => return Err(failed(&format!("node {n}'s merge failed"))(&e)),
             }
         }
         Err(Failure::new(format!(
             "node {n} still meets unique collisions after {COLLISION_RETRIES} renames"
         )))
+    }
+
+    /// The merge refused to run while the outstanding push may yet be
+    /// applied re-keyed (spec §11.5): it must have changed nothing, and
+    /// the node sends the push again, as the client does.
+    fn settle_push(&mut self, n: usize, before: &super::checks::Snapshot) -> Result<(), Failure> {
+        self.stats.count("push_unsettled_at_pull");
+        if snapshot(&self.nodes[n].conn)? != *before {
+            return Err(Failure::new(format!(
+                "node {n}'s merge refused to run before its push was settled but changed the node"
+            )));
+        }
+        self.push(n, PushFault::None).map(|_| ())
     }
 
     /// A pull whose merge transaction is cut short by a crash: it must fail
@@ -218,6 +235,7 @@ impl World {
                 // The merge finished before the crash point.
                 self.count_report(n, &report)
             }
+            Err(NodeError::PushUnsettled) => self.settle_push(n, &before),
             Err(_) => {
                 self.stats.count(match fault {
                     PullFault::CrashAtCommit => "crash_at_commit",

@@ -18,7 +18,7 @@ use crate::history::{Case, Edit, Failure, PullFault, PushFault, Stats, Step};
 use crate::node::history::Crash;
 use crate::node::protocol::LocalError;
 use dbsync_core::merge::UniqueCollision;
-use dbsync_core::protocol::{PushRequest, PushResponse};
+use dbsync_core::protocol::{PushRequest, PushResponse, Rekey};
 use dbsync_core::{Schema, Value};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -195,7 +195,10 @@ impl Run<'_> {
                 if resp.version > req.base_version + 1 {
                     self.stats.count("push_accepted_behind"); // §10.2.2.1
                 }
-                self.accept(n, &req)?;
+                if !resp.rekeyed.is_empty() {
+                    self.stats.count("push_rekeyed"); // §10.2.2.2
+                }
+                self.accept(n, &req, &resp.rekeyed)?;
             }
         }
         if ex.fault == Some(Fault::Duplicate) {
@@ -216,19 +219,23 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// The server applied node `n`'s push `req`.
-    fn accept(&mut self, n: usize, req: &PushRequest) -> Result<(), Failure> {
-        for r in &req.rows {
-            if let Some(Value::Text(u)) = r.values.get("uid") {
-                self.uids.insert((r.table.clone(), r.id), u.clone());
-            }
-        }
+    /// The server applied node `n`'s push `req`, moving the inserts of
+    /// `rekeyed` (spec §10.2.2.2).
+    fn accept(&mut self, n: usize, req: &PushRequest, rekeyed: &[Rekey]) -> Result<(), Failure> {
+        // The push's foreign keys name its own rows first, by the keys the
+        // node gave them, then the server's.
+        let own = uids_of(req);
         let uids = &self.uids;
         self.ledger.built(n, &self.schema, req, |t, id| {
-            uids.get(&(t.to_string(), id)).cloned()
+            let key = (t.to_string(), id);
+            own.get(&key).or_else(|| uids.get(&key)).cloned()
         })?;
+        let mut applied = req.clone();
+        dbsync_core::rekey::rewrite(&self.schema, &mut applied, rekeyed);
+        self.uids.extend(uids_of(&applied));
         self.ledger.accepted.push((n, req.push_id.clone()));
-        self.model.apply(req);
+        self.ledger.note_rekeyed(n, req, rekeyed);
+        self.model.apply(&applied);
         Ok(())
     }
 
@@ -460,4 +467,15 @@ impl Run<'_> {
         self.server = server;
         Ok(())
     }
+}
+
+/// The `uid` of each row of a push, by table and key.
+fn uids_of(req: &PushRequest) -> HashMap<(String, i64), String> {
+    req.rows
+        .iter()
+        .filter_map(|r| match r.values.get("uid") {
+            Some(Value::Text(u)) => Some(((r.table.clone(), r.id), u.clone())),
+            _ => None,
+        })
+        .collect()
 }

@@ -172,6 +172,8 @@ fn random_divergent_histories_converge_and_lose_nothing() {
             "push_request_lost",
             "push_response_lost",
             "push_duplicate",
+            "push_accepted_behind",
+            "push_rekeyed",
             "own_version_recognised",
             "restart_server",
             "rule_local_insert_rekeyed",

@@ -112,6 +112,11 @@ pub enum ClientError {
         /// The most one push may take.
         budget: usize,
     },
+    /// A pull met inserts of keys the unanswered outstanding push inserts
+    /// too, and sending that push again did not settle it (spec §11.5).
+    /// Nothing was merged; pulling again later is safe.
+    #[error("a push sent earlier got no answer and may yet be applied with new keys: nothing was merged; sync again once the server answers")]
+    PushUnsettled,
     /// The local database failed.
     #[error("local database: {0}")]
     Store(String),
@@ -145,7 +150,9 @@ impl ClientError {
             ClientError::RepairOwed => ErrorCode::RepairRequired,
             ClientError::UnpushedChanges(_) => ErrorCode::UnpushedChanges,
             ClientError::PushTooLarge { .. } => ErrorCode::PushTooLarge,
-            ClientError::Protocol(_) | ClientError::Store(_) => ErrorCode::InternalError,
+            ClientError::Protocol(_) | ClientError::Store(_) | ClientError::PushUnsettled => {
+                ErrorCode::InternalError
+            }
         }
     }
 }
@@ -159,6 +166,7 @@ impl From<dbsync_sqlite::node::NodeError> for ClientError {
             NodeError::InvalidPendingSequence(s) => ClientError::InvalidPendingSequence(s),
             NodeError::NotRegistered => ClientError::NotRegistered,
             NodeError::RepairOwed => ClientError::RepairOwed,
+            NodeError::PushUnsettled => ClientError::PushUnsettled,
             NodeError::UnpushedChanges(work) => ClientError::UnpushedChanges(work),
             NodeError::PushTooLarge { needed, budget } => {
                 ClientError::PushTooLarge { needed, budget }

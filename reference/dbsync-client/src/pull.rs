@@ -30,6 +30,19 @@ impl Node {
     ///
     #[doc = include_str!("../doc/pull.md")]
     pub async fn pull(&self) -> Result<MergeReport, ClientError> {
+        match self.pull_once().await {
+            // §11.5: a copy of the unanswered push may yet be applied with
+            // its inserts re-keyed; its answer settles it, then the pull
+            // runs again.
+            Err(ClientError::PushUnsettled) => {
+                self.settle_outstanding_push().await?;
+                self.pull_once().await
+            }
+            pulled => pulled,
+        }
+    }
+
+    async fn pull_once(&self) -> Result<MergeReport, ClientError> {
         let (transport, signer, st) = self.connect().await?;
         // §11.2: pending inserts name rows the transfer brings anyway.
         let pending = self.with_db(|c, _| Ok(store::pending_changes(c)?)).await?;

@@ -58,6 +58,24 @@ impl Node {
         }
     }
 
+    /// Sends the outstanding push again, once (spec §10.4.3): its answer
+    /// settles it, applied or not; `pull_required` settles it as not
+    /// applied. Other failures are returned.
+    pub(crate) async fn settle_outstanding_push(&self) -> Result<(), ClientError> {
+        let (transport, signer, _) = self.connect().await?;
+        let Some(push) = self.next_push().await? else {
+            return Ok(());
+        };
+        match self.send(&transport, &signer, push).await {
+            Ok(_)
+            | Err(ClientError::Rejected {
+                code: ErrorCode::PullRequired,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The stored push, or a new one (or part) of the pending ops.
     async fn next_push(&self) -> Result<Option<OutboundPush>, ClientError> {
         let fingerprint = self.fingerprint.clone();
@@ -97,8 +115,16 @@ impl Node {
                     ));
                 }
                 let version = resp.version;
-                self.with_db(move |c, _| Ok(store::finish_push(c, &push, version)?))
-                    .await?;
+                self.with_db(move |c, schema| {
+                    Ok(store::finish_push(
+                        c,
+                        schema,
+                        &push,
+                        version,
+                        &resp.rekeyed,
+                    )?)
+                })
+                .await?;
                 self.report(Procedure::Push, ops, Some(ops));
                 Ok((version, resp.duplicate))
             }

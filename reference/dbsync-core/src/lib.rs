@@ -26,6 +26,7 @@ pub mod merge;
 pub mod model;
 pub mod parts;
 pub mod protocol;
+pub mod rekey;
 pub mod schema;
 pub mod validate;
 

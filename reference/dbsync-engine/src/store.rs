@@ -196,6 +196,12 @@ pub trait ReadTx {
     ) -> StoreResult<Vec<Row>>;
     /// How many rows `table` holds.
     fn row_count(&mut self, table: &TableSchema) -> StoreResult<u64>;
+    /// The greatest key `table` holds or has held, as far as the
+    /// database's own key allocation knows (SQLite's `sqlite_sequence`
+    /// or key floor, a PostgreSQL sequence); 0 for a table that never
+    /// held a row. A re-keyed insert takes a key above it (spec
+    /// §10.2.2.2).
+    fn greatest_key(&mut self, table: &TableSchema) -> StoreResult<i64>;
     /// Up to `limit` rows of `table` whose columns equal the filter's
     /// values (`Null` matches NULL), by key.
     fn find(

@@ -411,6 +411,7 @@ fn setup() -> Harness {
             base_version: base,
             ops,
             rows,
+            new_rows: Default::default(),
         })
         .unwrap();
         let h = signed_headers(

@@ -327,6 +327,18 @@ impl ReadTx for PgTx<'_> {
         Ok(n as u64)
     }
 
+    fn greatest_key(&mut self, table: &TableSchema) -> StoreResult<i64> {
+        let sequence = &self.store.table(&table.name)?.table.sequence;
+        // The name comes from the catalogue (pg_get_serial_sequence).
+        let sql = format!(
+            "SELECT greatest((SELECT max(\"{pk}\") FROM \"{name}\"), \
+             (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}), 0)::bigint",
+            pk = table.primary_key,
+            name = table.name
+        );
+        Ok(self.query(&sql, &[])?[0].get(0))
+    }
+
     fn find(
         &mut self,
         table: &TableSchema,

@@ -427,6 +427,7 @@ async fn the_before_push_hook_may_refuse_and_the_after_push_hook_sees_each_commi
         base_version: 0,
         ops: inserts(&rows),
         rows,
+        new_rows: Default::default(),
     };
     let err = ts
         .unchanged(ts.signed(&a, "/v1/push", to_json(&req)))

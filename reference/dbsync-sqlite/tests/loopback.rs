@@ -39,11 +39,71 @@ fn a_stale_push_is_told_to_pull_first_and_changes_nothing() {
     let mut b = node(dir.path(), "b", &mut s);
     a.exec("INSERT INTO city (name) VALUES ('Lisbon');");
     a.sync(&mut s);
-    b.exec("INSERT INTO city (name) VALUES ('Porto');");
+    b.sync(&mut s);
+    a.exec("UPDATE city SET name = 'Lisboa' WHERE id = 1;");
+    a.sync(&mut s);
+    b.exec("UPDATE city SET name = 'Olisipo' WHERE id = 1;");
     let before = dump(&s.conn, &s.schema);
     let err = b.push(&mut s).unwrap_err();
     assert_eq!(err.code, ErrorCode::PullRequired);
     assert_eq!(dump(&s.conn, &s.schema), before);
+}
+
+#[test]
+fn a_stale_insert_of_a_key_another_node_took_is_moved_by_the_server_and_on_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let mut a = node(dir.path(), "a", &mut s);
+    let mut b = node(dir.path(), "b", &mut s);
+    a.exec("INSERT INTO city (name) VALUES ('Lisbon');");
+    a.sync(&mut s);
+    b.exec("INSERT INTO city (name) VALUES ('Porto'); INSERT INTO person (name, city_id) VALUES ('Rui', 1);");
+    let out = b.begin_push().unwrap();
+    let req: dbsync_core::protocol::PushRequest = serde_json::from_slice(&out.body).unwrap();
+    let resp = s.engine.push(b.id, &req, NOW).unwrap();
+    // §10.2.2.2: one above the greatest key the server held (1).
+    assert_eq!(
+        resp.rekeyed,
+        [dbsync_core::protocol::Rekey {
+            table: "city".into(),
+            from: 1,
+            to: 2
+        }]
+    );
+    // The node writes meanwhile: its new row takes the key the server
+    // handed out, and moves on when the answer is applied.
+    b.exec("INSERT INTO city (name) VALUES ('Braga');");
+    node::finish_push(&mut b.conn, &b.schema, &out, resp.version, &resp.rekeyed).unwrap();
+    let city = |conn: &rusqlite::Connection, id: i64| -> Option<String> {
+        conn.query_row("SELECT name FROM city WHERE id = ?1", [id], |r| r.get(0))
+            .ok()
+    };
+    assert_eq!(city(&s.conn, 2).as_deref(), Some("Porto"));
+    assert_eq!(city(&b.conn, 2).as_deref(), Some("Porto"));
+    assert_eq!(city(&b.conn, 3).as_deref(), Some("Braga"));
+    let rui_city: i64 = s
+        .conn
+        .query_row("SELECT city_id FROM person WHERE name = 'Rui'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(rui_city, 2, "the pushed child follows its parent");
+    let log = node::conflicts(&b.conn).unwrap();
+    let moves: Vec<(i64, Option<i64>)> = log
+        .iter()
+        .filter(|c| c.entry.rule == Rule::LocalInsertRekeyed)
+        .map(|c| (c.entry.row_id, c.entry.new_row_id))
+        .collect();
+    assert!(
+        moves.contains(&(1, Some(2))) && moves.contains(&(2, Some(3))),
+        "{log:?}"
+    );
+    b.sync(&mut s);
+    a.sync(&mut s);
+    let server_rows = dump(&s.conn, &s.schema);
+    assert_eq!(server_rows.len(), 4, "{server_rows:?}");
+    assert_eq!(dump(&a.conn, &a.schema), server_rows);
+    assert_eq!(dump(&b.conn, &b.schema), server_rows);
 }
 
 #[test]
@@ -178,7 +238,14 @@ fn a_retried_push_after_a_lost_response_applies_nothing_twice() {
     let second = s.engine.push(a.id, &req, NOW).unwrap();
     assert_eq!(second.version, first.version);
     assert!(second.duplicate);
-    node::finish_push(&mut a.conn, &again, second.version).unwrap();
+    node::finish_push(
+        &mut a.conn,
+        &a.schema,
+        &again,
+        second.version,
+        &second.rekeyed,
+    )
+    .unwrap();
     assert_eq!(count(&s.conn, "SELECT count(*) FROM city"), 1);
     a.sync(&mut s);
     assert_eq!(count(&s.conn, "SELECT count(*) FROM city"), 2);

@@ -76,6 +76,21 @@ pub struct PushRequest {
     pub ops: Vec<Op>,
     /// The current values of every row an `i` or `u` op names.
     pub rows: Vec<Row>,
+    /// For each table, the keys of the push's `i` ops whose rows the node
+    /// created (not restores, spec §12.3.5): only these may be re-keyed
+    /// (§10.2.2.2). Empty (and absent on the wire) when none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub new_rows: BTreeMap<String, Vec<i64>>,
+}
+
+impl PushRequest {
+    /// Whether the node says it created row `row_id` of `table` (spec
+    /// §10.1).
+    pub fn is_new_row(&self, table: &str, row_id: i64) -> bool {
+        self.new_rows
+            .get(table)
+            .is_some_and(|keys| keys.contains(&row_id))
+    }
 }
 
 /// The answer to an accepted push (spec §10.3).
@@ -92,6 +107,26 @@ pub struct PushResponse {
     /// True when this push id had already been applied: nothing was
     /// applied again (spec §10.4).
     pub duplicate: bool,
+    /// The inserts the server moved to fresh keys (spec §10.2.2.2), in
+    /// the order of the push's ops; empty (and absent on the wire) when
+    /// none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rekeyed: Vec<Rekey>,
+}
+
+/// One insert of a push that the server moved to a fresh key (spec
+/// §10.2.2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rekey {
+    /// The table of the row.
+    pub table: String,
+    /// The key the push gave the row.
+    #[serde(deserialize_with = "super::integer::i64")]
+    pub from: i64,
+    /// The key the row has on the server.
+    #[serde(deserialize_with = "super::integer::i64")]
+    pub to: i64,
 }
 
 /// One version of the server's history (spec §6).

@@ -2,11 +2,13 @@
 //! when it is clear of every op of the later versions: C1 (row), C2
 //! (parent), C3 (child), C4 (unique).
 
+use super::rekey;
 use crate::store::{OpPosition, ReadTx};
 use crate::Rejection;
-use dbsync_core::protocol::PushRequest;
+use dbsync_core::protocol::{PushRequest, Rekey};
 use dbsync_core::{ErrorCode, Row, Schema, Value};
 use serde_json::json;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The most ops of later versions a push behind is compared with; beyond
@@ -20,15 +22,23 @@ struct NotClear<'r> {
     row_id: i64,
 }
 
+/// A push behind that passed P3: as re-keyed (spec §10.2.2.2), with the
+/// moves its answer lists.
+pub struct Cleared<'r> {
+    pub req: Cow<'r, PushRequest>,
+    pub rekeyed: Vec<Rekey>,
+}
+
 /// P3: `Ok` when the push (with base `req.base_version` behind `latest`)
-/// has ops and is clear of every later version; `pull_required` naming
+/// has ops and, once its inserts of keys a later version took are
+/// re-keyed, is clear of every later version; `pull_required` naming
 /// what conflicted otherwise.
-pub fn check_clear(
+pub fn check_clear<'r>(
     tx: &mut dyn ReadTx,
     schema: &Schema,
-    req: &PushRequest,
+    req: &'r PushRequest,
     latest: u64,
-) -> Result<(), Rejection> {
+) -> Result<Cleared<'r>, Rejection> {
     if req.ops.is_empty() {
         return Err(pull_required(latest, None));
     }
@@ -41,22 +51,46 @@ pub fn check_clear(
     if later.len() > MAX_LATER_OPS {
         return Err(pull_required(latest, Some(("far_behind", None))));
     }
+    let rekeyed = rekey::choose(tx, schema, req, &later)?;
+    let req = if rekeyed.is_empty() {
+        Cow::Borrowed(req)
+    } else {
+        let mut moved = req.clone();
+        dbsync_core::rekey::rewrite(schema, &mut moved, &rekeyed);
+        Cow::Owned(moved)
+    };
     let changed: HashSet<(&str, i64)> = later
         .iter()
         .map(|p| (p.op.table.as_str(), p.op.row_id))
         .collect();
     let current = current_rows(tx, schema, &changed)?;
-    let fault = same_row(req, &changed)
-        .or_else(|| parent_changed(schema, req, &changed))
-        .or_else(|| child_written(schema, req, &current))
-        .or_else(|| unique_taken(schema, req, &current));
+    let fault = same_row(&req, &changed)
+        .or_else(|| parent_changed(schema, &req, &changed))
+        .or_else(|| child_written(schema, &req, &current))
+        .or_else(|| unique_taken(schema, &req, &current))
+        .map(|f| {
+            (
+                f.reason,
+                f.table.to_string(),
+                pushed_key(&rekeyed, f.table, f.row_id),
+            )
+        });
     match fault {
-        None => Ok(()),
-        Some(f) => Err(pull_required(
+        None => Ok(Cleared { req, rekeyed }),
+        Some((reason, table, row_id)) => Err(pull_required(
             latest,
-            Some((f.reason, Some((f.table, f.row_id)))),
+            Some((reason, Some((&table, row_id)))),
         )),
     }
+}
+
+/// The key the push gave a row the server re-keyed to `row_id`: an
+/// answer names rows as the node knows them.
+fn pushed_key(rekeyed: &[Rekey], table: &str, row_id: i64) -> i64 {
+    rekeyed
+        .iter()
+        .find(|m| m.table == table && m.to == row_id)
+        .map_or(row_id, |m| m.from)
 }
 
 /// The current rows of the rows later versions named (those that exist).

@@ -3,23 +3,29 @@
 //!
 //! - [`behind`]: P3 for a push behind the latest version (§10.2.2.1);
 //! - [`checks`]: P4–P6, the ops and rows of a push (§10.2.3);
+//! - [`rekey`]: the inserts of a push behind that take fresh keys
+//!   (§10.2.2.2);
 //! - [`apply`]: P8, applying the ops as if all at once (§10.2.4).
 
 pub mod apply;
 pub mod behind;
 pub mod checks;
+pub mod rekey;
 
 use crate::authentication::{self, Authenticated};
 use crate::register::hook_rejected;
 use crate::settings::Settings;
-use crate::store::{NodeRecord, PushRecord, ReadTx, Store, WriteTx};
+use crate::store::{NodeRecord, OpPosition, PushRecord, ReadTx, Store, WriteTx};
 use crate::versions::{rfc3339, seal_direct_writes};
 use crate::Rejection;
+use behind::Cleared;
 use dbsync_core::auth::hex;
-use dbsync_core::protocol::{PushRequest, PushResponse, VersionInfo};
+use dbsync_core::protocol::{PushRequest, PushResponse, Rekey, VersionInfo};
+use dbsync_core::rekey::moves_between;
 use dbsync_core::{ErrorCode, Schema};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 /// The digest that identifies a push's content (spec §10.4): SHA-256 of
 /// the JSON of its ops and rows, hashed as it is written (no copy of the
@@ -55,9 +61,16 @@ pub fn push(
         .ok_or_else(|| Rejection::unknown_node(node_id))?;
     let latest = seal_direct_writes(&mut *tx, now)?;
     check_base(&mut *tx, &node, req.base_version, latest)?;
-    if req.base_version != latest {
-        behind::check_clear(&mut *tx, schema, req, latest)?;
-    }
+    let cleared = if req.base_version == latest {
+        Cleared {
+            req: Cow::Borrowed(req),
+            rekeyed: Vec::new(),
+        }
+    } else {
+        behind::check_clear(&mut *tx, schema, req, latest)?
+    };
+    // From here on the push is as re-keyed (§10.2.2.2).
+    let req = &*cleared.req;
     checks::check_push(schema, req)?;
     if let Some(hook) = &settings.hooks.before_push {
         hook(node_id, req).map_err(|why| hook_rejected("before_push", why))?;
@@ -65,7 +78,7 @@ pub fn push(
     let version = latest + 1;
     record(&mut *tx, schema, node_id, req, version, digest, now)?;
     authentication::commit(tx, auth)?;
-    let answer = accepted(req, version, false);
+    let answer = accepted(req, version, false, cleared.rekeyed);
     after_push(settings, node_id, req, &answer);
     Ok(answer)
 }
@@ -87,7 +100,21 @@ fn already_applied(
         )
         .with(json!({"push_id": req.push_id, "version": done.version})));
     }
-    Ok(Some(accepted(req, done.version, true)))
+    let rekeyed = if done.version == req.base_version + 1 {
+        Vec::new() // not behind: nothing was re-keyed
+    } else {
+        let applied = tx.ops_after(
+            done.version - 1,
+            done.version,
+            OpPosition::default(),
+            req.ops.len(),
+        )?;
+        moves_between(
+            &req.ops,
+            applied.iter().map(|p| (p.op.table.as_str(), p.op.row_id)),
+        )
+    };
+    Ok(Some(accepted(req, done.version, true, rekeyed)))
 }
 
 /// Applies the ops and records the version, its ops and the push record.
@@ -117,12 +144,13 @@ fn record(
     Ok(())
 }
 
-fn accepted(req: &PushRequest, version: u64, duplicate: bool) -> PushResponse {
+fn accepted(req: &PushRequest, version: u64, duplicate: bool, rekeyed: Vec<Rekey>) -> PushResponse {
     PushResponse {
         protocol: dbsync_core::PROTOCOL_VERSION.into(),
         version,
         push_id: req.push_id.clone(),
         duplicate,
+        rekeyed,
     }
 }
 

@@ -430,6 +430,7 @@ impl TestServer {
             base_version: base,
             ops,
             rows,
+            new_rows: Default::default(),
         })
     }
 

@@ -158,7 +158,15 @@ pub fn merge(
     // §10.3: versions of pushes accepted behind are ours too.
     let mut own: HashSet<u64> = own_versions(&tx)?.into_iter().collect();
     if let Some(push_id) = &st.outstanding_push {
-        let settled = settle_by_pull(&tx, node_id, push_id, &staged.versions, &staged.ops, &own)?;
+        let settled = settle_by_pull(
+            &tx,
+            schema,
+            node_id,
+            push_id,
+            &staged.versions,
+            &staged.ops,
+            &own,
+        )?;
         own.extend(settled);
     }
     forget_through(&tx, staged.target_version)?;

@@ -29,6 +29,7 @@ mod next_push;
 mod own_versions;
 mod pending;
 mod push;
+mod rekeyed;
 mod repair;
 mod reused;
 mod state;
@@ -106,6 +107,12 @@ pub enum NodeError {
         /// The most one push may take.
         budget: usize,
     },
+    /// The pull brought inserts of keys the outstanding push inserts too:
+    /// a copy of the push may yet be applied with them re-keyed (spec
+    /// §11.5, §10.2.2.2), so the node merges nothing until an answer
+    /// settles the push.
+    #[error("a push sent earlier got no answer and may yet be applied with new keys: send it again (push or sync) before pulling")]
+    PushUnsettled,
 }
 
 impl From<rusqlite::Error> for NodeError {

@@ -6,13 +6,15 @@
 
 use super::next_push::choose;
 use super::pending::forget_settled_restores;
+use super::rekeyed::move_rekeyed;
 use super::state::{clear_state, get_state, set_state, state};
 use super::{in_write_transaction, NodeError, Result};
 use crate::{oplog, StoreError};
-use dbsync_core::protocol::{AppData, PushRequest};
-use dbsync_core::{Op, Schema, VersionedOp};
+use dbsync_core::protocol::{AppData, PushRequest, Rekey};
+use dbsync_core::rekey::moves_between;
+use dbsync_core::{Command, Op, Schema, VersionedOp};
 use rusqlite::{Connection, TransactionBehavior};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A push built and stored before it is sent (spec §10.4): retries send
 /// exactly these bytes.
@@ -87,6 +89,7 @@ pub fn begin_push_within(
         return Ok(None);
     };
     let push_id = new_push_id();
+    let new_rows = new_rows(&tx, &next.ops)?;
     let req = PushRequest {
         protocol: dbsync_core::PROTOCOL_VERSION.into(),
         schema: fingerprint.into(),
@@ -95,10 +98,36 @@ pub fn begin_push_within(
         base_version: state(&tx)?.last_version,
         ops: next.ops,
         rows: next.rows,
+        new_rows,
     };
     let push = store_push(&tx, &req, next.last_seq, next.part)?;
     tx.commit()?;
     Ok(Some(push))
+}
+
+/// The keys of the `i` ops whose rows the node created, by table (spec
+/// §10.1): every `i` but a restore (§12.3.5), which brings back a row
+/// the server held.
+fn new_rows(conn: &Connection, ops: &[Op]) -> Result<BTreeMap<String, Vec<i64>>> {
+    let marked: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM dbsync_restores)", [], |r| {
+            r.get(0)
+        })?;
+    let restored: HashSet<(String, i64)> = if marked {
+        super::pending::restores(conn)?
+            .into_iter()
+            .map(|r| (r.table, r.row_id))
+            .collect()
+    } else {
+        HashSet::new() // no restore pending: skip reading the records again
+    };
+    let mut new: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for op in ops.iter().filter(|o| o.command == Command::Insert) {
+        if !restored.contains(&(op.table.clone(), op.row_id)) {
+            new.entry(op.table.clone()).or_default().push(op.row_id);
+        }
+    }
+    Ok(new)
 }
 
 /// The push stored earlier and not yet settled, if any.
@@ -153,10 +182,19 @@ pub(super) fn forget_push(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The server applied the push as `version`: its ops stop being pending.
-pub fn finish_push(conn: &mut Connection, push: &OutboundPush, version: u64) -> Result<()> {
+/// The server applied the push as `version`, moving the inserts of
+/// `rekeyed` to fresh keys (spec §10.3): its ops stop being pending and
+/// those rows move.
+pub fn finish_push(
+    conn: &mut Connection,
+    schema: &Schema,
+    push: &OutboundPush,
+    version: u64,
+    rekeyed: &[Rekey],
+) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     mark_settled(&tx, &push.body, push.last_seq, push.part, version)?;
+    move_rekeyed(&tx, schema, rekeyed)?;
     forget_settled_restores(&tx)?;
     let last = state(&tx)?.last_version;
     if version == last + 1 {
@@ -179,43 +217,82 @@ pub fn abandon_push(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Settles the outstanding push `push_id` by what a pull brought (spec
 /// §11.5): a version of this node with that push id is the push, applied
-/// (its ops stop being pending, and the version is returned: it is the
-/// node's own, not remote work). Without it, the push is forgotten when
-/// a pulled op (of a version not in `own`) names a row it has an op of:
-/// it can never be applied (§10.2.2.1, C1), and its ops merge as pending
-/// ops. Otherwise it stays outstanding: a copy on its way may yet be
-/// applied behind, and the answer to sending it again settles it.
+/// (its ops stop being pending, the rows the server re-keyed move, and
+/// the version is returned: it is the node's own, not remote work).
+/// Without it, the push is forgotten when a pulled op (of a version not
+/// in `own`) names a row it has an op of and C1 refuses it from now on
+/// (§10.2.2.1): its ops merge as pending ops. When the only such ops are
+/// inserts of keys the push inserts too, a copy may yet be applied
+/// re-keyed: [`NodeError::PushUnsettled`]. Otherwise it stays
+/// outstanding: the answer to sending it again settles it.
 pub(super) fn settle_by_pull(
     conn: &Connection,
+    schema: &Schema,
     node_id: u64,
     push_id: &str,
     versions: &[dbsync_core::protocol::VersionInfo],
     pulled: &[VersionedOp],
     own: &HashSet<u64>,
 ) -> Result<Option<u64>> {
+    let Some(push) = stored_push(conn)? else {
+        return Ok(None);
+    };
     let mine = versions
         .iter()
         .find(|v| v.node_id == Some(node_id) && v.push_id.as_deref() == Some(push_id));
     if let Some(v) = mine {
-        let Some(push) = stored_push(conn)? else {
-            return Ok(None);
-        };
+        let applied = pulled
+            .iter()
+            .filter(|o| o.version == v.version)
+            .map(|o| (o.table.as_str(), o.row_id));
+        let rekeyed = moves_between(&push_ops(&push.body)?, applied);
         mark_settled(conn, &push.body, push.last_seq, push.part, v.version)?;
+        move_rekeyed(conn, schema, &rekeyed)?;
         forget_push(conn)?;
         return Ok(Some(v.version));
     }
-    let Some(push) = stored_push(conn)? else {
-        return Ok(None);
-    };
-    let ops = push_ops(&push.body)?;
-    let named: HashSet<(&str, i64)> = ops.iter().map(|o| (o.table.as_str(), o.row_id)).collect();
-    let touched = pulled
-        .iter()
-        .any(|o| !own.contains(&o.version) && named.contains(&(o.table.as_str(), o.row_id)));
-    if touched {
-        forget_push(conn)?;
+    match touch(&push_ops(&push.body)?, pulled, own) {
+        Touch::None => Ok(None),
+        Touch::Refused => {
+            forget_push(conn)?;
+            Ok(None)
+        }
+        Touch::MayBeRekeyed => Err(NodeError::PushUnsettled),
     }
-    Ok(None)
+}
+
+/// How the pulled ops of other versions touch an outstanding push.
+enum Touch {
+    None,
+    /// C1 refuses it from now on (§10.2.2.1).
+    Refused,
+    /// Only by inserts of keys the push inserts: the server would re-key
+    /// them (§10.2.2.2).
+    MayBeRekeyed,
+}
+
+fn touch(ops: &[Op], pulled: &[VersionedOp], own: &HashSet<u64>) -> Touch {
+    let named: HashMap<(&str, i64), Command> = ops
+        .iter()
+        .map(|o| ((o.table.as_str(), o.row_id), o.command))
+        .collect();
+    let mut first: HashMap<(&str, i64), Command> = HashMap::new();
+    for o in pulled.iter().filter(|o| !own.contains(&o.version)) {
+        let key = (o.table.as_str(), o.row_id);
+        if named.contains_key(&key) {
+            first.entry(key).or_insert(o.command);
+        }
+    }
+    let rekeyable = |key: &(&str, i64), remote: &Command| {
+        *remote == Command::Insert && named[key] == Command::Insert
+    };
+    if first.is_empty() {
+        Touch::None
+    } else if first.iter().all(|(k, c)| rekeyable(k, c)) {
+        Touch::MayBeRekeyed
+    } else {
+        Touch::Refused
+    }
 }
 
 /// Marks what an applied push settled with its `version`: every pending

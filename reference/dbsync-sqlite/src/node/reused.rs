@@ -81,7 +81,7 @@ fn settle(conn: &Connection, schema: &Schema, marks: &[Mark]) -> Result<Vec<Conf
         // `max_key` counts the floor, which is at or above every key the
         // table has held, pending records' included.
         let fresh = rows::max_key(conn, t)? + 1;
-        move_row(conn, schema, &ids, t, mark, fresh)?;
+        move_row(conn, schema, &ids, t, (mark.row_id, mark.seq), fresh)?;
         key_floor::raise_floor(conn, &t.name, fresh)?;
         entries.push(moved_entry(mark, fresh));
     }
@@ -99,18 +99,18 @@ fn later_marks_of_the_same_row(marks: &[Mark]) -> Vec<Option<i64>> {
     out
 }
 
-/// Moves the marked row to `fresh`: the row, its records from its insert
-/// on, and every foreign key pointing at it; a child that had no pending
-/// op gets a pending `u`.
-fn move_row(
+/// Moves the row `from.0` to `fresh`: the row, its pending records from
+/// `seq` `from.1` on, and every foreign key pointing at it; a child that
+/// had no pending op gets a pending `u`.
+pub(super) fn move_row(
     conn: &Connection,
     schema: &Schema,
     ids: &HashMap<String, i64>,
     t: &TableSchema,
-    mark: &Mark,
+    (from, first_seq): (i64, i64),
     fresh: i64,
 ) -> Result<()> {
-    let (from, pk) = (mark.row_id, &t.primary_key);
+    let pk = &t.primary_key;
     conn.execute(
         &format!(
             "UPDATE \"{}\" SET \"{pk}\" = ?2 WHERE \"{pk}\" = ?1",
@@ -120,7 +120,7 @@ fn move_row(
     )?;
     conn.execute(
         "UPDATE dbsync_oplog SET row_id = ?3 WHERE version IS NULL AND table_id = ?1 AND row_id = ?2 AND seq >= ?4",
-        params![ids[&t.name], from, fresh, mark.seq],
+        params![ids[&t.name], from, fresh, first_seq],
     )?;
     for child in &schema.tables {
         for fk in child.foreign_keys_to(&t.name) {
@@ -173,7 +173,7 @@ fn give_pending_update(conn: &Connection, table_id: i64, row_id: i64) -> rusqlit
     Ok(())
 }
 
-fn row_exists(conn: &Connection, t: &TableSchema, id: i64) -> rusqlite::Result<bool> {
+pub(super) fn row_exists(conn: &Connection, t: &TableSchema, id: i64) -> rusqlite::Result<bool> {
     conn.query_row(
         &format!(
             "SELECT EXISTS (SELECT 1 FROM \"{}\" WHERE \"{}\" = ?1)",
@@ -200,7 +200,7 @@ fn moved_entry(mark: &Mark, fresh: i64) -> ConflictEntry {
     }
 }
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

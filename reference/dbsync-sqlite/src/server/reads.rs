@@ -211,6 +211,10 @@ impl ReadTx for SqliteTx<'_> {
         Ok(n as u64)
     }
 
+    fn greatest_key(&mut self, table: &TableSchema) -> StoreResult<i64> {
+        rows::max_key(&self.conn, table).fault()
+    }
+
     fn find(
         &mut self,
         table: &TableSchema,

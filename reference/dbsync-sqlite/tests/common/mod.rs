@@ -130,7 +130,14 @@ impl Node {
         let req: PushRequest = serde_json::from_slice(&out.body).unwrap();
         match server.engine.push(self.id, &req, NOW) {
             Ok(resp) => {
-                node::finish_push(&mut self.conn, &out, resp.version).unwrap();
+                node::finish_push(
+                    &mut self.conn,
+                    &self.schema,
+                    &out,
+                    resp.version,
+                    &resp.rekeyed,
+                )
+                .unwrap();
                 Ok(Some(resp.version))
             }
             Err(e) => {
@@ -174,7 +181,12 @@ impl Node {
     pub fn sync(&mut self, server: &mut Server) {
         for _ in 0..5 {
             match self.push(server) {
-                Ok(Some(_)) => {
+                Ok(Some(version)) => {
+                    // Accepted behind (spec §11.7 step 2): pull the
+                    // versions in between.
+                    if node::state(&self.conn).unwrap().last_version < version {
+                        self.pull(server);
+                    }
                     if node::compressed_pending(&self.conn).unwrap().is_empty() {
                         return;
                     }

@@ -1,0 +1,81 @@
+//! The inserts of a push behind that the server re-keys (spec
+//! §10.2.2.2), and the fresh keys they take.
+
+use crate::store::{PositionedOp, ReadTx};
+use crate::Rejection;
+use dbsync_core::protocol::{PushRequest, Rekey};
+use dbsync_core::{Command, Schema};
+use std::collections::{BTreeMap, HashMap};
+
+/// The moves for the push's inserts that C1 excepts: an `i` of a row the
+/// node lists as new, whose first op among the later versions is an `i`
+/// too. Each takes a
+/// fresh key of its table, one above the greatest the table holds or
+/// held and the greatest the push names there, in the order of the ops.
+pub fn choose(
+    tx: &mut dyn ReadTx,
+    schema: &Schema,
+    req: &PushRequest,
+    later: &[PositionedOp],
+) -> Result<Vec<Rekey>, Rejection> {
+    let mut first: HashMap<(&str, i64), Command> = HashMap::new();
+    for p in later {
+        first
+            .entry((p.op.table.as_str(), p.op.row_id))
+            .or_insert(p.op.command);
+    }
+    let taken: Vec<(&str, i64)> = req
+        .ops
+        .iter()
+        .filter(|o| o.command == Command::Insert)
+        .map(|o| (o.table.as_str(), o.row_id))
+        .filter(|key| first.get(key) == Some(&Command::Insert))
+        .filter(|(table, key)| req.is_new_row(table, *key))
+        .collect();
+    if taken.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut next = next_keys(tx, schema, req, &taken)?;
+    Ok(taken
+        .into_iter()
+        .map(|(table, from)| {
+            let to = next.get_mut(table).expect("a key for every table");
+            *to += 1;
+            Rekey {
+                table: table.to_string(),
+                from,
+                to: *to,
+            }
+        })
+        .collect())
+}
+
+/// For each table of `taken`, the greatest key it holds or held on the
+/// server, or that the push names in it.
+fn next_keys<'r>(
+    tx: &mut dyn ReadTx,
+    schema: &Schema,
+    req: &'r PushRequest,
+    taken: &[(&'r str, i64)],
+) -> Result<BTreeMap<&'r str, i64>, Rejection> {
+    let mut greatest = BTreeMap::new();
+    for (name, _) in taken {
+        if greatest.contains_key(name) {
+            continue;
+        }
+        // P5 refuses an unknown table later; it takes no key meanwhile.
+        let held = match schema.table(name) {
+            Some(t) => tx.greatest_key(t)?,
+            None => 0,
+        };
+        let named = req
+            .ops
+            .iter()
+            .filter(|o| o.table == *name)
+            .map(|o| o.row_id)
+            .max()
+            .unwrap_or(0);
+        greatest.insert(*name, held.max(named));
+    }
+    Ok(greatest)
+}

@@ -1,0 +1,115 @@
+//! Rows the server re-keyed (spec §10.2.2.2): applying a push's answer
+//! (§10.3 step 3), or a pull that brought the push's version (§11.5),
+//! the node moves each re-keyed row to the key the server gave it.
+
+use super::conflicts;
+use super::pending::table_ids_by_name;
+use super::reused::{move_row, now, row_exists};
+use super::state::reserve_keys;
+use super::Result;
+use crate::{rows, track, StoreError};
+use dbsync_core::merge::{ConflictEntry, ConflictKind, Rule};
+use dbsync_core::protocol::Rekey;
+use dbsync_core::{Command, Schema, TableSchema};
+use rusqlite::{params, Connection};
+use std::collections::HashMap;
+
+/// Moves every row of `moves`, in order, inside the caller's write
+/// transaction, and logs each move.
+pub(super) fn move_rekeyed(conn: &Connection, schema: &Schema, moves: &[Rekey]) -> Result<()> {
+    if moves.is_empty() {
+        return Ok(());
+    }
+    let entries = track::without_capture(conn, || move_all(conn, schema, moves))?;
+    conflicts::record(conn, now(), None, &entries)?;
+    Ok(())
+}
+
+fn move_all(conn: &Connection, schema: &Schema, moves: &[Rekey]) -> Result<Vec<ConflictEntry>> {
+    conn.pragma_update(None, "defer_foreign_keys", true)?;
+    let ids = table_ids_by_name(conn)?;
+    let mut entries = Vec::new();
+    for m in moves {
+        let t = schema.table(&m.table).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "the server re-keyed a row of {}, not a synced table",
+                m.table
+            ))
+        })?;
+        if row_exists(conn, t, m.to)? {
+            // A row inserted after the push was built holds the key: it
+            // moves on first, above every key this answer hands out.
+            let fresh = rows::max_key(conn, t)?.max(greatest_to(moves, &m.table)) + 1;
+            move_row(conn, schema, &ids, t, (m.to, 0), fresh)?;
+            reserve_keys(conn, &t.name, fresh)?;
+            entries.push(entry(&m.table, m.to, fresh));
+        } else {
+            // A row that held the key and is gone never reached the server
+            // (the key is above all it held): it came and went (§3.2.1).
+            conn.execute(
+                "DELETE FROM dbsync_oplog WHERE version IS NULL AND table_id = ?1 AND row_id = ?2",
+                params![ids[&t.name], m.to],
+            )?;
+        }
+        take_key(conn, schema, &ids, t, m)?;
+        reserve_keys(conn, &t.name, m.to)?;
+        entries.push(entry(&m.table, m.from, m.to));
+    }
+    Ok(entries)
+}
+
+/// The greatest key the moves of `table` hand out.
+fn greatest_to(moves: &[Rekey], table: &str) -> i64 {
+    moves
+        .iter()
+        .filter(|m| m.table == table)
+        .map(|m| m.to)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Moves the pushed row `m.from` to `m.to`: the row, its records still
+/// pending (written after the push was built), and every local foreign
+/// key holding `m.from`. Its children need no pending `u`: those the
+/// push carried the server rewrote, the others are pending themselves.
+fn take_key(
+    conn: &Connection,
+    schema: &Schema,
+    ids: &HashMap<String, i64>,
+    t: &TableSchema,
+    m: &Rekey,
+) -> Result<()> {
+    let update = |table: &str, column: &str| {
+        conn.execute(
+            &format!("UPDATE \"{table}\" SET \"{column}\" = ?2 WHERE \"{column}\" = ?1"),
+            params![m.from, m.to],
+        )
+    };
+    update(&t.name, &t.primary_key)?;
+    for child in &schema.tables {
+        for fk in child.foreign_keys_to(&t.name) {
+            update(&child.name, &fk.column)?;
+        }
+    }
+    conn.execute(
+        "UPDATE dbsync_oplog SET row_id = ?3 WHERE version IS NULL AND table_id = ?1 AND row_id = ?2",
+        params![ids[&t.name], m.from, m.to],
+    )?;
+    Ok(())
+}
+
+fn entry(table: &str, from: i64, to: i64) -> ConflictEntry {
+    ConflictEntry {
+        kind: ConflictKind::Insert,
+        table: table.into(),
+        row_id: from,
+        remote_op: Some(Command::Insert),
+        remote_version: None,
+        local_op: Some(Command::Insert),
+        policy: "none".into(),
+        rule: Rule::LocalInsertRekeyed,
+        lost: None,
+        new_row_id: Some(to),
+        related: None,
+    }
+}
