@@ -260,6 +260,30 @@ impl Ledger {
         rows.iter().find(|(u, _)| u == uid).map(|(u, _)| u.clone())
     }
 
+    /// Whether node `n`'s conflict log explains its delete of `table` row
+    /// `id` (`uid`), under that key or the key the server re-keyed the row
+    /// to (spec §10.2.2.2), which the node's merge then names.
+    fn explained_under_any_key(
+        &self,
+        n: usize,
+        table: &str,
+        id: i64,
+        uid: &str,
+        explained: &impl Fn(usize, &str, i64) -> Result<bool, Failure>,
+    ) -> Result<bool, Failure> {
+        let moved_to = self
+            .rekeyed
+            .iter()
+            .filter(|((m, t, _), (from, u))| *m == n && t == table && *from == id && u == uid)
+            .map(|((_, _, to), _)| *to);
+        for key in std::iter::once(id).chain(moved_to) {
+            if explained(n, table, key)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// A ledger for a case whose nodes `server_wins` merge with
     /// `server_wins` (the others with `node_wins`).
     pub fn new(server_wins: impl IntoIterator<Item = usize>) -> Ledger {
@@ -336,7 +360,7 @@ impl Ledger {
                     let reached = accepted
                         .iter()
                         .any(|(m, o)| m == n && &o.uid == uid && o.command == Command::Delete);
-                    if !reached && !explained(*n, table, *id)? {
+                    if !reached && !self.explained_under_any_key(*n, table, *id, uid, &explained)? {
                         return Err(Failure::new(format!(
                             "node {n}'s delete of {table} row {id} ({uid}) never reached the server \
                              and its conflict log does not say why"

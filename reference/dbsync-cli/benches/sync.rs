@@ -209,9 +209,11 @@ fn growth() {
     println!("  peak RSS target <= 256 MB for each process at 1M");
 }
 
-/// `concurrent` twice in one run: the nodes' inserts taking the next key
-/// (they collide, spec §12.3.4), then keys of each node's own (a push
-/// behind the latest version is then accepted, §10.2.2.1).
+/// `concurrent` three times in one run: the nodes' inserts taking the
+/// next key (they collide, and the server re-keys the later ones, spec
+/// §10.2.2.2), then keys of each node's own (no collision: a push behind
+/// the latest version is accepted as it is, §10.2.2.1), then the same
+/// with each node syncing every 250 ms.
 async fn concurrent() {
     concurrent_with(false, None).await;
     concurrent_with(true, None).await;
