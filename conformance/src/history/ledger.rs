@@ -193,13 +193,19 @@ impl Ledger {
                 Command::Delete => {
                     // The row the server held at that key; a row that
                     // took the key again locally came and went.
+                    // A row the server re-keyed away from this key is
+                    // not the one deleted here (§10.2.2.2).
+                    let moved = self.rekeyed_from(n, &op.table, op.row_id);
                     let uid = self
                         .deleted_ids
                         .get(&(n, op.table.clone(), op.row_id))
                         .and_then(|rows| {
-                            rows.iter()
+                            let stayed: Vec<_> =
+                                rows.iter().filter(|(u, _)| !moved.contains(&u)).collect();
+                            stayed
+                                .iter()
                                 .find(|(_, server_had)| *server_had)
-                                .or(rows.first())
+                                .or(stayed.first())
                                 .map(|(uid, _)| uid.clone())
                         })
                         .or_else(|| self.deleted_before_rekey(n, &op.table, op.row_id))
@@ -250,6 +256,16 @@ impl Ledger {
                     .insert((n, m.table.clone(), m.to), (m.from, uid));
             }
         }
+    }
+
+    /// The uids of node `n`'s rows of `table` the server re-keyed away
+    /// from key `from`.
+    fn rekeyed_from(&self, n: usize, table: &str, from: i64) -> Vec<&String> {
+        self.rekeyed
+            .iter()
+            .filter(|((m, t, _), (old, _))| *m == n && t == table && *old == from)
+            .map(|(_, (_, uid))| uid)
+            .collect()
     }
 
     /// The uid of the re-keyed row now at `id` that node `n` deleted
