@@ -46,8 +46,10 @@ pub enum NextPush {
 
 /// About how many bytes of a push body an op with its row takes.
 fn cost(op: &Op, row: Option<&Row>) -> usize {
-    // `{"table":…,"row_id":…,"command":"i"},` and the row's JSON.
-    op.table.len() + 48 + row.map_or(0, |r| r.json_len_estimate() + 2)
+    // `{"table":…,"row_id":…,"command":"i"},` and the row's JSON; an
+    // insert's key again in `new_rows` (spec §10.1), digits and a comma.
+    let listed = if op.command == Command::Insert { 21 } else { 0 };
+    op.table.len() + 48 + listed + row.map_or(0, |r| r.json_len_estimate() + 2)
 }
 
 /// Bytes of a push body outside its ops and rows (protocol, schema
