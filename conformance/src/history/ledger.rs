@@ -140,7 +140,8 @@ pub fn logical(
     Ok(out)
 }
 
-fn uid_of(values: &Logical) -> Option<String> {
+/// The `uid` a row's values carry, if any.
+pub fn uid_of(values: &Logical) -> Option<String> {
     match values.get("uid") {
         Some(Value::Text(u)) => Some(u.clone()),
         _ => None,
@@ -247,10 +248,7 @@ impl Ledger {
                 .rows
                 .iter()
                 .find(|r| r.table == m.table && r.id == m.from)
-                .and_then(|r| match r.values.get("uid") {
-                    Some(Value::Text(u)) => Some(u.clone()),
-                    _ => None,
-                });
+                .and_then(|r| uid_of(&r.values));
             if let Some(uid) = uid {
                 self.rekeyed
                     .insert((n, m.table.clone(), m.to), (m.from, uid));

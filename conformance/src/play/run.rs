@@ -473,9 +473,6 @@ impl Run<'_> {
 fn uids_of(req: &PushRequest) -> HashMap<(String, i64), String> {
     req.rows
         .iter()
-        .filter_map(|r| match r.values.get("uid") {
-            Some(Value::Text(u)) => Some(((r.table.clone(), r.id), u.clone())),
-            _ => None,
-        })
+        .filter_map(|r| Some(((r.table.clone(), r.id), ledger::uid_of(&r.values)?)))
         .collect()
 }

@@ -4,15 +4,14 @@
 
 use super::conflicts;
 use super::pending::table_ids_by_name;
-use super::reused::{move_row, now, row_exists};
+use super::reused::{move_row, now, row_exists, Children};
 use super::state::reserve_keys;
 use super::Result;
 use crate::{rows, track, StoreError};
 use dbsync_core::merge::{ConflictEntry, ConflictKind, Rule};
 use dbsync_core::protocol::Rekey;
-use dbsync_core::{Command, Schema, TableSchema};
+use dbsync_core::{Command, Schema};
 use rusqlite::{params, Connection};
-use std::collections::HashMap;
 
 /// Moves every row of `moves`, in order, inside the caller's write
 /// transaction, and logs each move.
@@ -40,7 +39,15 @@ fn move_all(conn: &Connection, schema: &Schema, moves: &[Rekey]) -> Result<Vec<C
             // A row inserted after the push was built holds the key: it
             // moves on first, above every key this answer hands out.
             let fresh = rows::max_key(conn, t)?.max(greatest_to(moves, &m.table)) + 1;
-            move_row(conn, schema, &ids, t, (m.to, 0), fresh)?;
+            move_row(
+                conn,
+                schema,
+                &ids,
+                t,
+                (m.to, 0),
+                fresh,
+                Children::GetPendingUpdates,
+            )?;
             reserve_keys(conn, &t.name, fresh)?;
             entries.push(entry(&m.table, m.to, fresh));
         } else {
@@ -51,7 +58,17 @@ fn move_all(conn: &Connection, schema: &Schema, moves: &[Rekey]) -> Result<Vec<C
                 params![ids[&t.name], m.to],
             )?;
         }
-        take_key(conn, schema, &ids, t, m)?;
+        // Its children need no pending `u`: those the push carried the
+        // server rewrote, the others are pending themselves.
+        move_row(
+            conn,
+            schema,
+            &ids,
+            t,
+            (m.from, 0),
+            m.to,
+            Children::AlreadyMoved,
+        )?;
         reserve_keys(conn, &t.name, m.to)?;
         entries.push(entry(&m.table, m.from, m.to));
     }
@@ -66,36 +83,6 @@ fn greatest_to(moves: &[Rekey], table: &str) -> i64 {
         .map(|m| m.to)
         .max()
         .unwrap_or(0)
-}
-
-/// Moves the pushed row `m.from` to `m.to`: the row, its records still
-/// pending (written after the push was built), and every local foreign
-/// key holding `m.from`. Its children need no pending `u`: those the
-/// push carried the server rewrote, the others are pending themselves.
-fn take_key(
-    conn: &Connection,
-    schema: &Schema,
-    ids: &HashMap<String, i64>,
-    t: &TableSchema,
-    m: &Rekey,
-) -> Result<()> {
-    let update = |table: &str, column: &str| {
-        conn.execute(
-            &format!("UPDATE \"{table}\" SET \"{column}\" = ?2 WHERE \"{column}\" = ?1"),
-            params![m.from, m.to],
-        )
-    };
-    update(&t.name, &t.primary_key)?;
-    for child in &schema.tables {
-        for fk in child.foreign_keys_to(&t.name) {
-            update(&child.name, &fk.column)?;
-        }
-    }
-    conn.execute(
-        "UPDATE dbsync_oplog SET row_id = ?3 WHERE version IS NULL AND table_id = ?1 AND row_id = ?2",
-        params![ids[&t.name], m.from, m.to],
-    )?;
-    Ok(())
 }
 
 fn entry(table: &str, from: i64, to: i64) -> ConflictEntry {

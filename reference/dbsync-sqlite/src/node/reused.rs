@@ -81,7 +81,15 @@ fn settle(conn: &Connection, schema: &Schema, marks: &[Mark]) -> Result<Vec<Conf
         // `max_key` counts the floor, which is at or above every key the
         // table has held, pending records' included.
         let fresh = rows::max_key(conn, t)? + 1;
-        move_row(conn, schema, &ids, t, (mark.row_id, mark.seq), fresh)?;
+        move_row(
+            conn,
+            schema,
+            &ids,
+            t,
+            (mark.row_id, mark.seq),
+            fresh,
+            Children::GetPendingUpdates,
+        )?;
         key_floor::raise_floor(conn, &t.name, fresh)?;
         entries.push(moved_entry(mark, fresh));
     }
@@ -99,9 +107,21 @@ fn later_marks_of_the_same_row(marks: &[Mark]) -> Vec<Option<i64>> {
     out
 }
 
+/// What a move does for a local child whose foreign key it rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Children {
+    /// The server holds the child with the old key: one with no pending
+    /// op gets a pending `u` (a row moved off a reused key, a local row
+    /// displaced from a key the server handed out).
+    GetPendingUpdates,
+    /// The server already holds the children with the new key (a row the
+    /// server re-keyed, spec §10.2.2.2): their rows change, nothing more.
+    AlreadyMoved,
+}
+
 /// Moves the row `from.0` to `fresh`: the row, its pending records from
-/// `seq` `from.1` on, and every foreign key pointing at it; a child that
-/// had no pending op gets a pending `u`.
+/// `seq` `from.1` on, and every foreign key pointing at it, the children
+/// as `children` says.
 pub(super) fn move_row(
     conn: &Connection,
     schema: &Schema,
@@ -109,6 +129,7 @@ pub(super) fn move_row(
     t: &TableSchema,
     (from, first_seq): (i64, i64),
     fresh: i64,
+    children: Children,
 ) -> Result<()> {
     let pk = &t.primary_key;
     conn.execute(
@@ -124,7 +145,10 @@ pub(super) fn move_row(
     )?;
     for child in &schema.tables {
         for fk in child.foreign_keys_to(&t.name) {
-            let moved = child_keys(conn, child, &fk.column, from)?;
+            let moved = match children {
+                Children::GetPendingUpdates => child_keys(conn, child, &fk.column, from)?,
+                Children::AlreadyMoved => Vec::new(),
+            };
             conn.execute(
                 &format!(
                     "UPDATE \"{}\" SET \"{}\" = ?2 WHERE \"{}\" = ?1",
