@@ -3,7 +3,7 @@
 //! track: SQLite's, and PostgreSQL's (for the harness's share of histories
 //! on the PostgreSQL store).
 
-use dbsync_core::{ColumnType, Schema, TableSchema};
+use dbsync_core::{ColumnType, KeyType, Schema, TableSchema};
 
 /// The declared SQLite type of a column type, as the reference store's
 /// introspection reads it back.
@@ -57,10 +57,15 @@ impl Dialect {
     }
 }
 
-/// One table: an integer key, the columns, the foreign keys (to the
+/// One table: its key (integer as the dialect declares it, or `TEXT
+/// PRIMARY KEY`, spec §2.2), the columns, the foreign keys (to the
 /// referenced table's key) and the unique constraints.
 pub fn create_table_in(dialect: Dialect, schema: &Schema, t: &TableSchema) -> String {
-    let mut parts = vec![format!("\"{}\" {}", t.primary_key, dialect.key())];
+    let key = match t.key_type {
+        KeyType::Integer => dialect.key(),
+        KeyType::Text => "TEXT PRIMARY KEY",
+    };
+    let mut parts = vec![format!("\"{}\" {key}", t.primary_key)];
     for c in &t.columns {
         let mut def = format!("\"{}\" {}", c.name, dialect.column_type(c.ty));
         if c.not_null {
@@ -125,13 +130,14 @@ pub fn postgres_type(ty: ColumnType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dbsync_core::{Column, Direction, ForeignKey};
+    use dbsync_core::{Column, Direction, ForeignKey, KeyType};
 
     #[test]
     fn a_table_with_a_foreign_key_and_a_two_column_unique_becomes_one_statement() {
         let parent = TableSchema {
             name: "a".into(),
             primary_key: "id".into(),
+            key_type: KeyType::Integer,
             columns: vec![],
             foreign_keys: vec![],
             unique: vec![],
@@ -140,6 +146,7 @@ mod tests {
         let child = TableSchema {
             name: "b".into(),
             primary_key: "id".into(),
+            key_type: KeyType::Integer,
             columns: vec![
                 Column {
                     name: "a_id".into(),

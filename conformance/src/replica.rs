@@ -4,6 +4,7 @@
 
 use dbsync_core::merge::Restore;
 use dbsync_core::{Command, Op, Row, Schema};
+use dbsync_sqlite::sql_id::SqlId;
 use dbsync_sqlite::track::{self, command_code, TableSpec};
 use dbsync_sqlite::{node, rows, server};
 use rusqlite::{params, Connection};
@@ -94,7 +95,7 @@ pub fn record_pending(conn: &Connection, ops: &[Op], restores: &[Restore]) -> Re
             .ok_or_else(|| format!("unknown table {:?}", op.table))?;
         conn.execute(
             "INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES (?1, ?2, ?3)",
-            params![id, op.row_id, command_code(op.command)],
+            params![id, SqlId(op.row_id), command_code(op.command)],
         )
         .map_err(|e| e.to_string())?;
         let restore = restores

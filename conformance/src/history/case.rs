@@ -2,7 +2,7 @@
 //! take (offline edits, push, pull, sync, injected faults). Plain data, so
 //! that a shrunk failure can be saved as a regression vector and replayed.
 
-use dbsync_core::{Column, ColumnType, Direction, ForeignKey, Schema, TableSchema};
+use dbsync_core::{Column, ColumnType, Direction, ForeignKey, KeyType, Schema, TableSchema};
 use serde::{Deserialize, Serialize};
 
 /// One generated table `t<i>`: foreign keys to earlier tables, and which
@@ -17,6 +17,10 @@ pub struct TableGen {
     pub code: bool,
     /// A two-column unique constraint on `(pa INTEGER, pb TEXT)` (nullable).
     pub pair: bool,
+    /// A text key the application chooses (spec §2.2): `id TEXT PRIMARY
+    /// KEY`, foreign keys to it `TEXT`; otherwise an integer key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub text_key: bool,
 }
 
 /// A unique value a write uses: one no other write uses, or one from a
@@ -35,6 +39,11 @@ pub struct Vals {
     pub label: u16,
     pub code: Option<UniqueVal>,
     pub pair: Option<UniqueVal>,
+    /// A text-keyed table's new key: fresh, or one of the pool every node
+    /// draws from (two nodes inserting it insert one row, spec §12.3.4);
+    /// absent: fresh. Integer-keyed tables ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<UniqueVal>,
 }
 
 /// What an update changes.
@@ -262,7 +271,13 @@ impl Case {
                 }
                 let mut foreign_keys = Vec::new();
                 for (p, nullable) in g.clean_parents(i) {
-                    columns.push(column(&fk_column(p), ColumnType::Integer, !nullable));
+                    let text = self.tables.get(p as usize).is_some_and(|t| t.text_key);
+                    let ty = if text {
+                        ColumnType::Text
+                    } else {
+                        ColumnType::Integer
+                    };
+                    columns.push(column(&fk_column(p), ty, !nullable));
                     foreign_keys.push(ForeignKey {
                         column: fk_column(p),
                         references: table_name(p as usize),
@@ -271,6 +286,11 @@ impl Case {
                 TableSchema {
                     name: table_name(i),
                     primary_key: "id".into(),
+                    key_type: if g.text_key {
+                        KeyType::Text
+                    } else {
+                        KeyType::Integer
+                    },
                     columns,
                     foreign_keys,
                     unique,
@@ -288,6 +308,15 @@ impl Case {
         } else {
             crate::ddl::Dialect::Sqlite
         }
+    }
+
+    /// The same history with every table integer-keyed.
+    pub fn with_integer_keys(&self) -> Case {
+        let mut case = self.clone();
+        for t in &mut case.tables {
+            t.text_key = false;
+        }
+        case
     }
 
     /// The node a step names.

@@ -13,7 +13,7 @@ use super::world::World;
 use super::writes::{self, RowWrite, WriteError};
 use super::{Failure, Stats};
 use dbsync_core::protocol::value::Values;
-use dbsync_core::{Schema, TableSchema, Value};
+use dbsync_core::{KeyType, RowId, Schema, TableSchema, Value};
 
 /// The source of values no other write of a history uses.
 #[derive(Debug, Clone, Default)]
@@ -60,13 +60,16 @@ pub struct Planned {
 impl Planned {
     /// What the committed transaction did; `ids` are the keys the writes
     /// took, in order.
-    pub fn notes(&self, ids: &[i64]) -> Vec<Note> {
+    pub fn notes(&self, ids: &[RowId]) -> Vec<Note> {
         self.notes
             .iter()
             .map(|n| match n {
-                Note::Write { table, id: 0 } => Note::Write {
+                Note::Write {
+                    table,
+                    id: RowId::Int(0),
+                } => Note::Write {
                     table: table.clone(),
-                    id: ids.first().copied().unwrap_or(0),
+                    id: ids.first().copied().unwrap_or(RowId::Int(0)),
                 },
                 other => other.clone(),
             })
@@ -74,7 +77,7 @@ impl Planned {
     }
 }
 
-fn pick(ids: &[i64], k: u16) -> Option<i64> {
+fn pick(ids: &[RowId], k: u16) -> Option<RowId> {
     (!ids.is_empty()).then(|| ids[k as usize % ids.len()])
 }
 
@@ -96,6 +99,28 @@ fn code_value(fresh: &mut Fresh, n: usize, v: Option<UniqueVal>) -> Value {
         Some(UniqueVal::Fresh) => Value::Text(fresh.next(&format!("n{n}c"))),
         Some(UniqueVal::Shared(k)) => Value::Text(fresh.shared(k)),
     }
+}
+
+/// A text-keyed row's key (spec §2.2): fresh, or from the pool every
+/// node draws from, so that two nodes insert the same row. A run's tag
+/// longer than a key may be (a vector's name) is shortened to a hash.
+fn text_key(fresh: &mut Fresh, n: usize, v: UniqueVal) -> RowId {
+    let key = match v {
+        UniqueVal::Fresh => fresh.next(&format!("n{n}k")),
+        UniqueVal::Shared(k) => format!("{}k", fresh.shared(k)),
+    };
+    let key = match key.strip_prefix(fresh.tag.as_str()) {
+        Some(rest) if key.len() > 48 => format!("{:016x}{rest}", fnv1a(&fresh.tag)),
+        _ => key,
+    };
+    RowId::text(&key).expect("a generated key is 1 to 64 bytes")
+}
+
+/// The 64-bit FNV-1a hash of `s`.
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn pair_value(fresh: &mut Fresh, n: usize, v: Option<UniqueVal>) -> (Value, Value) {
@@ -152,10 +177,15 @@ fn insert(
     let mut fks = Vec::new();
     for (i, fk) in t.foreign_keys.iter().enumerate() {
         let pids = rows.ids(&fk.references);
-        let value = match (parents.get(i).copied().flatten(), nullable(t, &fk.column)) {
-            (Some(k), _) if !pids.is_empty() => Value::Integer(pick(&pids, k).unwrap_or(0)),
-            (_, true) => Value::Null,
-            (_, false) => Value::Integer(*pids.first()?), // no parent to point at
+        let parent = parents
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|k| pick(&pids, k));
+        let value = match (parent, nullable(t, &fk.column)) {
+            (Some(p), _) => p.to_value(),
+            (None, true) => Value::Null,
+            (None, false) => pids.first()?.to_value(), // no parent to point at
         };
         fks.push((fk.column.clone(), value));
     }
@@ -178,14 +208,23 @@ fn insert(
         values.insert("pb".into(), b);
     }
     values.extend(fks);
+    let id = (t.key_type == KeyType::Text).then(|| {
+        let key = match attempt {
+            0 => vals.key.unwrap_or(UniqueVal::Fresh),
+            _ => UniqueVal::Fresh,
+        };
+        text_key(fresh, n, key)
+    });
     Some(Planned {
         writes: vec![RowWrite::Insert {
             table: t.name.clone(),
+            id,
             values,
         }],
+        // The key the store gives: filled in by `Planned::notes`.
         notes: vec![Note::Write {
             table: t.name.clone(),
-            id: 0,
+            id: id.unwrap_or(RowId::Int(0)),
         }],
         retry: attempt == 0,
         event: None,
@@ -218,7 +257,7 @@ fn update(
             let fk = &t.foreign_keys[*fk as usize % t.foreign_keys.len()];
             let pids = rows.ids(&fk.references);
             let value = match to.and_then(|k| pick(&pids, k)) {
-                Some(p) => Value::Integer(p),
+                Some(p) => p.to_value(),
                 None if nullable(t, &fk.column) => Value::Null,
                 None => return None,
             };
@@ -248,7 +287,7 @@ fn swap(t: &TableSchema, rows: &RowSet, picks: &[u16], pair: bool) -> Option<Pla
         _ => return None,
     };
     let all = rows.ids(&t.name);
-    let mut chosen: Vec<i64> = Vec::new();
+    let mut chosen: Vec<RowId> = Vec::new();
     for k in picks {
         if let Some(id) = pick(&all, *k) {
             if !chosen.contains(&id) {
@@ -271,7 +310,7 @@ fn swap(t: &TableSchema, rows: &RowSet, picks: &[u16], pair: bool) -> Option<Pla
                 .collect()
         })
         .collect();
-    let update = |id: i64, values: Values| RowWrite::Update {
+    let update = |id: RowId, values: Values| RowWrite::Update {
         table: t.name.clone(),
         id,
         values,
@@ -304,7 +343,7 @@ fn delete(
 ) -> Option<Planned> {
     let mut candidates = rows.ids(&t.name);
     if parent {
-        let referenced: Vec<i64> = candidates
+        let referenced: Vec<RowId> = candidates
             .iter()
             .copied()
             .filter(|id| !rows.children(schema, &t.name, *id).is_empty())
@@ -327,7 +366,7 @@ fn delete(
 /// Deletes `table` row `id`: first the rows whose NOT NULL key references
 /// it (recursively), and the nullable references are set to NULL. `rows`
 /// follows the writes, as the transaction's own reads would.
-fn delete_cascade(schema: &Schema, rows: &mut RowSet, table: &str, id: i64, out: &mut Planned) {
+fn delete_cascade(schema: &Schema, rows: &mut RowSet, table: &str, id: RowId, out: &mut Planned) {
     for c in &schema.tables {
         for fk in c.foreign_keys_to(table) {
             let not_null = !nullable(c, &fk.column);
@@ -371,7 +410,7 @@ fn delete_cascade(schema: &Schema, rows: &mut RowSet, table: &str, id: i64, out:
 /// How a node took a transaction of writes.
 pub enum Written {
     /// Committed; the keys the writes took.
-    Done(Vec<i64>),
+    Done(Vec<RowId>),
     /// A constraint refused it; nothing changed.
     Refused,
 }

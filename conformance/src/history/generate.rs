@@ -29,11 +29,13 @@ fn table_gen(index: u8) -> BoxedStrategy<TableGen> {
         parents,
         prop::bool::weighted(0.6),
         prop::bool::weighted(0.4),
+        prop::bool::weighted(0.35),
     )
-        .prop_map(|(parents, code, pair)| TableGen {
+        .prop_map(|(parents, code, pair, text_key)| TableGen {
             parents,
             code,
             pair,
+            text_key,
         })
         .boxed()
 }
@@ -50,8 +52,14 @@ fn vals() -> impl Strategy<Value = Vals> {
         0u16..50,
         prop::option::weighted(0.8, unique_val()),
         prop::option::weighted(0.8, unique_val()),
+        unique_val(),
     )
-        .prop_map(|(label, code, pair)| Vals { label, code, pair })
+        .prop_map(|(label, code, pair, key)| Vals {
+            label,
+            code,
+            pair,
+            key: Some(key),
+        })
 }
 
 fn change() -> impl Strategy<Value = Change> {
@@ -157,6 +165,7 @@ pub fn fixed_tables() -> Vec<TableGen> {
         parents,
         code,
         pair,
+        text_key: false,
     };
     vec![
         t(vec![], true, true),

@@ -28,9 +28,10 @@ use super::world::World;
 use super::Failure;
 use dbsync_core::merge::{ConflictEntry, Rule};
 use dbsync_core::protocol::{PushRequest, Rekey};
-use dbsync_core::{Command, Schema, Value};
+use dbsync_core::{Command, KeyType, RowId, Schema, Value};
 use dbsync_sqlite::node::{self, MergeReport};
 use dbsync_sqlite::rows;
+use dbsync_sqlite::sql_id::SqlId;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,8 +41,15 @@ pub type Logical = BTreeMap<String, Value>;
 /// What an edit did to one row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Note {
-    Write { table: String, id: i64 },
-    Delete { table: String, id: i64, uid: String },
+    Write {
+        table: String,
+        id: RowId,
+    },
+    Delete {
+        table: String,
+        id: RowId,
+        uid: String,
+    },
 }
 
 /// A node's last edit of a row.
@@ -53,7 +61,7 @@ pub enum LastOp {
     },
     Delete {
         table: String,
-        id: i64,
+        id: RowId,
         /// Whether the server held the row when the node deleted it.
         server_had: bool,
     },
@@ -79,7 +87,7 @@ pub struct Ledger {
     /// (node, table, id) → (uid, whether the server held it) of each row a
     /// node deleted, oldest first: a key SQLite reuses (spec §2.2.1) names
     /// several rows in turn.
-    pub deleted_ids: BTreeMap<(usize, String, i64), Vec<(String, bool)>>,
+    pub deleted_ids: BTreeMap<(usize, String, RowId), Vec<(String, bool)>>,
     /// (node, push id) → the push in logical form, made when it was built.
     pub built: BTreeMap<(usize, String), Vec<LogicalOp>>,
     /// The pushes the server applied: (node, push id).
@@ -90,7 +98,22 @@ pub struct Ledger {
     /// (node, table, new key) → (old key, uid) of each insert the server
     /// re-keyed (spec §10.2.2.2): a delete the node noted under the old
     /// key reaches the server under the new one.
-    pub rekeyed: BTreeMap<(usize, String, i64), (i64, String)>,
+    pub rekeyed: BTreeMap<(usize, String, RowId), (RowId, String)>,
+    /// The uids a text-keyed row lost with its values. A text key names
+    /// one row whatever its values (spec §2.2): when two nodes insert it
+    /// (§12.3.4), or one inserts it again after a delete (§5.2.1), the
+    /// row's `uid` is a value like any other, and the policy may take
+    /// another side's; the merge entry that names the losing values as
+    /// `lost` explains the uid's absence.
+    pub absorbed: BTreeSet<String>,
+}
+
+/// Whether a merge entry settles two inserts of one text key (spec
+/// §12.3.4): the lost values are the other insert's, uid and all.
+pub fn settles_text_key(entry: &ConflictEntry) -> bool {
+    entry.row_id.as_text().is_some()
+        && entry.local_op == Some(Command::Insert)
+        && matches!(entry.rule, Rule::LocalUpdateKept | Rule::RemoteUpdateTaken)
 }
 
 /// Whether a merge rule drops the node's local work on the row it names
@@ -107,7 +130,7 @@ fn drops_local_work(rule: Rule) -> bool {
 
 /// Whether a conflict-log entry explains why a node's delete of `table`
 /// row `id` never reached the server.
-pub fn explains_delete(entry: &ConflictEntry, table: &str, id: i64) -> bool {
+pub fn explains_delete(entry: &ConflictEntry, table: &str, id: RowId) -> bool {
     entry.table == table
         && entry.row_id == id
         && matches!(
@@ -118,21 +141,30 @@ pub fn explains_delete(entry: &ConflictEntry, table: &str, id: i64) -> bool {
         )
 }
 
-/// The logical form of `values` of a row of `table`: each foreign key as
-/// the uid `uid_at(table, id)` gives for the row it references.
+/// The logical form of `values` of a row of `table`: each foreign key to
+/// an integer-keyed table as the uid `uid_at(table, id)` gives for the row
+/// it references (an integer key may move). A text key never moves and
+/// names one row whatever its values (spec §2.2), so a foreign key to a
+/// text-keyed table stays the key.
 pub fn logical(
     schema: &Schema,
     table: &str,
     values: &BTreeMap<String, Value>,
-    uid_at: impl Fn(&str, i64) -> Option<String>,
+    uid_at: impl Fn(&str, RowId) -> Option<String>,
 ) -> Result<Logical, Failure> {
     let t = schema
         .table(table)
         .ok_or_else(|| Failure::new(format!("unknown table {table}")))?;
     let mut out = values.clone();
     for fk in &t.foreign_keys {
-        if let Some(Value::Integer(pid)) = values.get(&fk.column) {
-            let uid = uid_at(&fk.references, *pid)
+        let text_key = schema
+            .table(&fk.references)
+            .is_some_and(|p| p.key_type == KeyType::Text);
+        if text_key {
+            continue;
+        }
+        if let Some(pid) = values.get(&fk.column).and_then(RowId::from_value) {
+            let uid = uid_at(&fk.references, pid)
                 .unwrap_or_else(|| format!("<missing {} {pid}>", fk.references));
             out.insert(fk.column.clone(), Value::Text(uid));
         }
@@ -149,6 +181,24 @@ pub fn uid_of(values: &Logical) -> Option<String> {
 }
 
 impl Ledger {
+    /// Node `n` wrote text key `id` of `table` after deleting the row it
+    /// named: the same row again (spec §2.2), so a delete not pushed yet
+    /// becomes part of the row's update (§5.2.1) and sends no `d`.
+    pub fn rewrote_key(&mut self, n: usize, table: &str, id: RowId) {
+        if id.as_text().is_none() {
+            return;
+        }
+        let Some(rows) = self.deleted_ids.get(&(n, table.to_string(), id)) else {
+            return;
+        };
+        for (uid, _) in rows {
+            let key = (n, uid.clone());
+            if matches!(self.last.get(&key), Some(LastOp::Delete { .. })) {
+                self.last.remove(&key);
+            }
+        }
+    }
+
     /// Node `n`'s edit left `table`'s row with these (logical) values.
     pub fn wrote(&mut self, n: usize, table: String, values: Logical) -> Result<(), Failure> {
         let uid = uid_of(&values).ok_or_else(|| Failure::new("a row without uid"))?;
@@ -159,7 +209,7 @@ impl Ledger {
 
     /// Node `n`'s edit deleted `table` row `id` (`server_had`: the server
     /// held a row with that uid then).
-    pub fn removed(&mut self, n: usize, table: String, id: i64, uid: String, server_had: bool) {
+    pub fn removed(&mut self, n: usize, table: String, id: RowId, uid: String, server_had: bool) {
         self.deleted.insert(uid.clone());
         self.deleted_ids
             .entry((n, table.clone(), id))
@@ -182,7 +232,7 @@ impl Ledger {
         n: usize,
         schema: &Schema,
         req: &PushRequest,
-        uid_at: impl Fn(&str, i64) -> Option<String>,
+        uid_at: impl Fn(&str, RowId) -> Option<String>,
     ) -> Result<(), Failure> {
         let key = (n, req.push_id.clone());
         if self.built.contains_key(&key) {
@@ -247,18 +297,20 @@ impl Ledger {
             let uid = req
                 .rows
                 .iter()
-                .find(|r| r.table == m.table && r.id == m.from)
+                .find(|r| r.table == m.table && r.id == RowId::Int(m.from))
                 .and_then(|r| uid_of(&r.values));
             if let Some(uid) = uid {
-                self.rekeyed
-                    .insert((n, m.table.clone(), m.to), (m.from, uid));
+                self.rekeyed.insert(
+                    (n, m.table.clone(), RowId::Int(m.to)),
+                    (RowId::Int(m.from), uid),
+                );
             }
         }
     }
 
     /// The uids of node `n`'s rows of `table` the server re-keyed away
     /// from key `from`.
-    fn rekeyed_from(&self, n: usize, table: &str, from: i64) -> Vec<&String> {
+    fn rekeyed_from(&self, n: usize, table: &str, from: RowId) -> Vec<&String> {
         self.rekeyed
             .iter()
             .filter(|((m, t, _), (old, _))| *m == n && t == table && *old == from)
@@ -268,7 +320,7 @@ impl Ledger {
 
     /// The uid of the re-keyed row now at `id` that node `n` deleted
     /// while it still held the row under its old key.
-    fn deleted_before_rekey(&self, n: usize, table: &str, id: i64) -> Option<String> {
+    fn deleted_before_rekey(&self, n: usize, table: &str, id: RowId) -> Option<String> {
         let (from, uid) = self.rekeyed.get(&(n, table.to_string(), id))?;
         let rows = self.deleted_ids.get(&(n, table.to_string(), *from))?;
         rows.iter().find(|(u, _)| u == uid).map(|(u, _)| u.clone())
@@ -281,9 +333,9 @@ impl Ledger {
         &self,
         n: usize,
         table: &str,
-        id: i64,
+        id: RowId,
         uid: &str,
-        explained: &impl Fn(usize, &str, i64) -> Result<bool, Failure>,
+        explained: &impl Fn(usize, &str, RowId) -> Result<bool, Failure>,
     ) -> Result<bool, Failure> {
         let moved_to = self
             .rekeyed
@@ -313,6 +365,11 @@ impl Ledger {
     /// (§12.4.1): an entry saying it did is a failure, whatever its `lost`.
     pub fn merged(&mut self, n: usize, conflicts: &[ConflictEntry]) -> Result<(), Failure> {
         for c in conflicts {
+            if c.row_id.as_text().is_some() {
+                if let Some(Value::Text(uid)) = c.lost.as_ref().and_then(|l| l.get("uid")) {
+                    self.absorbed.insert(uid.clone());
+                }
+            }
             if !drops_local_work(c.rule) {
                 continue;
             }
@@ -341,7 +398,7 @@ impl Ledger {
     /// (`on_server(uid)` counts it).
     pub fn check(
         &self,
-        explained: impl Fn(usize, &str, i64) -> Result<bool, Failure>,
+        explained: impl Fn(usize, &str, RowId) -> Result<bool, Failure>,
         on_server: impl Fn(&str) -> Result<i64, Failure>,
     ) -> Result<(), Failure> {
         let accepted: Vec<(usize, &LogicalOp)> = self
@@ -385,7 +442,7 @@ impl Ledger {
         }
         for uid in self.inserted.difference(&self.deleted) {
             let found = on_server(uid)?;
-            if found != 1 {
+            if found != 1 && !(found == 0 && self.absorbed.contains(uid)) {
                 return Err(Failure::new(format!(
                     "row {uid} was inserted and never deleted, but the server holds it {found} times"
                 )));
@@ -396,10 +453,10 @@ impl Ledger {
 }
 
 /// The uid of `table` row `id` on `conn`.
-fn uid_on(conn: &Connection, table: &str, id: i64) -> Option<String> {
+fn uid_on(conn: &Connection, table: &str, id: RowId) -> Option<String> {
     conn.query_row(
         &format!("SELECT uid FROM \"{table}\" WHERE id = ?1"),
-        [id],
+        [SqlId(id)],
         |r| r.get(0),
     )
     .ok()
@@ -409,7 +466,7 @@ fn read_logical(
     conn: &Connection,
     schema: &Schema,
     table: &str,
-    id: i64,
+    id: RowId,
 ) -> Result<Option<Logical>, Failure> {
     let t = schema
         .table(table)
@@ -429,6 +486,7 @@ impl World {
             Note::Write { table, id } => {
                 // A row written then deleted in the same edit is gone.
                 if let Some(values) = read_logical(&self.nodes[n].conn, &self.schema, &table, id)? {
+                    self.ledger.rewrote_key(n, &table, id);
                     self.ledger.wrote(n, table, values)?;
                 }
             }

@@ -5,13 +5,13 @@
 
 use dbsync_core::protocol::value::Values;
 use dbsync_core::protocol::PushRequest;
-use dbsync_core::{Command, Row};
+use dbsync_core::{Command, Row, RowId};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Default, Clone, PartialEq)]
 /// The fold of the accepted pushes over the server's first rows.
 pub struct ServerModel {
-    rows: BTreeMap<(String, i64), Values>,
+    rows: BTreeMap<(String, RowId), Values>,
 }
 
 impl ServerModel {

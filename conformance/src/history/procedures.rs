@@ -7,9 +7,10 @@ use super::world::{World, NOW};
 use super::{failed, Failure};
 use dbsync_core::merge::{MergeError, UniqueCollision};
 use dbsync_core::protocol::{PullRequest, PushRequest};
-use dbsync_core::{ErrorCode, Row, Value};
+use dbsync_core::{ErrorCode, Row, RowId, Value};
 use dbsync_engine::Rejection;
 use dbsync_sqlite::node::{self, MergeReport, NodeError, StagedPull};
+use dbsync_sqlite::sql_id::{id_at, SqlId};
 use rusqlite::types::Value as Sql;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -152,6 +153,9 @@ impl World {
             let rule = serde_json::to_value(c.rule).unwrap_or_default();
             self.stats
                 .count(&format!("rule_{}", rule.as_str().unwrap_or("?")));
+            if super::ledger::settles_text_key(c) {
+                self.stats.count("text_key_one_row"); // §12.3.4
+            }
         }
         Ok(())
     }
@@ -283,7 +287,7 @@ impl World {
             if filter.len() != c.columns.len() {
                 continue;
             }
-            let holder: Option<i64> = self.nodes[n]
+            let holder: Option<RowId> = self.nodes[n]
                 .conn
                 .query_row(
                     &format!(
@@ -292,7 +296,7 @@ impl World {
                         filter.join(" AND ")
                     ),
                     rusqlite::params_from_iter(params),
-                    |r| r.get(0),
+                    |r| id_at(r, 0),
                 )
                 .ok();
             let Some(holder) = holder else { continue };
@@ -303,7 +307,7 @@ impl World {
             };
             self.nodes[n].conn.execute(
                 &format!("UPDATE \"{}\" SET \"{column}\" = ?2 WHERE id = ?1", c.table),
-                rusqlite::params![holder, value],
+                rusqlite::params![SqlId(holder), value],
             )?;
             self.note(
                 n,

@@ -3,13 +3,13 @@
 
 use super::writes::RowWrite;
 use dbsync_core::protocol::value::Values;
-use dbsync_core::{Row, Schema, Value};
+use dbsync_core::{Row, RowId, Schema, Value};
 use std::collections::BTreeMap;
 
 /// Every row of a replica, by table then key.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RowSet {
-    tables: BTreeMap<String, BTreeMap<i64, Values>>,
+    tables: BTreeMap<String, BTreeMap<RowId, Values>>,
 }
 
 impl RowSet {
@@ -25,19 +25,19 @@ impl RowSet {
     }
 
     /// The keys of `table`'s rows, ascending.
-    pub fn ids(&self, table: &str) -> Vec<i64> {
+    pub fn ids(&self, table: &str) -> Vec<RowId> {
         self.tables
             .get(table)
             .map(|t| t.keys().copied().collect())
             .unwrap_or_default()
     }
 
-    pub fn get(&self, table: &str, id: i64) -> Option<&Values> {
+    pub fn get(&self, table: &str, id: RowId) -> Option<&Values> {
         self.tables.get(table)?.get(&id)
     }
 
     /// The `uid` of a row (every generated table has one).
-    pub fn uid(&self, table: &str, id: i64) -> Option<String> {
+    pub fn uid(&self, table: &str, id: RowId) -> Option<String> {
         match self.get(table, id)?.get("uid") {
             Some(Value::Text(u)) => Some(u.clone()),
             _ => None,
@@ -45,12 +45,13 @@ impl RowSet {
     }
 
     /// The rows of `child` whose `column` holds `id`, ascending.
-    pub fn referencing(&self, child: &str, column: &str, id: i64) -> Vec<i64> {
+    pub fn referencing(&self, child: &str, column: &str, id: RowId) -> Vec<RowId> {
+        let want = id.to_value();
         self.tables
             .get(child)
             .map(|t| {
                 t.iter()
-                    .filter(|(_, v)| v.get(column) == Some(&Value::Integer(id)))
+                    .filter(|(_, v)| v.get(column) == Some(&want))
                     .map(|(k, _)| *k)
                     .collect()
             })
@@ -58,7 +59,7 @@ impl RowSet {
     }
 
     /// The (table, key) of every row that references `table` row `id`.
-    pub fn children(&self, schema: &Schema, table: &str, id: i64) -> Vec<(String, i64)> {
+    pub fn children(&self, schema: &Schema, table: &str, id: RowId) -> Vec<(String, RowId)> {
         let mut out = Vec::new();
         for c in &schema.tables {
             for fk in c.foreign_keys_to(table) {
@@ -71,9 +72,9 @@ impl RowSet {
     }
 
     /// Applies a write that succeeded; `id` is the key it wrote.
-    pub fn apply(&mut self, w: &RowWrite, id: i64) {
+    pub fn apply(&mut self, w: &RowWrite, id: RowId) {
         match w {
-            RowWrite::Insert { table, values } => {
+            RowWrite::Insert { table, values, .. } => {
                 self.tables
                     .entry(table.clone())
                     .or_default()

@@ -4,7 +4,7 @@
 
 use super::{failed, Failure};
 use crate::{ddl, replica};
-use dbsync_core::{Row, Schema, Value};
+use dbsync_core::{Row, RowId, Schema, Value};
 use dbsync_engine::settings::{Limits, Registration, Settings};
 use dbsync_engine::{Engine, Store};
 use dbsync_postgres::scratch::ScratchDb;
@@ -88,7 +88,7 @@ impl ServerDb {
         let mut out = Vec::new();
         for t in &self.schema.tables {
             let rows = tx
-                .rows_after(t, i64::MIN, i64::MAX as usize)
+                .rows_after(t, RowId::Int(i64::MIN), i64::MAX as usize)
                 .map_err(|e| failed("reading the server")(&e))?;
             out.extend(rows);
         }
@@ -154,16 +154,16 @@ fn open_engine(database: &Database, schema: &Schema, limits: &Limits) -> Result<
 /// Invariant 3 over a table dump: foreign keys resolve, unique groups and
 /// `uid`s are not repeated (NULLs never collide, spec §2.3.2).
 pub fn integrity_of(rows: &[Row], schema: &Schema, who: &str) -> Result<(), Failure> {
-    let keys: BTreeSet<(&str, i64)> = rows.iter().map(|r| (r.table.as_str(), r.id)).collect();
+    let keys: BTreeSet<(&str, RowId)> = rows.iter().map(|r| (r.table.as_str(), r.id)).collect();
     for t in &schema.tables {
         let of_table = rows.iter().filter(|r| r.table == t.name);
         let mut groups: Vec<Vec<String>> = t.unique.clone();
         groups.push(vec!["uid".into()]);
-        let mut seen: BTreeMap<(usize, String), i64> = BTreeMap::new();
+        let mut seen: BTreeMap<(usize, String), RowId> = BTreeMap::new();
         for row in of_table {
             for fk in &t.foreign_keys {
-                if let Some(Value::Integer(parent)) = row.values.get(&fk.column) {
-                    if !keys.contains(&(fk.references.as_str(), *parent)) {
+                if let Some(parent) = row.values.get(&fk.column).and_then(RowId::from_value) {
+                    if !keys.contains(&(fk.references.as_str(), parent)) {
                         return Err(Failure::new(format!(
                             "{who}: {} row {} references a missing {} row {parent}",
                             t.name, row.id, fk.references
@@ -195,7 +195,7 @@ pub fn integrity_of(rows: &[Row], schema: &Schema, who: &str) -> Result<(), Fail
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dbsync_core::{Column, ColumnType, Direction, ForeignKey, TableSchema};
+    use dbsync_core::{Column, ColumnType, Direction, ForeignKey, KeyType, TableSchema};
 
     fn schema() -> Schema {
         let column = |name: &str, ty| Column {
@@ -206,6 +206,7 @@ mod tests {
         let parent = TableSchema {
             name: "p".into(),
             primary_key: "id".into(),
+            key_type: KeyType::Integer,
             columns: vec![
                 column("uid", ColumnType::Text),
                 column("code", ColumnType::Text),
@@ -217,6 +218,7 @@ mod tests {
         let child = TableSchema {
             name: "c".into(),
             primary_key: "id".into(),
+            key_type: KeyType::Integer,
             columns: vec![
                 column("uid", ColumnType::Text),
                 column("p_id", ColumnType::Integer),
@@ -236,7 +238,7 @@ mod tests {
     fn row(table: &str, id: i64, values: &[(&str, Value)]) -> Row {
         Row {
             table: table.into(),
-            id,
+            id: RowId::Int(id),
             values: values
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))

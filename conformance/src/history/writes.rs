@@ -4,28 +4,32 @@
 //! captured by the triggers like any application write).
 
 use dbsync_core::protocol::value::Values;
-use dbsync_core::{Schema, TableSchema};
+use dbsync_core::{RowId, Schema, TableSchema};
 use dbsync_sqlite::rows::Param;
+use dbsync_sqlite::sql_id::SqlId;
 use rusqlite::{params_from_iter, Connection};
 use serde::{Deserialize, Serialize};
 
-/// One row write. Inserts take their key from the table's key sequence;
-/// updates set only the columns they list.
+/// One row write. Inserts into an integer-keyed table take their key
+/// from the table's key sequence; an insert into a text-keyed table names
+/// its key (`id`, spec §2.2). Updates set only the columns they list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RowWrite {
     Insert {
         table: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RowId>,
         values: Values,
     },
     Update {
         table: String,
-        id: i64,
+        id: RowId,
         values: Values,
     },
     Delete {
         table: String,
-        id: i64,
+        id: RowId,
     },
 }
 
@@ -65,15 +69,19 @@ fn columns<'a>(t: &TableSchema, values: &'a Values) -> Result<Vec<&'a String>, W
     }
 }
 
-fn one(conn: &Connection, schema: &Schema, w: &RowWrite) -> Result<i64, WriteError> {
+fn one(conn: &Connection, schema: &Schema, w: &RowWrite) -> Result<RowId, WriteError> {
     let t = schema
         .table(w.table())
         .ok_or_else(|| WriteError::Unknown(format!("no table {:?}", w.table())))?;
     match w {
-        RowWrite::Insert { values, .. } => {
+        RowWrite::Insert { id, values, .. } => {
             let cols = columns(t, values)?;
-            let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-            let names: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
+            let key = id.map(RowId::to_value);
+            let mut names: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
+            if key.is_some() {
+                names.push(format!("\"{}\"", t.primary_key));
+            }
+            let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
             conn.execute(
                 &format!(
                     "INSERT INTO \"{}\" ({}) VALUES ({})",
@@ -81,9 +89,9 @@ fn one(conn: &Connection, schema: &Schema, w: &RowWrite) -> Result<i64, WriteErr
                     names.join(", "),
                     marks.join(", ")
                 ),
-                params_from_iter(values.values().map(Param)),
+                params_from_iter(values.values().chain(key.as_ref()).map(Param)),
             )?;
-            Ok(conn.last_insert_rowid())
+            Ok(id.unwrap_or(RowId::Int(conn.last_insert_rowid())))
         }
         RowWrite::Update { id, values, .. } => {
             let cols = columns(t, values)?;
@@ -92,7 +100,7 @@ fn one(conn: &Connection, schema: &Schema, w: &RowWrite) -> Result<i64, WriteErr
                 .enumerate()
                 .map(|(i, c)| format!("\"{c}\" = ?{}", i + 2))
                 .collect();
-            let mut sql_params: Vec<dbsync_core::Value> = vec![dbsync_core::Value::Integer(*id)];
+            let mut sql_params: Vec<dbsync_core::Value> = vec![id.to_value()];
             sql_params.extend(values.values().cloned());
             conn.execute(
                 &format!(
@@ -111,7 +119,7 @@ fn one(conn: &Connection, schema: &Schema, w: &RowWrite) -> Result<i64, WriteErr
                     "DELETE FROM \"{}\" WHERE \"{}\" = ?1",
                     t.name, t.primary_key
                 ),
-                [id],
+                [SqlId(*id)],
             )?;
             Ok(*id)
         }
@@ -131,7 +139,7 @@ pub fn execute(
     conn: &mut Connection,
     schema: &Schema,
     writes: &[RowWrite],
-) -> Result<Vec<i64>, WriteError> {
+) -> Result<Vec<RowId>, WriteError> {
     let tx = conn.transaction()?;
     let mut ids = Vec::with_capacity(writes.len());
     for w in writes {

@@ -15,7 +15,7 @@
 
 use crate::history::writes::RowWrite;
 use dbsync_core::merge::ConflictEntry;
-use dbsync_core::{Op, Row, TableSchema};
+use dbsync_core::{Op, Row, RowId, TableSchema};
 use serde::{Deserialize, Serialize};
 
 /// The code of an adapter's local error when a local constraint refuses a
@@ -68,7 +68,7 @@ pub struct WriteArgs {
 /// the key it took).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WriteOutcome {
-    pub ids: Vec<i64>,
+    pub ids: Vec<RowId>,
 }
 
 /// What `push` answers.

@@ -4,7 +4,7 @@
 
 use crate::history::rowset::RowSet;
 use crate::history::{diff, Failure};
-use dbsync_core::{Schema, Value};
+use dbsync_core::{RowId, Schema, Value};
 use std::collections::BTreeMap;
 
 /// Invariant 3 on one replica's rows: every foreign key names a row that
@@ -15,8 +15,8 @@ pub fn integrity(schema: &Schema, rows: &RowSet, who: &str) -> Result<(), Failur
         for id in rows.ids(&t.name) {
             let values = rows.get(&t.name, id).expect("listed");
             for fk in &t.foreign_keys {
-                if let Some(Value::Integer(p)) = values.get(&fk.column) {
-                    if rows.get(&fk.references, *p).is_none() {
+                if let Some(p) = values.get(&fk.column).and_then(RowId::from_value) {
+                    if rows.get(&fk.references, p).is_none() {
                         return Err(Failure::new(format!(
                             "{who}: {} row {id} references a missing {} row {p}",
                             t.name, fk.references
@@ -28,7 +28,7 @@ pub fn integrity(schema: &Schema, rows: &RowSet, who: &str) -> Result<(), Failur
         let mut groups: Vec<Vec<String>> = t.unique.clone();
         groups.push(vec!["uid".into()]);
         for cols in groups {
-            let mut seen: BTreeMap<String, i64> = BTreeMap::new();
+            let mut seen: BTreeMap<String, RowId> = BTreeMap::new();
             for id in rows.ids(&t.name) {
                 let values = rows.get(&t.name, id).expect("listed");
                 let key: Vec<&Value> = cols.iter().filter_map(|c| values.get(c)).collect();

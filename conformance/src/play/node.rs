@@ -10,6 +10,7 @@ use crate::node::history::*;
 use crate::node::process::{Adapter, Broken};
 use crate::node::protocol::{LocalError, Reply};
 use dbsync_core::merge::ConflictEntry;
+use dbsync_core::RowId;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
@@ -156,7 +157,7 @@ impl NodeProc {
     }
 
     /// One transaction of writes: `Ok(None)` when a constraint refused it.
-    pub fn write(&mut self, writes: &[RowWrite]) -> Result<Option<Vec<i64>>, Failure> {
+    pub fn write(&mut self, writes: &[RowWrite]) -> Result<Option<Vec<RowId>>, Failure> {
         match self.call::<WriteOutcome>("write", json!({ "writes": writes }))? {
             Ok(w) => Ok(Some(w.ids)),
             Err(e) if e.code == CONSTRAINT_VIOLATION => Ok(None),

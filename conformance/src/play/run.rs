@@ -19,7 +19,7 @@ use crate::node::history::Crash;
 use crate::node::protocol::LocalError;
 use dbsync_core::merge::UniqueCollision;
 use dbsync_core::protocol::{PushRequest, PushResponse, Rekey};
-use dbsync_core::{Schema, Value};
+use dbsync_core::{RowId, Schema, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -47,7 +47,7 @@ pub struct Run<'a> {
     /// The server's rows as last read.
     pub server: RowSet,
     /// (table, key) → uid of the server's rows, from the pushes it applied.
-    pub uids: HashMap<(String, i64), String>,
+    pub uids: HashMap<(String, RowId), String>,
     /// The largest version the server has given out, as far as seen.
     pub known: u64,
 }
@@ -122,6 +122,7 @@ impl Run<'_> {
                     if let Some(v) = after.get(&table, id) {
                         let values =
                             ledger::logical(&self.schema, &table, v, |t, i| after.uid(t, i))?;
+                        self.ledger.rewrote_key(n, &table, id);
                         self.ledger.wrote(n, table, values)?;
                     }
                 }
@@ -470,7 +471,7 @@ impl Run<'_> {
 }
 
 /// The `uid` of each row of a push, by table and key.
-fn uids_of(req: &PushRequest) -> HashMap<(String, i64), String> {
+fn uids_of(req: &PushRequest) -> HashMap<(String, RowId), String> {
     req.rows
         .iter()
         .filter_map(|r| Some(((r.table.clone(), r.id), ledger::uid_of(&r.values)?)))

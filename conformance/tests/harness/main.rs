@@ -174,6 +174,7 @@ fn random_divergent_histories_converge_and_lose_nothing() {
             "push_duplicate",
             "push_accepted_behind",
             "push_rekeyed",
+            "text_key_one_row",
             "own_version_recognised",
             "restart_server",
             "rule_local_insert_rekeyed",

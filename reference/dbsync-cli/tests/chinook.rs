@@ -11,9 +11,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod support {
+    pub mod app_rows;
     pub mod run;
     pub mod serving;
 }
+use support::app_rows::{conflicts, every_row, sync};
 use support::run::{ok, BIN};
 use support::serving::serve;
 
@@ -129,41 +131,6 @@ fn app(db: &Path, sql: &str) {
     assert!(status.success(), "the application ran {sql}");
 }
 
-/// A value as SQL writes it, with its kind: `1`, `0.99` (a real), `'x'`.
-fn cell(v: rusqlite::types::ValueRef<'_>) -> String {
-    use rusqlite::types::ValueRef;
-    match v {
-        ValueRef::Null => "NULL".into(),
-        ValueRef::Integer(i) => i.to_string(),
-        ValueRef::Real(f) => format!("{f:?}"),
-        ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t)),
-        ValueRef::Blob(b) => format!(
-            "x'{}'",
-            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-        ),
-    }
-}
-
-/// Every synced row of `db`, table by table, as SQL writes its values.
-fn every_row(db: &Path) -> Vec<String> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut out = Vec::new();
-    for table in SYNCED {
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM [{table}] ORDER BY 1"))
-            .unwrap();
-        let n = stmt.column_count();
-        let rows = stmt
-            .query_map([], |r| {
-                let cells: Vec<String> = (0..n).map(|i| cell(r.get_ref(i).unwrap())).collect();
-                Ok(format!("{table}: {}", cells.join(", ")))
-            })
-            .unwrap();
-        out.extend(rows.map(Result::unwrap));
-    }
-    out
-}
-
 /// A node database: the application makes the schema (and `rows`), then
 /// `dbsync track` (unchanged tables) and `register`.
 fn node(dir: &Path, name: &str, url: &str, rows: &str) -> std::path::PathBuf {
@@ -182,14 +149,6 @@ fn node(dir: &Path, name: &str, url: &str, rows: &str) -> std::path::PathBuf {
     db
 }
 
-fn sync(db: &Path) -> String {
-    ok(&["sync", "--db", db.to_str().unwrap()])
-}
-
-fn conflicts(db: &Path) -> String {
-    ok(&["conflicts", "--db", db.to_str().unwrap(), "--json"])
-}
-
 #[test]
 fn the_published_chinook_schema_syncs_unchanged_between_two_nodes_with_offline_conflicts() {
     let dir = tempfile::tempdir().unwrap();
@@ -206,7 +165,7 @@ fn the_published_chinook_schema_syncs_unchanged_between_two_nodes_with_offline_c
     sync(&a);
     let b = node(dir.path(), "b.db", &server.url, "");
     sync(&b);
-    assert_eq!(every_row(&b), every_row(&a), "b pulled a's rows");
+    assert_eq!(rows_of(&b), rows_of(&a), "b pulled a's rows");
 
     // Offline: both edit track 1; both add an artist, which SQLite gives
     // key 4 on both nodes; a replaces its last invoice line, which SQLite
@@ -225,9 +184,9 @@ fn the_published_chinook_schema_syncs_unchanged_between_two_nodes_with_offline_c
     sync(&b);
     sync(&a);
 
-    let on_server = every_row(&server_db);
-    assert_eq!(every_row(&a), on_server);
-    assert_eq!(every_row(&b), on_server);
+    let on_server = rows_of(&server_db);
+    assert_eq!(rows_of(&a), on_server);
+    assert_eq!(rows_of(&b), on_server);
     let a_log = conflicts(&a);
     assert!(a_log.contains("reused_key_moved"), "{a_log}");
     let b_log = conflicts(&b);
@@ -287,4 +246,9 @@ fn check_names_only_the_composite_key_join_table_of_the_published_chinook_schema
         )
         .unwrap();
     assert_eq!(tracked, 0, "check writes nothing");
+}
+
+/// Every synced row of `db`.
+fn rows_of(db: &Path) -> Vec<String> {
+    every_row(db, &SYNCED)
 }

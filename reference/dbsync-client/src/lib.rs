@@ -87,7 +87,9 @@ pub use dbsync_core::merge::{
 };
 pub use dbsync_core::protocol::value::Values;
 pub use dbsync_core::protocol::{AppData, QueryResponse, RegisterResponse};
-pub use dbsync_core::{Command, Direction, ErrorCode, Row, Schema, TableSpec, Value};
+pub use dbsync_core::{
+    Command, Direction, ErrorCode, KeyType, Row, RowId, Schema, TableSpec, Value,
+};
 pub use dbsync_sqlite::node::{LocalWork, LoggedConflict, MergeReport, RepairReport};
 pub use dbsync_sqlite::{ExistingRows, ExistingRowsRefused};
 pub use error::ClientError;

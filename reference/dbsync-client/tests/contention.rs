@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use dbsync_client::Node;
+use dbsync_core::RowId;
 
 const NODES: usize = 16;
 const SYNCS: usize = 4;
@@ -141,7 +142,7 @@ async fn two_nodes_inserting_the_same_next_key_are_not_in_conflict() {
         .collect();
     assert_eq!(
         moved,
-        [("city".to_string(), 1, Some(2), None)],
+        [("city".to_string(), RowId::Int(1), Some(RowId::Int(2)), None)],
         "moved by the server"
     );
     let porto: (i64, i64) = b

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use dbsync_client::{ClientError, Node, Procedure, PushOutcome};
-use dbsync_core::ErrorCode;
+use dbsync_core::{ErrorCode, RowId};
 use rusqlite::Connection;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -216,7 +216,7 @@ async fn repair_and_query_work_over_http_and_report_progress() {
     filter.insert("name".to_string(), dbsync_core::Value::Text("c7".into()));
     let found = b.query("city", filter, None).await.unwrap();
     assert_eq!(found.rows.len(), 1);
-    assert_eq!(found.rows[0].id, 8);
+    assert_eq!(found.rows[0].id, RowId::Int(8));
     server.shutdown().await;
 }
 

@@ -12,8 +12,11 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use dbsync_core::merge::{self, MergeInput, NodeWins};
 use dbsync_core::model::MemoryStore;
 use dbsync_core::protocol::op::{Command, Op, VersionedOp};
+use dbsync_core::protocol::row_id::RowId;
 use dbsync_core::protocol::value::{Row, Value, Values};
-use dbsync_core::schema::{Column, ColumnType, Direction, ForeignKey, Schema, TableSchema};
+use dbsync_core::schema::{
+    Column, ColumnType, Direction, ForeignKey, KeyType, Schema, TableSchema,
+};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -30,6 +33,7 @@ fn schema() -> Schema {
         TableSchema {
             name: "grp".into(),
             primary_key: "id".into(),
+            key_type: KeyType::Integer,
             columns: vec![col("label", ColumnType::Text)],
             foreign_keys: vec![],
             unique: vec![],
@@ -38,6 +42,7 @@ fn schema() -> Schema {
         TableSchema {
             name: "item".into(),
             primary_key: "id".into(),
+            key_type: KeyType::Integer,
             columns: vec![
                 col("grp_id", ColumnType::Integer),
                 col("name", ColumnType::Text),
@@ -64,7 +69,7 @@ fn item(id: i64, name: String, n: i64) -> Values {
 fn row(id: i64, values: Values) -> Row {
     Row {
         table: "item".into(),
-        id,
+        id: id.into(),
         values,
     }
 }
@@ -73,7 +78,7 @@ fn row(id: i64, values: Values) -> Row {
 fn setup(n: i64) -> (MemoryStore, MergeInput) {
     let grp = |id: i64| Row {
         table: "grp".into(),
-        id,
+        id: id.into(),
         values: [("label".to_string(), Value::Text(format!("g{id}")))].into(),
     };
 
@@ -83,7 +88,7 @@ fn setup(n: i64) -> (MemoryStore, MergeInput) {
     let tenth = n / 10;
     let local = |id: i64, command| Op {
         table: "item".into(),
-        row_id: id,
+        row_id: id.into(),
         command,
     };
     for id in (1..=n).filter(|id| id % 10 == 0) {
@@ -98,7 +103,7 @@ fn setup(n: i64) -> (MemoryStore, MergeInput) {
     for id in 2 * n + 1..=2 * n + tenth / 2 {
         pending.push(local(id, Command::Insert));
     }
-    let deleted: std::collections::HashSet<i64> = pending
+    let deleted: std::collections::HashSet<RowId> = pending
         .iter()
         .filter(|o| o.command == Command::Delete)
         .map(|o| o.row_id)
@@ -106,10 +111,14 @@ fn setup(n: i64) -> (MemoryStore, MergeInput) {
     let mut store = MemoryStore::new(schema());
     store.load((1..=GROUPS).map(grp)).unwrap();
     store
-        .load((1..=2 * n).filter(|id| !deleted.contains(id)).map(|id| {
-            let changed = id % 10 == 0 && id <= n || (n < id && id <= n + 8 * tenth);
-            row(id, item(id, format!("n{id}"), i64::from(changed)))
-        }))
+        .load(
+            (1..=2 * n)
+                .filter(|id| !deleted.contains(&RowId::Int(*id)))
+                .map(|id| {
+                    let changed = id % 10 == 0 && id <= n || (n < id && id <= n + 8 * tenth);
+                    row(id, item(id, format!("n{id}"), i64::from(changed)))
+                }),
+        )
         .unwrap();
     store
         .load((2 * n + 1..=2 * n + tenth / 2).map(|id| row(id, item(id, format!("l{id}"), 1))))
@@ -131,7 +140,7 @@ fn setup(n: i64) -> (MemoryStore, MergeInput) {
         pulled.push(VersionedOp {
             version: 2 + (id as u64) / 100,
             table: "item".into(),
-            row_id: id,
+            row_id: id.into(),
             command,
         });
         if command == Command::Update {
@@ -143,12 +152,10 @@ fn setup(n: i64) -> (MemoryStore, MergeInput) {
     rows.extend((1..=GROUPS).map(grp));
     for op in pending
         .iter()
-        .filter(|o| o.command == Command::Update && o.row_id > n)
+        .filter(|o| o.command == Command::Update && o.row_id > RowId::Int(n))
     {
-        rows.push(row(
-            op.row_id,
-            item(op.row_id, format!("n{}", op.row_id), 0),
-        ));
+        let id = op.row_id.as_int().expect("an integer key");
+        rows.push(row(id, item(id, format!("n{id}"), 0)));
     }
     let input = MergeInput {
         target_version: pulled.last().map(|o| o.version),
@@ -156,7 +163,7 @@ fn setup(n: i64) -> (MemoryStore, MergeInput) {
         rows,
         pending,
         restores: Vec::new(),
-        remote_max_ids: BTreeMap::from([("item".to_string(), n)]),
+        remote_max_ids: BTreeMap::from([("item".to_string(), RowId::Int(n))]),
     };
     (store, input)
 }

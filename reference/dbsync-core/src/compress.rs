@@ -18,6 +18,7 @@
 use crate::error::ErrorCode;
 use crate::merge::hash::FxHashMap;
 use crate::protocol::op::{Command, Op, OplogRecord, VersionedOp};
+use crate::protocol::row_id::RowId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -31,7 +32,7 @@ pub struct InvalidPendingSequence {
     /// The row's table.
     pub table: String,
     /// The row's id.
-    pub row_id: i64,
+    pub row_id: RowId,
     /// Every pending op of the row, oldest first.
     pub sequence: Vec<Command>,
 }
@@ -80,13 +81,18 @@ impl PendingState {
         }
     }
 
-    /// The next state, or `None` when the sequence leaves the table.
-    fn step(self, c: Command) -> Option<PendingState> {
+    /// The next state, or `None` when the sequence leaves the table. A
+    /// text key (`text`) may be inserted again after its delete: the same
+    /// row comes back (spec §2.2, §5.2.1), so `d i` is `u` and `i d i` is
+    /// `i`.
+    fn step(self, c: Command, text: bool) -> Option<PendingState> {
         match (self, c) {
             (PendingState::Inserted, Command::Update) => Some(PendingState::Inserted),
             (PendingState::Inserted, Command::Delete) => Some(PendingState::Vanished),
             (PendingState::Updated, Command::Update) => Some(PendingState::Updated),
             (PendingState::Updated, Command::Delete) => Some(PendingState::Deleted),
+            (PendingState::Deleted, Command::Insert) if text => Some(PendingState::Updated),
+            (PendingState::Vanished, Command::Insert) if text => Some(PendingState::Inserted),
             _ => None,
         }
     }
@@ -101,8 +107,8 @@ impl PendingState {
     }
 }
 
-/// The pending-op rule of spec §5.2.1 for one row's sequence, oldest
-/// first: `Ok(Some(c))` compresses to `c`, `Ok(None)` to nothing, `Err(())`
+/// The pending-op rule of spec §5.2.1 for one integer-keyed row's
+/// sequence, oldest first: `Ok(Some(c))` compresses to `c`, `Ok(None)` to nothing, `Err(())`
 /// is a sequence no rule allows. An empty sequence compresses to nothing.
 #[allow(clippy::result_unit_err)]
 pub fn pending_rule(sequence: &[Command]) -> Result<Option<Command>, ()> {
@@ -111,7 +117,7 @@ pub fn pending_rule(sequence: &[Command]) -> Result<Option<Command>, ()> {
     };
     let mut state = PendingState::start(*first);
     for c in rest {
-        state = state.step(*c).ok_or(())?;
+        state = state.step(*c, false).ok_or(())?;
     }
     Ok(state.result())
 }
@@ -127,9 +133,9 @@ pub fn compress_pending(records: &[OplogRecord]) -> Result<Vec<Op>, InvalidPendi
     sorted.sort_by_key(|r| r.order);
 
     // Per row: its index in `rows`, and its state (`None` once invalid).
-    let mut index: FxHashMap<(&str, i64), usize> =
+    let mut index: FxHashMap<(&str, RowId), usize> =
         FxHashMap::with_capacity_and_hasher(sorted.len(), Default::default());
-    let mut rows: Vec<((&str, i64), Option<PendingState>)> = Vec::new();
+    let mut rows: Vec<((&str, RowId), Option<PendingState>)> = Vec::new();
     for r in &sorted {
         let key = (r.table.as_str(), r.row_id);
         match index.get(&key) {
@@ -139,7 +145,8 @@ pub fn compress_pending(records: &[OplogRecord]) -> Result<Vec<Op>, InvalidPendi
             }
             Some(&i) => {
                 let state = &mut rows[i].1;
-                *state = state.and_then(|s| s.step(r.command));
+                let text = r.row_id.as_text().is_some();
+                *state = state.and_then(|s| s.step(r.command, text));
             }
         }
     }
@@ -195,7 +202,7 @@ pub struct CompressedPull {
     pub ops: Vec<VersionedOp>,
     /// The largest row id any op (compressed away or not) named, per table
     /// (spec §5.3.2).
-    pub max_row_ids: BTreeMap<String, i64>,
+    pub max_row_ids: BTreeMap<String, RowId>,
     /// The largest version of any op, if there was one.
     pub last_version: Option<u64>,
 }
@@ -204,15 +211,15 @@ pub struct CompressedPull {
 /// order (the order of the versions, then of the ops inside a version).
 pub fn compress_pulled(ops: &[VersionedOp]) -> CompressedPull {
     struct Acc<'a> {
-        key: (&'a str, i64),
+        key: (&'a str, RowId),
         first: Command,
         last: Command,
         version: u64,
     }
-    let mut index: FxHashMap<(&str, i64), usize> =
+    let mut index: FxHashMap<(&str, RowId), usize> =
         FxHashMap::with_capacity_and_hasher(ops.len(), Default::default());
     let mut rows: Vec<Acc> = Vec::new();
-    let mut max_row_ids: BTreeMap<String, i64> = BTreeMap::new();
+    let mut max_row_ids: BTreeMap<String, RowId> = BTreeMap::new();
     let mut last_version = None;
     for op in ops {
         let key = (op.table.as_str(), op.row_id);
@@ -281,7 +288,7 @@ mod tests {
             .map(|(i, c)| OplogRecord {
                 order: i as u64 + 1,
                 table: "t".into(),
-                row_id: 7,
+                row_id: 7.into(),
                 command: *c,
                 version: None,
             })
@@ -299,7 +306,7 @@ mod tests {
             .map(|(i, c)| VersionedOp {
                 version: i as u64 + 10,
                 table: "t".into(),
-                row_id: 7,
+                row_id: 7.into(),
                 command: *c,
             })
             .collect();
@@ -317,7 +324,7 @@ mod tests {
     fn invalid(seq: &[Command]) {
         let err = compressed(seq).unwrap_err();
         assert_eq!(err.table, "t");
-        assert_eq!(err.row_id, 7);
+        assert_eq!(err.row_id, RowId::Int(7));
         assert_eq!(err.sequence, seq);
         assert_eq!(err.code(), ErrorCode::InvalidPendingSequence);
     }
@@ -407,14 +414,17 @@ mod tests {
             .map(|(i, (t, id, c))| OplogRecord {
                 order: i as u64,
                 table: (*t).into(),
-                row_id: *id,
+                row_id: RowId::Int(*id),
                 command: *c,
                 version: None,
             })
             .collect();
         let ops = compress_pending(&recs).unwrap();
-        let keys: Vec<(&str, i64)> = ops.iter().map(|o| (o.table.as_str(), o.row_id)).collect();
-        assert_eq!(keys, vec![("b", 2), ("a", 1), ("a", 3)]);
+        let keys: Vec<(&str, RowId)> = ops.iter().map(|o| (o.table.as_str(), o.row_id)).collect();
+        assert_eq!(
+            keys,
+            vec![("b", 2.into()), ("a", 1.into()), ("a", 3.into())]
+        );
     }
 
     #[test]
@@ -428,7 +438,7 @@ mod tests {
     fn pulled_insert_first_and_delete_last_compresses_to_nothing() {
         assert_eq!(pulled_commands(&[I, U, D]), vec![]);
         let p = pulled(&[I, D]);
-        assert_eq!(p.max_row_ids.get("t"), Some(&7));
+        assert_eq!(p.max_row_ids.get("t"), Some(&RowId::Int(7)));
         assert_eq!(p.last_version, Some(11));
     }
 
@@ -466,13 +476,13 @@ mod tests {
             VersionedOp {
                 version: 4,
                 table: "t".into(),
-                row_id: 1,
+                row_id: 1.into(),
                 command: I,
             },
             VersionedOp {
                 version: 5,
                 table: "t".into(),
-                row_id: 1,
+                row_id: 1.into(),
                 command: U,
             },
         ];

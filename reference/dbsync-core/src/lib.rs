@@ -36,8 +36,11 @@ pub use merge::{plan, LocalView, MergeError, MergeInput, NodeWins, Plan, Policy,
 pub use model::MemoryStore;
 
 pub use protocol::op::{Command, Op, OplogRecord, VersionedOp};
+pub use protocol::row_id::RowId;
 pub use protocol::value::{Row, Value};
-pub use schema::{Column, ColumnType, Direction, ForeignKey, Schema, TableSchema, TableSpec};
+pub use schema::{
+    Column, ColumnType, Direction, ForeignKey, KeyType, Schema, TableSchema, TableSpec,
+};
 
 /// The protocol version this crate speaks (spec §7.1).
 pub const PROTOCOL_VERSION: &str = "1.0";

@@ -13,6 +13,7 @@ use crate::merge::{
     self, Action, LocalView, MergeError, MergeInput, Plan, Policy, Restore, ViewError,
 };
 use crate::protocol::op::{Command, Op, OplogRecord, VersionedOp};
+use crate::protocol::row_id::RowId;
 use crate::protocol::value::{Row, Value, Values};
 use crate::schema::{Schema, TableSchema};
 use serde::{Deserialize, Serialize};
@@ -30,7 +31,14 @@ pub enum StoreError {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
+    },
+    /// An insert without an id into a table whose key the application
+    /// chooses (a text key), or whose integer keys ran out.
+    #[error("{table}: no key to give a new row; a text-keyed table needs the row's id")]
+    NoFreshKey {
+        /// The row's table.
+        table: String,
     },
     /// An insert of a row that exists.
     #[error("{table} row {row_id} exists already")]
@@ -38,7 +46,7 @@ pub enum StoreError {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
     },
     /// The row's values of a unique constraint are another row's.
     #[error("{table} row {row_id}: unique {columns:?} is held by row {held_by}")]
@@ -46,11 +54,11 @@ pub enum StoreError {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
         /// The constraint's columns.
         columns: Vec<String>,
         /// The row that holds the values.
-        held_by: i64,
+        held_by: RowId,
     },
     /// A foreign key of the row names a row that does not exist.
     #[error("{table} row {row_id}: {column} references a missing {references} row")]
@@ -58,7 +66,7 @@ pub enum StoreError {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
         /// The foreign-key column.
         column: String,
         /// The referenced table.
@@ -70,11 +78,11 @@ pub enum StoreError {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
         /// The referencing row's table.
         child_table: String,
         /// The referencing row's id.
-        child_id: i64,
+        child_id: RowId,
     },
 }
 
@@ -121,7 +129,7 @@ pub enum IntegrityProblem {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
         /// The foreign-key column.
         column: String,
         /// The referenced table.
@@ -134,7 +142,7 @@ pub enum IntegrityProblem {
         /// The constraint's columns.
         columns: Vec<String>,
         /// The rows that share the values.
-        row_ids: Vec<i64>,
+        row_ids: Vec<RowId>,
     },
 }
 
@@ -142,7 +150,7 @@ pub enum IntegrityProblem {
 struct FkIndex {
     column: String,
     references: String,
-    by_target: FxHashMap<i64, BTreeSet<i64>>,
+    by_target: FxHashMap<RowId, BTreeSet<RowId>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,26 +163,26 @@ struct UniqueIndex {
 /// broken (kept so that `check_integrity` can report it).
 #[derive(Debug, Clone, PartialEq)]
 enum Holders {
-    One(i64),
-    Many(BTreeSet<i64>),
+    One(RowId),
+    Many(BTreeSet<RowId>),
 }
 
 impl Holders {
-    fn first(&self) -> i64 {
+    fn first(&self) -> RowId {
         match self {
             Holders::One(id) => *id,
             Holders::Many(s) => s.iter().next().copied().unwrap_or_default(),
         }
     }
 
-    fn other_than(&self, id: i64) -> Option<i64> {
+    fn other_than(&self, id: RowId) -> Option<RowId> {
         match self {
             Holders::One(h) => (*h != id).then_some(*h),
             Holders::Many(s) => s.iter().find(|h| **h != id).copied(),
         }
     }
 
-    fn insert(&mut self, id: i64) {
+    fn insert(&mut self, id: RowId) {
         match self {
             Holders::One(h) if *h == id => {}
             Holders::One(h) => *self = Holders::Many(BTreeSet::from([*h, id])),
@@ -185,7 +193,7 @@ impl Holders {
     }
 
     /// Removes `id`; `true` when no holder is left.
-    fn remove(&mut self, id: i64) -> bool {
+    fn remove(&mut self, id: RowId) -> bool {
         match self {
             Holders::One(h) => *h == id,
             Holders::Many(s) => {
@@ -202,8 +210,8 @@ impl Holders {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Table {
-    rows: IdHashMap<i64, Values>,
-    sequence: i64,
+    rows: IdHashMap<RowId, Values>,
+    sequence: RowId,
     fks: Vec<FkIndex>,
     uniques: Vec<UniqueIndex>,
 }
@@ -222,7 +230,7 @@ impl Table {
     fn new(schema: &TableSchema) -> Table {
         Table {
             rows: IdHashMap::default(),
-            sequence: 0,
+            sequence: RowId::default(),
             fks: schema
                 .foreign_keys
                 .iter()
@@ -243,10 +251,10 @@ impl Table {
         }
     }
 
-    fn index(&mut self, id: i64, values: &Values) {
+    fn index(&mut self, id: RowId, values: &Values) {
         for fk in &mut self.fks {
-            if let Some(Value::Integer(t)) = values.get(&fk.column) {
-                fk.by_target.entry(*t).or_default().insert(id);
+            if let Some(t) = values.get(&fk.column).and_then(RowId::from_value) {
+                fk.by_target.entry(t).or_default().insert(id);
             }
         }
         for u in &mut self.uniques {
@@ -261,13 +269,13 @@ impl Table {
         }
     }
 
-    fn unindex(&mut self, id: i64, values: &Values) {
+    fn unindex(&mut self, id: RowId, values: &Values) {
         for fk in &mut self.fks {
-            if let Some(Value::Integer(t)) = values.get(&fk.column) {
-                if let Some(set) = fk.by_target.get_mut(t) {
+            if let Some(t) = values.get(&fk.column).and_then(RowId::from_value) {
+                if let Some(set) = fk.by_target.get_mut(&t) {
                     set.remove(&id);
                     if set.is_empty() {
-                        fk.by_target.remove(t);
+                        fk.by_target.remove(&t);
                     }
                 }
             }
@@ -282,7 +290,7 @@ impl Table {
     }
 
     /// The first unique constraint `values` would break for row `id`.
-    fn unique_conflict(&self, id: i64, values: &Values) -> Option<(Vec<String>, i64)> {
+    fn unique_conflict(&self, id: RowId, values: &Values) -> Option<(Vec<String>, RowId)> {
         for u in &self.uniques {
             if let Some(key) = project(values, &u.columns) {
                 if let Some(other) = u.by_values.get(&key).and_then(|h| h.other_than(id)) {
@@ -293,7 +301,7 @@ impl Table {
         None
     }
 
-    fn put(&mut self, id: i64, values: Values) {
+    fn put(&mut self, id: RowId, values: Values) {
         if let Some(old) = self.rows.remove(&id) {
             self.unindex(id, &old);
         }
@@ -302,19 +310,19 @@ impl Table {
         self.rows.insert(id, values);
     }
 
-    fn take(&mut self, id: i64) -> Option<Values> {
+    fn take(&mut self, id: RowId) -> Option<Values> {
         let old = self.rows.remove(&id)?;
         self.unindex(id, &old);
         Some(old)
     }
 
     /// The table's key sequence: at least every key it ever held.
-    fn max_id(&self) -> i64 {
+    fn max_id(&self) -> RowId {
         self.sequence
     }
 
     /// The rows by id.
-    fn sorted(&self) -> Vec<(&i64, &Values)> {
+    fn sorted(&self) -> Vec<(&RowId, &Values)> {
         let mut v: Vec<_> = self.rows.iter().collect();
         v.sort_unstable_by_key(|(id, _)| **id);
         v
@@ -329,7 +337,7 @@ pub struct MemoryStore {
     /// Pending records by order.
     pending: BTreeMap<u64, OplogRecord>,
     /// The orders of each row's pending records.
-    pending_rows: HashMap<(String, i64), BTreeSet<u64>>,
+    pending_rows: HashMap<(String, RowId), BTreeSet<u64>>,
     /// The pending `i` records that are restores (spec §12.3.5), by
     /// order: whether the merge kept local changes.
     restores: HashMap<u64, bool>,
@@ -384,7 +392,7 @@ impl MemoryStore {
     }
 
     /// One row's values.
-    pub fn get(&self, table: &str, id: i64) -> Option<&Values> {
+    pub fn get(&self, table: &str, id: RowId) -> Option<&Values> {
         self.tables.get(table)?.rows.get(&id)
     }
 
@@ -424,7 +432,7 @@ impl MemoryStore {
 
     /// Records a pending op without touching the rows (for setting up a
     /// state).
-    pub fn record(&mut self, table: &str, row_id: i64, command: Command) {
+    pub fn record(&mut self, table: &str, row_id: RowId, command: Command) {
         let order = self.next_order;
         self.next_order += 1;
         self.pending.insert(
@@ -445,13 +453,13 @@ impl MemoryStore {
 
     /// Records a pending `i` that is a restore (spec §12.3.5), without
     /// touching the rows.
-    pub fn record_restore(&mut self, table: &str, row_id: i64, changed: bool) {
+    pub fn record_restore(&mut self, table: &str, row_id: RowId, changed: bool) {
         let order = self.next_order;
         self.record(table, row_id, Command::Insert);
         self.restores.insert(order, changed);
     }
 
-    fn drop_pending(&mut self, table: &str, row_id: i64) {
+    fn drop_pending(&mut self, table: &str, row_id: RowId) {
         if let Some(orders) = self.pending_rows.remove(&(table.to_owned(), row_id)) {
             for o in orders {
                 self.pending.remove(&o);
@@ -485,16 +493,17 @@ impl MemoryStore {
         self.version = Some(version);
     }
 
-    fn check_parents(&self, table: &str, id: i64, values: &Values) -> Result<(), StoreError> {
+    fn check_parents(&self, table: &str, id: RowId, values: &Values) -> Result<(), StoreError> {
         let t = self.table(table)?;
         for fk in &t.fks {
             match values.get(&fk.column) {
                 None | Some(Value::Null) => {}
-                Some(Value::Integer(p))
-                    if self
-                        .tables
-                        .get(&fk.references)
-                        .is_some_and(|pt| pt.rows.contains_key(p)) => {}
+                Some(v)
+                    if RowId::from_value(v).is_some_and(|p| {
+                        self.tables
+                            .get(&fk.references)
+                            .is_some_and(|pt| pt.rows.contains_key(&p))
+                    }) => {}
                 Some(_) => {
                     return Err(StoreError::MissingParent {
                         table: table.to_owned(),
@@ -508,7 +517,7 @@ impl MemoryStore {
         Ok(())
     }
 
-    fn check_unique(&self, table: &str, id: i64, values: &Values) -> Result<(), StoreError> {
+    fn check_unique(&self, table: &str, id: RowId, values: &Values) -> Result<(), StoreError> {
         match self.table(table)?.unique_conflict(id, values) {
             Some((columns, held_by)) => Err(StoreError::UniqueViolation {
                 table: table.to_owned(),
@@ -521,10 +530,10 @@ impl MemoryStore {
     }
 
     /// The first row other than itself that references `table` row `id`.
-    fn first_child(&self, table: &str, id: i64) -> Option<(String, i64)> {
+    fn first_child(&self, table: &str, id: RowId) -> Option<(String, RowId)> {
         for (name, t) in &self.tables {
             for fk in t.fks.iter().filter(|fk| fk.references == table) {
-                let other = |c: &&i64| !(name == table && **c == id);
+                let other = |c: &&RowId| !(name == table && **c == id);
                 if let Some(c) = fk.by_target.get(&id).and_then(|s| s.iter().find(other)) {
                     return Some((name.clone(), *c));
                 }
@@ -538,11 +547,19 @@ impl MemoryStore {
     pub fn insert(
         &mut self,
         table: &str,
-        id: Option<i64>,
+        id: Option<RowId>,
         values: Values,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<RowId, StoreError> {
         let t = self.table(table)?;
-        let id = id.unwrap_or(t.max_id() + 1);
+        let id = match id {
+            Some(id) => id,
+            None => t
+                .max_id()
+                .checked_next()
+                .ok_or_else(|| StoreError::NoFreshKey {
+                    table: table.to_owned(),
+                })?,
+        };
         if t.rows.contains_key(&id) {
             return Err(StoreError::RowExists {
                 table: table.to_owned(),
@@ -557,7 +574,7 @@ impl MemoryStore {
     }
 
     /// A local update (every value replaced), captured as a pending `u`.
-    pub fn update(&mut self, table: &str, id: i64, values: Values) -> Result<(), StoreError> {
+    pub fn update(&mut self, table: &str, id: RowId, values: Values) -> Result<(), StoreError> {
         if !self.table(table)?.rows.contains_key(&id) {
             return Err(StoreError::NoSuchRow {
                 table: table.to_owned(),
@@ -573,7 +590,7 @@ impl MemoryStore {
 
     /// A local delete, captured as a pending `d`. A referenced row cannot
     /// be deleted.
-    pub fn delete(&mut self, table: &str, id: i64) -> Result<(), StoreError> {
+    pub fn delete(&mut self, table: &str, id: RowId) -> Result<(), StoreError> {
         if !self.table(table)?.rows.contains_key(&id) {
             return Err(StoreError::NoSuchRow {
                 table: table.to_owned(),
@@ -601,11 +618,11 @@ impl MemoryStore {
                 for fk in &t.fks {
                     let ok = match values.get(&fk.column) {
                         None | Some(Value::Null) => true,
-                        Some(Value::Integer(p)) => self
-                            .tables
-                            .get(&fk.references)
-                            .is_some_and(|pt| pt.rows.contains_key(p)),
-                        Some(_) => false,
+                        Some(v) => RowId::from_value(v).is_some_and(|p| {
+                            self.tables
+                                .get(&fk.references)
+                                .is_some_and(|pt| pt.rows.contains_key(&p))
+                        }),
                     };
                     if !ok {
                         out.push(IntegrityProblem::DanglingForeignKey {
@@ -655,7 +672,7 @@ impl MemoryStore {
     }
 
     fn apply_action(&mut self, action: &Action) -> Result<(), StoreError> {
-        let missing = |table: &str, row_id: i64| StoreError::NoSuchRow {
+        let missing = |table: &str, row_id: RowId| StoreError::NoSuchRow {
             table: table.to_owned(),
             row_id,
         };
@@ -682,7 +699,7 @@ impl MemoryStore {
                 for (ct, c, column) in children {
                     let t = self.table_mut(&ct)?;
                     if let Some(mut values) = t.rows.get(&c).cloned() {
-                        values.insert(column, Value::Integer(*to));
+                        values.insert(column, to.to_value());
                         t.put(c, values);
                     }
                 }
@@ -750,7 +767,7 @@ impl MemoryStore {
             }
             Action::ReserveKeys { table, up_to } => {
                 let t = self.table_mut(table)?;
-                t.sequence = t.sequence.max(*up_to);
+                t.sequence = t.sequence.max(RowId::Int(*up_to));
             }
             Action::RecordVersion { version } => self.version = Some(*version),
         }
@@ -785,15 +802,20 @@ impl MemoryStore {
 }
 
 impl LocalView for MemoryStore {
-    fn row(&self, table: &str, id: i64) -> Result<Option<Values>, ViewError> {
+    fn row(&self, table: &str, id: RowId) -> Result<Option<Values>, ViewError> {
         Ok(self.get(table, id).cloned())
     }
 
-    fn contains(&self, table: &str, id: i64) -> Result<bool, ViewError> {
+    fn contains(&self, table: &str, id: RowId) -> Result<bool, ViewError> {
         Ok(self.get(table, id).is_some())
     }
 
-    fn children(&self, table: &str, column: &str, parent_id: i64) -> Result<Vec<i64>, ViewError> {
+    fn children(
+        &self,
+        table: &str,
+        column: &str,
+        parent_id: RowId,
+    ) -> Result<Vec<RowId>, ViewError> {
         Ok(self
             .tables
             .get(table)
@@ -808,7 +830,7 @@ impl LocalView for MemoryStore {
         table: &str,
         columns: &[String],
         values: &[Value],
-    ) -> Result<Option<i64>, ViewError> {
+    ) -> Result<Option<RowId>, ViewError> {
         Ok(self
             .tables
             .get(table)
@@ -817,7 +839,10 @@ impl LocalView for MemoryStore {
             .map(Holders::first))
     }
 
-    fn max_id(&self, table: &str) -> Result<i64, ViewError> {
-        Ok(self.tables.get(table).map_or(0, Table::max_id))
+    fn max_id(&self, table: &str) -> Result<RowId, ViewError> {
+        Ok(self
+            .tables
+            .get(table)
+            .map_or(RowId::default(), Table::max_id))
     }
 }

@@ -20,7 +20,8 @@
 //! carries all the remaining ops.
 
 use crate::protocol::op::{Command, Op};
-use crate::protocol::value::{Row, Value};
+use crate::protocol::row_id::RowId;
+use crate::protocol::value::Row;
 use crate::schema::Schema;
 use std::collections::HashSet;
 
@@ -92,12 +93,12 @@ pub fn next_part<E>(
     let budget = budget.saturating_sub(ENVELOPE_BYTES);
     let early = early_ops(schema, ops);
     let referenced = referenced_tables(schema);
-    let inserted: HashSet<(&str, i64)> = ops
+    let inserted: HashSet<(&str, RowId)> = ops
         .iter()
         .filter(|o| o.command == Command::Insert && referenced.contains(o.table.as_str()))
         .map(|o| (o.table.as_str(), o.row_id))
         .collect();
-    let mut placed: HashSet<(&str, i64)> = HashSet::new();
+    let mut placed: HashSet<(&str, RowId)> = HashSet::new();
     let (mut part_ops, mut rows, mut used) = (Vec::new(), Vec::new(), 0);
     let mut waiting = 0;
     for (op, early) in ops.iter().zip(early) {
@@ -136,18 +137,18 @@ fn has_row(op: &Op) -> bool {
 fn parents_ready(
     schema: &Schema,
     row: Option<&Row>,
-    inserted: &HashSet<(&str, i64)>,
-    placed: &HashSet<(&str, i64)>,
+    inserted: &HashSet<(&str, RowId)>,
+    placed: &HashSet<(&str, RowId)>,
 ) -> bool {
     let Some(row) = row else { return true };
     let Some(table) = schema.table(&row.table) else {
         return true;
     };
     table.foreign_keys.iter().all(|fk| {
-        let Some(Value::Integer(parent)) = row.values.get(&fk.column) else {
+        let Some(parent) = row.values.get(&fk.column).and_then(RowId::from_value) else {
             return true;
         };
-        let key = (fk.references.as_str(), *parent);
+        let key = (fk.references.as_str(), parent);
         !inserted.contains(&key) || placed.contains(&key)
     })
 }

@@ -2,6 +2,7 @@
 //! the keys the server chose, and the moves found again by comparing a
 //! push with the version it became.
 
+use crate::protocol::row_id::RowId;
 use crate::protocol::{PushRequest, Rekey};
 use crate::{Command, Op, Schema, Value};
 use std::collections::HashMap;
@@ -14,9 +15,9 @@ pub fn rewrite(schema: &Schema, req: &mut PushRequest, moves: &[Rekey]) {
     if moves.is_empty() {
         return;
     }
-    let to: HashMap<(&str, i64), i64> = moves
+    let to: HashMap<(&str, RowId), RowId> = moves
         .iter()
-        .map(|m| ((m.table.as_str(), m.from), m.to))
+        .map(|m| ((m.table.as_str(), RowId::Int(m.from)), RowId::Int(m.to)))
         .collect();
     for op in req.ops.iter_mut().filter(|o| o.command == Command::Insert) {
         if let Some(k) = to.get(&(op.table.as_str(), op.row_id)) {
@@ -25,8 +26,8 @@ pub fn rewrite(schema: &Schema, req: &mut PushRequest, moves: &[Rekey]) {
     }
     for (table, keys) in &mut req.new_rows {
         for key in keys.iter_mut() {
-            if let Some(k) = to.get(&(table.as_str(), *key)) {
-                *key = *k;
+            if let Some(k) = to.get(&(table.as_str(), RowId::Int(*key))) {
+                *key = k.as_int().unwrap_or(*key);
             }
         }
     }
@@ -39,8 +40,8 @@ pub fn rewrite(schema: &Schema, req: &mut PushRequest, moves: &[Rekey]) {
         };
         for fk in &t.foreign_keys {
             if let Some(Value::Integer(id)) = row.values.get_mut(&fk.column) {
-                if let Some(k) = to.get(&(fk.references.as_str(), *id)) {
-                    *id = *k;
+                if let Some(k) = to.get(&(fk.references.as_str(), RowId::Int(*id))) {
+                    *id = k.as_int().unwrap_or(*id);
                 }
             }
         }
@@ -53,7 +54,7 @@ pub fn rewrite(schema: &Schema, req: &mut PushRequest, moves: &[Rekey]) {
 /// `applied` gives each op of the version as its table and key.
 pub fn moves_between<'a>(
     pushed: &[Op],
-    applied: impl IntoIterator<Item = (&'a str, i64)>,
+    applied: impl IntoIterator<Item = (&'a str, RowId)>,
 ) -> Vec<Rekey> {
     pushed
         .iter()
@@ -61,16 +62,18 @@ pub fn moves_between<'a>(
         .filter(|(p, (table, key))| {
             p.command == Command::Insert && p.table == *table && p.row_id != *key
         })
-        .map(|(p, (_, key))| Rekey {
-            table: p.table.clone(),
-            from: p.row_id,
-            to: key,
+        .filter_map(|(p, (_, key))| {
+            Some(Rekey {
+                table: p.table.clone(),
+                from: p.row_id.as_int()?,
+                to: key.as_int()?,
+            })
         })
         .collect()
 }
 
 /// The ops as the pairs [`moves_between`] compares.
-pub fn keys_of(ops: &[Op]) -> impl Iterator<Item = (&str, i64)> {
+pub fn keys_of(ops: &[Op]) -> impl Iterator<Item = (&str, RowId)> {
     ops.iter().map(|o| (o.table.as_str(), o.row_id))
 }
 
@@ -93,15 +96,16 @@ mod tests {
         ])
     }
 
-    fn op(table: &str, row_id: i64, command: Command) -> Op {
+    fn op(table: &str, row_id: impl Into<RowId>, command: Command) -> Op {
         Op {
             table: table.into(),
-            row_id,
+            row_id: row_id.into(),
             command,
         }
     }
 
-    fn row(table: &str, id: i64, values: serde_json::Value) -> Row {
+    fn row(table: &str, id: impl Into<RowId>, values: serde_json::Value) -> Row {
+        let id: RowId = id.into();
         serde_json::from_value(serde_json::json!({"table": table, "id": id, "values": values}))
             .unwrap()
     }
@@ -154,11 +158,11 @@ mod tests {
             op("book", 12, Command::Update),
             "another table's key 12 stays"
         );
-        assert_eq!(req.rows[0].id, 13);
+        assert_eq!(req.rows[0].id, RowId::Int(13));
         assert_eq!(req.rows[1].values["author_id"], Value::Integer(13));
-        assert_eq!(req.rows[2].id, 12);
+        assert_eq!(req.rows[2].id, RowId::Int(12));
         assert_eq!(req.rows[2].values["author_id"], Value::Integer(11));
-        assert!(req.is_new_row("author", 13) && !req.is_new_row("author", 12));
+        assert!(req.is_new_row("author", 13.into()) && !req.is_new_row("author", 12.into()));
         assert_eq!(moves_between(&push().ops, keys_of(&req.ops)), moves);
     }
 

@@ -143,13 +143,27 @@ impl ForeignKey {
     }
 }
 
+/// What a table's primary key holds (spec §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    /// Integers, 1 to 2^53 − 1, that a database assigns.
+    #[default]
+    Integer,
+    /// Strings of 1 to 64 bytes the application chooses (UUIDs).
+    Text,
+}
+
 /// One synced table (spec §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableSchema {
     /// The table's name, an identifier (spec §2.1).
     pub name: String,
-    /// The integer primary key column.
+    /// The primary key column.
     pub primary_key: String,
+    /// What the primary key holds; `integer` when absent.
+    #[serde(default, skip_serializing_if = "KeyType::is_integer")]
+    pub key_type: KeyType,
     /// Every other column.
     pub columns: Vec<Column>,
     /// Its declared foreign keys (spec §2.3.1).
@@ -163,7 +177,30 @@ pub struct TableSchema {
     pub direction: Direction,
 }
 
+impl KeyType {
+    /// The type's name (`integer`, `text`).
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::Integer => "integer",
+            KeyType::Text => "text",
+        }
+    }
+
+    /// Whether the key is an integer one.
+    pub fn is_integer(&self) -> bool {
+        *self == KeyType::Integer
+    }
+}
+
 impl TableSchema {
+    /// Whether `id` is of the kind this table's key holds.
+    pub fn holds_id_kind(&self, id: crate::RowId) -> bool {
+        match self.key_type {
+            KeyType::Integer => id.as_int().is_some(),
+            KeyType::Text => id.as_text().is_some(),
+        }
+    }
+
     /// The non-key column named `name`, if the table has one.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
@@ -230,6 +267,9 @@ impl Schema {
                 t.primary_key,
                 t.direction.name()
             );
+            if t.key_type == KeyType::Text {
+                let _ = writeln!(out, "key text");
+            }
             let mut cols: Vec<&Column> = t.columns.iter().collect();
             cols.sort_by(|a, b| a.name.cmp(&b.name));
             for c in cols {

@@ -5,6 +5,7 @@
 //! column names are only ever taken from the [`Schema`], never from input.
 
 use crate::error::ErrorCode;
+use crate::protocol::row_id::RowId;
 use crate::protocol::value::{Row, Value};
 use crate::schema::{ColumnType, Schema, TableSchema};
 
@@ -30,7 +31,7 @@ pub enum RowError {
         /// The missing column.
         column: String,
         /// The row's id.
-        id: i64,
+        id: RowId,
     },
     /// A value does not fit its column's type (`invalid_value`, spec §4.4.1).
     #[error("{table}.{column} of row {id} must be {expected}, not {found}")]
@@ -40,7 +41,7 @@ pub enum RowError {
         /// The column.
         column: String,
         /// The row's id.
-        id: i64,
+        id: RowId,
         /// The column's type, as its name.
         expected: &'static str,
         /// What the value is instead.
@@ -54,11 +55,14 @@ pub enum RowError {
         /// The column.
         column: String,
         /// The row's id.
-        id: i64,
+        id: RowId,
     },
-    /// The row id is outside 1 to 2^53 − 1 (`invalid_value`, spec §2.2).
-    #[error("row id {0} is outside 1..2^53-1")]
-    BadRowId(i64),
+    /// The row id is outside 1 to 2^53 − 1, or not of the kind its
+    /// table's key holds (`invalid_value`, spec §2.2).
+    #[error(
+        "row id {0} is not a key of its table (an integer key is 1..2^53-1, a text key a string)"
+    )]
+    BadRowId(RowId),
 }
 
 impl RowError {
@@ -191,7 +195,11 @@ pub fn check_row<'s>(schema: &'s Schema, row: &Row) -> Result<&'s TableSchema, R
     let table = schema
         .table(&row.table)
         .ok_or_else(|| RowError::UnknownTable(row.table.clone()))?;
-    if !(1..=MAX_ROW_ID).contains(&row.id) {
+    let in_range = match row.id {
+        RowId::Int(n) => (1..=MAX_ROW_ID).contains(&n),
+        RowId::Text(_) => true,
+    };
+    if !(in_range && table.holds_id_kind(row.id)) {
         return Err(RowError::BadRowId(row.id));
     }
     for name in row.values.keys() {

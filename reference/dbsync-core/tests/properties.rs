@@ -8,8 +8,11 @@ use dbsync_core::compress::{compress_pending, compress_pulled};
 use dbsync_core::merge::{self, MergeError, MergeInput, NodeWins, Policy, Restore, ServerWins};
 use dbsync_core::model::{MemoryStore, PullError};
 use dbsync_core::protocol::op::{Command, Op, OplogRecord, VersionedOp};
+use dbsync_core::protocol::row_id::RowId;
 use dbsync_core::protocol::value::{Row, Value, Values};
-use dbsync_core::schema::{Column, ColumnType, Direction, ForeignKey, Schema, TableSchema};
+use dbsync_core::schema::{
+    Column, ColumnType, Direction, ForeignKey, KeyType, Schema, TableSchema,
+};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -42,6 +45,7 @@ fn schema() -> Schema {
     let t = |name: &str, columns, foreign_keys, unique: Vec<Vec<String>>| TableSchema {
         name: name.into(),
         primary_key: "id".into(),
+        key_type: KeyType::Integer,
         columns,
         foreign_keys,
         unique,
@@ -76,7 +80,7 @@ fn schema() -> Schema {
     ])
 }
 
-fn ids(s: &MemoryStore, table: &str) -> Vec<i64> {
+fn ids(s: &MemoryStore, table: &str) -> Vec<RowId> {
     s.rows()
         .into_iter()
         .filter(|r| r.table == table)
@@ -100,13 +104,13 @@ fn values(s: &MemoryStore, table: &str, pick: u16, val: u8) -> Option<Values> {
         "book" => {
             let parents = ids(s, "author");
             let p = *parents.get(pick as usize % parents.len().max(1))?;
-            v.insert("author_id".into(), Value::Integer(p));
+            v.insert("author_id".into(), p.to_value());
             v.insert("title".into(), Value::Text(names[val as usize % 3].into()));
         }
         "note" => {
             let parents = ids(s, "book");
             let p = *parents.get(pick as usize % parents.len().max(1))?;
-            v.insert("book_id".into(), Value::Integer(p));
+            v.insert("book_id".into(), p.to_value());
             v.insert("n".into(), Value::Integer(i64::from(val)));
         }
         _ => {
@@ -159,7 +163,7 @@ fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
 /// their parents, transitively.
 fn message_rows(server: &MemoryStore, ops: &[VersionedOp], pending: &[Op]) -> Vec<Row> {
     let schema = server.schema().clone();
-    let mut keys: Vec<(String, i64)> = ops
+    let mut keys: Vec<(String, RowId)> = ops
         .iter()
         .filter(|o| o.command != Command::Delete)
         .map(|o| (o.table.clone(), o.row_id))
@@ -176,7 +180,7 @@ fn message_rows(server: &MemoryStore, ops: &[VersionedOp], pending: &[Op]) -> Ve
         };
         for fk in &schema.table(&t).unwrap().foreign_keys {
             if let Some(Value::Integer(p)) = v.get(&fk.column) {
-                keys.push((fk.references.clone(), *p));
+                keys.push((fk.references.clone(), RowId::Int(*p)));
             }
         }
         out.push(Row {
@@ -199,7 +203,7 @@ fn policy(server_wins: bool) -> &'static dyn Policy {
 
 /// Applies the node's compressed pending ops to the server as a push would.
 fn push(server: &mut MemoryStore, node: &MemoryStore) -> Result<(), String> {
-    let mut rows: BTreeMap<(String, i64), Option<Values>> = server
+    let mut rows: BTreeMap<(String, RowId), Option<Values>> = server
         .rows()
         .into_iter()
         .map(|r| ((r.table, r.id), Some(r.values)))
@@ -238,11 +242,11 @@ proptest! {
     ) {
         let cmd = |c: u8| [Command::Insert, Command::Update, Command::Delete][c as usize];
         let mut recs: Vec<OplogRecord> = seq.iter().enumerate().map(|(i, (row, c))| OplogRecord {
-            order: i as u64, table: "t".into(), row_id: *row, command: cmd(*c), version: None,
+            order: i as u64, table: "t".into(), row_id: RowId::Int(*row), command: cmd(*c), version: None,
         }).collect();
         if shuffle { recs.reverse(); }
         if let Ok(ops) = compress_pending(&recs) {
-            let rows: BTreeSet<i64> = ops.iter().map(|o| o.row_id).collect();
+            let rows: BTreeSet<RowId> = ops.iter().map(|o| o.row_id).collect();
             prop_assert_eq!(rows.len(), ops.len());
             let again: Vec<OplogRecord> = ops.iter().enumerate().map(|(i, o)| OplogRecord {
                 order: i as u64, table: o.table.clone(), row_id: o.row_id, command: o.command, version: None,
@@ -250,10 +254,10 @@ proptest! {
             prop_assert_eq!(compress_pending(&again).unwrap(), ops);
         }
         let pulled: Vec<VersionedOp> = seq.iter().enumerate().map(|(i, (row, c))| VersionedOp {
-            version: i as u64, table: "t".into(), row_id: *row, command: cmd(*c),
+            version: i as u64, table: "t".into(), row_id: RowId::Int(*row), command: cmd(*c),
         }).collect();
         let once = compress_pulled(&pulled);
-        let rows: BTreeSet<i64> = once.ops.iter().map(|o| o.row_id).collect();
+        let rows: BTreeSet<RowId> = once.ops.iter().map(|o| o.row_id).collect();
         prop_assert_eq!(rows.len(), once.ops.len());
         prop_assert_eq!(compress_pulled(&once.ops).ops, once.ops);
     }
@@ -268,7 +272,7 @@ proptest! {
         let start = node.clone();
         run(&mut node, &local);
         let ops = node.pending_ops().expect("captured writes are valid sequences");
-        let mut replay: BTreeMap<(String, i64), Values> =
+        let mut replay: BTreeMap<(String, RowId), Values> =
             start.rows().into_iter().map(|r| ((r.table, r.id), r.values)).collect();
         for op in &ops {
             let key = (op.table.clone(), op.row_id);
@@ -321,8 +325,8 @@ proptest! {
             Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
         }
         prop_assert_eq!(node.check_integrity(), vec![]);
-        let pending: BTreeSet<(String, i64)> = node.pending_ops().unwrap().into_iter().map(|o| (o.table, o.row_id)).collect();
-        let keys: BTreeSet<(String, i64)> = node.rows().into_iter().chain(server.rows()).map(|r| (r.table, r.id)).collect();
+        let pending: BTreeSet<(String, RowId)> = node.pending_ops().unwrap().into_iter().map(|o| (o.table, o.row_id)).collect();
+        let keys: BTreeSet<(String, RowId)> = node.rows().into_iter().chain(server.rows()).map(|r| (r.table, r.id)).collect();
         for (t, id) in keys.difference(&pending) {
             prop_assert_eq!(node.get(t, *id), server.get(t, *id), "{} {} differs without a pending op", t, id);
         }
@@ -353,15 +357,15 @@ proptest! {
             values.insert("name".into(), Value::Text(format!("{}", v % 4)));
             values.insert("author_id".into(), Value::Integer(fk));
             values.insert("book_id".into(), if v % 5 == 0 { Value::Text("x".into()) } else { Value::Integer(fk) });
-            Row { table: tables[t].into(), id, values }
+            Row { table: tables[t].into(), id: id.into(), values }
         };
         let mut store = MemoryStore::new(schema());
         let _ = store.load(local.into_iter().map(row));
         let input = MergeInput {
-            pulled: pulled.into_iter().map(|(t, id, c, v)| VersionedOp { version: v, table: tables[t].into(), row_id: id, command: cmd(c) }).collect(),
+            pulled: pulled.into_iter().map(|(t, id, c, v)| VersionedOp { version: v, table: tables[t].into(), row_id: id.into(), command: cmd(c) }).collect(),
             rows: rows.into_iter().map(row).collect(),
-            pending: pending.into_iter().map(|(t, id, c)| Op { table: tables[t].into(), row_id: id, command: cmd(c) }).collect(),
-            restores: restores.into_iter().map(|(t, id, changed)| Restore { table: tables[t].into(), row_id: id, changed }).collect(),
+            pending: pending.into_iter().map(|(t, id, c)| Op { table: tables[t].into(), row_id: id.into(), command: cmd(c) }).collect(),
+            restores: restores.into_iter().map(|(t, id, changed)| Restore { table: tables[t].into(), row_id: id.into(), changed }).collect(),
             remote_max_ids: BTreeMap::new(),
             target_version: Some(9),
         };

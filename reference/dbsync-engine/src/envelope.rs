@@ -9,6 +9,7 @@ use dbsync_core::protocol::{
     PullRequest, PushRequest, QueryRequest, RegisterRequest, RepairRequest,
 };
 use dbsync_core::validate::MAX_ROW_ID;
+use dbsync_core::RowId;
 use dbsync_core::{ErrorCode, Op, Row, PROTOCOL_VERSION};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -241,11 +242,15 @@ fn table_name(name: &str, pointer: String) -> Result<(), Rejection> {
     }
 }
 
-fn row_id(id: i64, pointer: String) -> Result<(), Rejection> {
-    if (1..=MAX_ROW_ID).contains(&id) {
-        Ok(())
-    } else {
-        Err(at(pointer, format!("row id {id} is outside 1..2^53-1")))
+/// An integer row id is 1 to 2^53 − 1; a text one was checked as it
+/// was read (1 to 64 bytes); whether it is of its table's kind is
+/// checked with the rows (spec §2.2).
+fn row_id(id: RowId, pointer: String) -> Result<(), Rejection> {
+    match id {
+        RowId::Int(n) if !(1..=MAX_ROW_ID).contains(&n) => {
+            Err(at(pointer, format!("row id {n} is outside 1..2^53-1")))
+        }
+        _ => Ok(()),
     }
 }
 

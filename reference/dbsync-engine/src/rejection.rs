@@ -8,6 +8,7 @@
 use crate::store::{ForeignKeyViolation, RowWriteError, StoreFault};
 use dbsync_core::protocol::{ErrorBody, ErrorResponse};
 use dbsync_core::ErrorCode;
+use dbsync_core::RowId;
 use serde_json::json;
 
 /// A request the server refuses: the code of spec §17, a sentence, and
@@ -101,7 +102,7 @@ impl Rejection {
     }
 
     /// `integrity_violation` for one row (spec §10.2.4).
-    pub fn integrity(table: &str, row_id: i64, reason: &str, message: String) -> Rejection {
+    pub fn integrity(table: &str, row_id: RowId, reason: &str, message: String) -> Rejection {
         Rejection::new(ErrorCode::IntegrityViolation, message)
             .with(json!({ "table": table, "row_id": row_id, "reason": reason }))
     }
@@ -117,7 +118,7 @@ impl From<StoreFault> for Rejection {
 
 /// What a failed row write (or a commit) means for a push (spec
 /// §10.2.4): `integrity_violation` with the reason the spec names.
-pub(crate) fn row_write(e: RowWriteError, table: &str, row_id: i64) -> Rejection {
+pub(crate) fn row_write(e: RowWriteError, table: &str, row_id: RowId) -> Rejection {
     match e {
         RowWriteError::Fault(f) => f.into(),
         RowWriteError::Exists => Rejection::integrity(
@@ -183,7 +184,7 @@ pub(crate) fn foreign_key(found: Option<ForeignKeyViolation>) -> Rejection {
 
 /// `integrity_violation`, reason `absent`: the row an op changes is not
 /// on the server.
-pub(crate) fn row_absent(table: &str, row_id: i64, what: &str) -> Rejection {
+pub(crate) fn row_absent(table: &str, row_id: RowId, what: &str) -> Rejection {
     Rejection::integrity(
         table,
         row_id,

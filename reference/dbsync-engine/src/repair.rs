@@ -1,14 +1,14 @@
 //! Repair (spec §13): a snapshot of the pull-capable tables in pages,
 //! parents before children, cut by cursors.
 
-use crate::cursor::{self, CursorKind};
+use crate::cursor;
 use crate::settings::Limits;
 use crate::store::{ReadTx, Store};
 use crate::versions::seal_direct_writes;
 use crate::{commit, Rejection};
 use dbsync_core::auth::Secret;
 use dbsync_core::protocol::{RepairPage, RepairRequest};
-use dbsync_core::{Row, Schema, TableSchema};
+use dbsync_core::{Row, RowId, Schema, TableSchema};
 
 /// The pull-capable tables, parents before children (spec §13.2); a
 /// cycle of foreign keys is broken by name.
@@ -66,11 +66,8 @@ pub fn repair_page(
         .ok_or_else(|| Rejection::unknown_node(node_id))?;
     let order = repair_order(store.schema());
     let (mut table, mut after) = match &req.cursor {
-        None => (0usize, 0i64),
-        Some(c) => {
-            let f = cursor::read(key, CursorKind::Repair, node_id, c, 2)?;
-            (f[0] as usize, f[1] as i64)
-        }
+        None => (0usize, RowId::default()),
+        Some(c) => cursor::read_repair(key, node_id, c)?,
     };
     let page_rows = limits.repair_page_rows.max(1);
     let mut rows: Vec<Row> = Vec::new();
@@ -89,20 +86,14 @@ pub fn repair_page(
             .map_or(got.len(), |last| last + 1);
         got.truncate(fit);
         if whole_table && bytes < limits.page_bytes {
-            (table, after) = (table + 1, 0);
+            (table, after) = (table + 1, RowId::default());
         } else {
             after = got.last().map_or(after, |r| r.id);
         }
         rows.extend(got);
     }
-    let next_cursor = (table < order.len()).then(|| {
-        cursor::issue(
-            key,
-            CursorKind::Repair,
-            node_id,
-            &[table as u64, after as u64],
-        )
-    });
+    let next_cursor =
+        (table < order.len()).then(|| cursor::issue_repair(key, node_id, table, after));
     // The first page counts what the whole repair sends (§13.2).
     let total_rows = match req.cursor {
         None => Some(total_rows(&mut *tx, &order)?),

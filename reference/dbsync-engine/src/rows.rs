@@ -4,16 +4,17 @@
 //! row at a time.
 
 use crate::store::{ReadTx, StoreResult};
-use dbsync_core::{Row, Schema, TableSchema, Value};
+use dbsync_core::RowId;
+use dbsync_core::{Row, Schema, TableSchema};
 use std::collections::{BTreeMap, HashSet};
 
 /// Rows to read from pull-capable tables, with their parents.
 pub struct RowsWithParents<'s> {
     schema: &'s Schema,
     /// Every key asked for so far, found or not.
-    asked: HashSet<(&'s str, i64)>,
+    asked: HashSet<(&'s str, RowId)>,
     /// The keys to read next, by table.
-    wanted: BTreeMap<&'s str, Vec<i64>>,
+    wanted: BTreeMap<&'s str, Vec<RowId>>,
 }
 
 impl<'s> RowsWithParents<'s> {
@@ -28,7 +29,7 @@ impl<'s> RowsWithParents<'s> {
 
     /// Asks for row `id` of `table` (ignored unless `table` is a synced
     /// table that pulls carry).
-    pub fn want(&mut self, table: &str, id: i64) {
+    pub fn want(&mut self, table: &str, id: RowId) {
         let Some(t) = self.schema.table(table).filter(|t| t.direction.pulls()) else {
             return;
         };
@@ -59,8 +60,8 @@ impl<'s> RowsWithParents<'s> {
 
     fn want_parents(&mut self, t: &'s TableSchema, row: &Row) {
         for fk in &t.foreign_keys {
-            if let Some(Value::Integer(parent)) = row.values.get(&fk.column) {
-                self.want(&fk.references, *parent);
+            if let Some(parent) = row.values.get(&fk.column).and_then(RowId::from_value) {
+                self.want(&fk.references, parent);
             }
         }
     }

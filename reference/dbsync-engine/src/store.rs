@@ -19,6 +19,7 @@
 
 use dbsync_core::auth::Secret;
 use dbsync_core::protocol::VersionInfo;
+use dbsync_core::RowId;
 use dbsync_core::{Op, Row, Schema, TableSchema, Value, VersionedOp};
 use std::fmt;
 
@@ -45,7 +46,7 @@ pub struct ForeignKeyViolation {
     /// The child table.
     pub table: String,
     /// The child row.
-    pub row_id: i64,
+    pub row_id: RowId,
     /// The foreign-key column of the child.
     pub column: String,
     /// The table the column references.
@@ -186,12 +187,12 @@ pub trait ReadTx {
     /// The versions `(after, through]`, oldest first.
     fn versions(&mut self, after: u64, through: u64) -> StoreResult<Vec<VersionInfo>>;
     /// The rows of `table` whose keys are in `ids` (those that exist).
-    fn rows(&mut self, table: &TableSchema, ids: &[i64]) -> StoreResult<Vec<Row>>;
+    fn rows(&mut self, table: &TableSchema, ids: &[RowId]) -> StoreResult<Vec<Row>>;
     /// Up to `limit` rows of `table` with keys above `after`, by key.
     fn rows_after(
         &mut self,
         table: &TableSchema,
-        after: i64,
+        after: RowId,
         limit: usize,
     ) -> StoreResult<Vec<Row>>;
     /// How many rows `table` holds.
@@ -259,7 +260,7 @@ pub trait WriteTx: ReadTx {
     /// Sets every non-key column of row `row.id`; false if absent.
     fn update_row(&mut self, table: &TableSchema, row: &Row) -> Result<bool, RowWriteError>;
     /// Deletes row `id`; false if absent.
-    fn delete_row(&mut self, table: &TableSchema, id: i64) -> Result<bool, RowWriteError>;
+    fn delete_row(&mut self, table: &TableSchema, id: RowId) -> Result<bool, RowWriteError>;
     /// Records `info`'s version with `ops`, in their order.
     fn append_version(&mut self, info: &VersionInfo, ops: &[Op]) -> StoreResult<()>;
     /// Records a push (spec §10.4.2).

@@ -31,8 +31,8 @@ use dbsync_core::model::scenario::{LocalState, PullState};
 use dbsync_core::model::MemoryStore;
 use dbsync_core::validate::{check_row, MAX_ROW_ID};
 use dbsync_core::{
-    Column, ColumnType, Command, Direction, ForeignKey, Op, OplogRecord, Row, Schema, TableSchema,
-    Value, VersionedOp,
+    Column, ColumnType, Command, Direction, ForeignKey, KeyType, Op, OplogRecord, Row, RowId,
+    Schema, TableSchema, Value, VersionedOp,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -166,6 +166,7 @@ pub fn schema_of(case: &MergeCase) -> Schema {
             TableSchema {
                 name: table_name(i),
                 primary_key: "id".into(),
+                key_type: KeyType::Integer,
                 columns,
                 foreign_keys,
                 unique,
@@ -178,7 +179,11 @@ pub fn schema_of(case: &MergeCase) -> Schema {
 
 /// The values `v` give a row of `table`; foreign keys pick among `ids`
 /// (the ids of each referenced table), or NULL.
-fn values(table: &TableSchema, v: Vals, ids: &dyn Fn(&str) -> Vec<i64>) -> BTreeMap<String, Value> {
+fn values(
+    table: &TableSchema,
+    v: Vals,
+    ids: &dyn Fn(&str) -> Vec<RowId>,
+) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     out.insert(
         "n".to_string(),
@@ -203,7 +208,7 @@ fn values(table: &TableSchema, v: Vals, ids: &dyn Fn(&str) -> Vec<i64>) -> BTree
         let value = if pick >= 200 || candidates.is_empty() {
             Value::Null
         } else {
-            Value::Integer(candidates[pick as usize % candidates.len()])
+            candidates[pick as usize % candidates.len()].to_value()
         };
         out.insert(fk.column.clone(), value);
     }
@@ -215,8 +220,8 @@ fn table_of(schema: &Schema, t: u8) -> &TableSchema {
 }
 
 /// The ids of a table's rows in a store, ascending.
-fn ids_in(store: &MemoryStore, table: &str) -> Vec<i64> {
-    let mut ids: Vec<i64> = store
+fn ids_in(store: &MemoryStore, table: &str) -> Vec<RowId> {
+    let mut ids: Vec<RowId> = store
         .rows()
         .into_iter()
         .filter(|r| r.table == table)
@@ -229,21 +234,21 @@ fn ids_in(store: &MemoryStore, table: &str) -> Vec<i64> {
 /// The base state: the seeds' rows, less any row that breaks a
 /// constraint (repeated until the state is consistent).
 fn base_rows(schema: &Schema, seeds: &[RowSeed]) -> Vec<Row> {
-    let mut rows: BTreeMap<(String, i64), Row> = BTreeMap::new();
-    let planned: Vec<(String, i64)> = seeds
+    let mut rows: BTreeMap<(String, RowId), Row> = BTreeMap::new();
+    let planned: Vec<(String, RowId)> = seeds
         .iter()
         .map(|s| {
             (
                 table_of(schema, s.table).name.clone(),
-                i64::from(s.id % 8) + 1,
+                RowId::Int(i64::from(s.id % 8) + 1),
             )
         })
         .collect();
     for s in seeds {
         let table = table_of(schema, s.table);
-        let id = i64::from(s.id % 8) + 1;
-        let ids = |t: &str| -> Vec<i64> {
-            let set: BTreeSet<i64> = planned
+        let id = RowId::Int(i64::from(s.id % 8) + 1);
+        let ids = |t: &str| -> Vec<RowId> {
+            let set: BTreeSet<RowId> = planned
                 .iter()
                 .filter(|(pt, _)| pt == t)
                 .map(|(_, id)| *id)
@@ -342,13 +347,13 @@ fn edit(store: &mut MemoryStore, e: &Edit) {
 /// server holds them.
 fn pull_rows(server: &MemoryStore, ops: &[VersionedOp], pending: &[Op]) -> Vec<Row> {
     let schema = server.schema();
-    let mut queue: Vec<(String, i64)> = ops
+    let mut queue: Vec<(String, RowId)> = ops
         .iter()
         .filter(|o| o.command != Command::Delete)
         .map(|o| (o.table.clone(), o.row_id))
         .chain(pending.iter().map(|o| (o.table.clone(), o.row_id)))
         .collect();
-    let mut seen: HashSet<(String, i64)> = HashSet::new();
+    let mut seen: HashSet<(String, RowId)> = HashSet::new();
     let mut out = Vec::new();
     while let Some(key) = queue.pop() {
         if !seen.insert(key.clone()) {
@@ -359,8 +364,8 @@ fn pull_rows(server: &MemoryStore, ops: &[VersionedOp], pending: &[Op]) -> Vec<R
         };
         if let Some(t) = schema.table(&key.0) {
             for fk in &t.foreign_keys {
-                if let Some(Value::Integer(p)) = values.get(&fk.column) {
-                    queue.push((fk.references.clone(), *p));
+                if let Some(p) = values.get(&fk.column).and_then(RowId::from_value) {
+                    queue.push((fk.references.clone(), p));
                 }
             }
         }
@@ -554,18 +559,18 @@ pub fn run_case(case: &MergeCase) {
                 ops.push(VersionedOp {
                     version,
                     table: table_of(&schema, table).name.clone(),
-                    row_id: i64::from(id % 10) + 1,
+                    row_id: RowId::Int(i64::from(id % 10) + 1),
                     command: [Command::Insert, Command::Update, Command::Delete]
                         [command as usize % 3],
                 });
             }
             Perturb::ExtraRow { table, id, vals } => {
                 let t = table_of(&schema, table);
-                let id = i64::from(id % 10) + 1;
+                let id = RowId::Int(i64::from(id % 10) + 1);
                 let row = Row {
                     table: t.name.clone(),
                     id,
-                    values: values(t, vals, &|_| (1..=10).collect()),
+                    values: values(t, vals, &|_| (1..=10).map(RowId::Int).collect()),
                 };
                 rows.retain(|r| (&r.table, r.id) != (&row.table, row.id));
                 rows.push(row);
@@ -573,7 +578,7 @@ pub fn run_case(case: &MergeCase) {
             Perturb::RewriteRow { pick, vals } if !rows.is_empty() => {
                 let i = pick as usize % rows.len();
                 let t = schema.table(&rows[i].table).expect("a schema table");
-                rows[i].values = values(t, vals, &|_| (1..=10).collect());
+                rows[i].values = values(t, vals, &|_| (1..=10).map(RowId::Int).collect());
             }
             _ => {}
         }
@@ -646,14 +651,14 @@ fn run_compression(c: &CompressionInput) {
     match c {
         CompressionInput::Pending { ops } => {
             if let Ok(out) = compress_pending(ops) {
-                let rows: HashSet<(&str, i64)> =
+                let rows: HashSet<(&str, RowId)> =
                     out.iter().map(|o| (o.table.as_str(), o.row_id)).collect();
                 assert_eq!(rows.len(), out.len(), "two ops of one row: {out:?}");
             }
         }
         CompressionInput::Pulled { ops } => {
             let out = compress_pulled(ops);
-            let rows: HashSet<(&str, i64)> = out
+            let rows: HashSet<(&str, RowId)> = out
                 .ops
                 .iter()
                 .map(|o| (o.table.as_str(), o.row_id))
@@ -692,16 +697,15 @@ fn run_scenario(data: &[u8]) {
     // §12.8): rows fit their tables, ids are in range, the local rows keep
     // every constraint, the pending ops agree with the rows.
     let rows_fit = |rows: &[Row]| rows.iter().all(|r| check_row(&schema, r).is_ok());
-    let ids_ok = sc
-        .pull
-        .ops
-        .iter()
-        .all(|o| (1..=MAX_ROW_ID).contains(&o.row_id))
-        && sc
-            .local
-            .pending
-            .iter()
-            .all(|o| (1..=MAX_ROW_ID).contains(&o.row_id));
+    let id_ok = |table: &str, id: RowId| {
+        let in_range = match id {
+            RowId::Int(n) => (1..=MAX_ROW_ID).contains(&n),
+            RowId::Text(_) => true,
+        };
+        in_range && schema.table(table).is_none_or(|t| t.holds_id_kind(id))
+    };
+    let ids_ok = sc.pull.ops.iter().all(|o| id_ok(&o.table, o.row_id))
+        && sc.local.pending.iter().all(|o| id_ok(&o.table, o.row_id));
     if !rows_fit(&sc.local.rows) || !rows_fit(&sc.pull.rows) || !ids_ok {
         return;
     }

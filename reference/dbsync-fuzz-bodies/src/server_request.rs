@@ -307,7 +307,7 @@ fn setup() -> Harness {
     let text = |s: &str| Value::Text(s.into());
     let row = |table: &str, id: i64, values: Vec<(&str, Value)>| Row {
         table: table.into(),
-        id,
+        id: id.into(),
         values: values
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
@@ -315,7 +315,7 @@ fn setup() -> Harness {
     };
     let op = |table: &str, row_id: i64, command: Command| Op {
         table: table.into(),
-        row_id,
+        row_id: row_id.into(),
         command,
     };
     let pushes = [

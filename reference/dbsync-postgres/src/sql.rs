@@ -4,6 +4,7 @@
 
 use crate::catalog::PgTable;
 use crate::types::{compare_expr, param, read_expr, value_at, write_expr, Param, PgKind};
+use dbsync_core::RowId;
 use dbsync_core::{Row, TableSchema, Value};
 use dbsync_engine::store::StoreFault;
 
@@ -83,7 +84,7 @@ impl TableSql {
     /// The parameters of [`TableSql::insert`] and [`TableSql::update`]:
     /// the key, then every column's value (NULL when the row lacks it).
     pub fn row_params(&self, row: &Row) -> Result<Vec<Param>, StoreFault> {
-        let mut out: Vec<Param> = vec![Box::new(row.id)];
+        let mut out: Vec<Param> = vec![Box::new(int_id(row.id)?)];
         for (c, k) in self.schema().columns.iter().zip(&self.table.kinds) {
             out.push(param(*k, row.values.get(&c.name).unwrap_or(&Value::Null))?);
         }
@@ -99,7 +100,7 @@ impl TableSql {
         }
         Ok(Row {
             table: t.name.clone(),
-            id: r.try_get(0).map_err(StoreFault::of)?,
+            id: RowId::Int(r.try_get(0).map_err(StoreFault::of)?),
             values,
         })
     }
@@ -145,4 +146,12 @@ impl TableSql {
         sql.push_str(&format!(" ORDER BY \"{}\" LIMIT {limit}", t.primary_key));
         Ok(Some((sql, params)))
     }
+}
+
+/// A row id as this store keeps it: PostgreSQL tables are integer-keyed
+/// here (text keys are served by the SQLite store, spec §2.2), so a text
+/// id names no row.
+pub fn int_id(id: RowId) -> Result<i64, StoreFault> {
+    id.as_int()
+        .ok_or_else(|| StoreFault(format!("row id {id} is not an integer key")))
 }

@@ -1,11 +1,12 @@
 //! The store's transactions: the engine's reads ([`ReadTx`]) and writes
 //! ([`WriteTx`]) over one pooled connection.
 
+use crate::sql::int_id;
 use crate::types::Param;
 use crate::PgStore;
 use dbsync_core::auth::Secret;
 use dbsync_core::protocol::VersionInfo;
-use dbsync_core::{Command, Op, Row, TableSchema, Value, VersionedOp};
+use dbsync_core::{Command, Op, Row, RowId, TableSchema, Value, VersionedOp};
 use dbsync_engine::store::{
     NewNode, NodeCounts, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, RowWriteError,
     StoreFault, StoreResult, WriteTx,
@@ -304,7 +305,8 @@ impl ReadTx for PgTx<'_> {
             .collect())
     }
 
-    fn rows(&mut self, table: &TableSchema, ids: &[i64]) -> StoreResult<Vec<Row>> {
+    fn rows(&mut self, table: &TableSchema, ids: &[RowId]) -> StoreResult<Vec<Row>> {
+        let ids: Vec<i64> = ids.iter().filter_map(|id| id.as_int()).collect();
         let sql = &self.store.table(&table.name)?.read_many;
         let found = self.query(sql, &[&ids])?;
         self.rows_of(table, found)
@@ -313,9 +315,10 @@ impl ReadTx for PgTx<'_> {
     fn rows_after(
         &mut self,
         table: &TableSchema,
-        after: i64,
+        after: RowId,
         limit: usize,
     ) -> StoreResult<Vec<Row>> {
+        let after = int_id(after)?;
         let sql = &self.store.table(&table.name)?.after;
         let found = self.query(sql, &[&after, &(limit as i64)])?;
         self.rows_of(table, found)
@@ -394,7 +397,7 @@ impl PgTx<'_> {
             op: VersionedOp {
                 version,
                 table: table.clone(),
-                row_id: r.get(3),
+                row_id: RowId::Int(r.get(3)),
                 command,
             },
         })
@@ -504,8 +507,9 @@ impl WriteTx for PgTx<'_> {
     fn insert_row(&mut self, table: &TableSchema, row: &Row) -> Result<(), RowWriteError> {
         let sql = self.store.table(&table.name)?;
         self.write_row(table, &sql.insert, &sql.row_params(row)?)?;
-        let max = self.inserted.entry(table.name.clone()).or_insert(row.id);
-        *max = (*max).max(row.id);
+        let id = int_id(row.id)?;
+        let max = self.inserted.entry(table.name.clone()).or_insert(id);
+        *max = (*max).max(id);
         Ok(())
     }
 
@@ -517,9 +521,9 @@ impl WriteTx for PgTx<'_> {
         Ok(self.write_row(table, update, &sql.row_params(row)?)? == 1)
     }
 
-    fn delete_row(&mut self, table: &TableSchema, id: i64) -> Result<bool, RowWriteError> {
+    fn delete_row(&mut self, table: &TableSchema, id: RowId) -> Result<bool, RowWriteError> {
         let sql = &self.store.table(&table.name)?.delete;
-        let params: Vec<Param> = vec![Box::new(id)];
+        let params: Vec<Param> = vec![Box::new(int_id(id)?)];
         Ok(self.write_row(table, sql, &params)? == 1)
     }
 
@@ -533,7 +537,10 @@ impl WriteTx for PgTx<'_> {
                 .ok_or_else(|| StoreFault(format!("table {} is not tracked", op.table)))?;
             table_ids.push(*id);
         }
-        let row_ids: Vec<i64> = ops.iter().map(|o| o.row_id).collect();
+        let row_ids: Vec<i64> = ops
+            .iter()
+            .map(|o| int_id(o.row_id))
+            .collect::<Result<_, _>>()?;
         let commands: Vec<i16> = ops.iter().map(|o| command_code(o.command)).collect();
         let v = info.version as i64;
         // One statement for the whole version, in the order of `ops`.

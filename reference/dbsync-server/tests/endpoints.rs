@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use dbsync_core::protocol::*;
-use dbsync_core::{Command, Value, VersionedOp};
+use dbsync_core::{Command, RowId, Value, VersionedOp};
 use dbsync_server::RegisterDecision;
 use std::sync::{Arc, Mutex};
 
@@ -206,7 +206,7 @@ async fn a_pull_after_another_nodes_push_brings_its_ops_its_rows_and_their_paren
         vec![VersionedOp {
             version: 2,
             table: "person".into(),
-            row_id: 1,
+            row_id: RowId::Int(1),
             command: Command::Insert
         }]
     );
@@ -274,7 +274,7 @@ async fn a_pull_in_small_pages_resumes_from_each_cursor_and_ends_with_a_null_cur
     assert_eq!(pages, 4);
     assert_eq!(
         ops.iter().map(|o| o.row_id).collect::<Vec<_>>(),
-        (1..=7).collect::<Vec<_>>()
+        (1..=7).map(RowId::Int).collect::<Vec<_>>()
     );
     assert_eq!(versions, vec![1, 2, 3, 4]);
     assert_eq!(rows.len(), 7);

@@ -48,7 +48,13 @@ async fn rows_present_before_the_first_serve_reach_a_registered_node_as_one_vers
     let ops: Vec<(&str, i64, Command)> = page
         .ops
         .iter()
-        .map(|o| (o.table.as_str(), o.row_id, o.command))
+        .map(|o| {
+            (
+                o.table.as_str(),
+                o.row_id.as_int().expect("an integer id"),
+                o.command,
+            )
+        })
         .collect();
     assert_eq!(
         ops,

@@ -159,7 +159,8 @@ async fn a_pull_page_stops_at_its_byte_bound_and_the_pages_carry_every_op_once()
             reply.body.len()
         );
         let page: dbsync_core::protocol::PullResponse = reply.parse();
-        let rows: std::collections::HashSet<i64> = page.rows.iter().map(|r| r.id).collect();
+        let rows: std::collections::HashSet<dbsync_core::RowId> =
+            page.rows.iter().map(|r| r.id).collect();
         for op in &page.ops {
             assert!(
                 rows.contains(&op.row_id),

@@ -407,7 +407,7 @@ async fn a_push_to_a_pull_only_table_is_refused_as_direction_violation() {
     let (ts, _, b) = setup(|_| {}).await;
     let holiday = dbsync_core::Row {
         table: "holiday".into(),
-        id: 1,
+        id: 1.into(),
         values: [("day".to_string(), Value::Text("2025-06-10".into()))].into(),
     };
     let body = ts.push_body(

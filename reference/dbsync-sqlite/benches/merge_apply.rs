@@ -15,6 +15,7 @@ use dbsync_core::protocol::{RegisterResponse, VersionInfo};
 use dbsync_core::{Command, Row, Value, VersionedOp};
 use dbsync_sqlite::node::{self, StagedPull};
 use dbsync_sqlite::open;
+use dbsync_sqlite::sql_id::SqlId;
 use std::time::Instant;
 
 const N: i64 = 100_000;
@@ -30,7 +31,7 @@ fn rows() -> Vec<Row> {
             values.insert("price".into(), Value::Real(i as f64 * 0.5));
             Row {
                 table: "item".into(),
-                id: i,
+                id: i.into(),
                 values,
             }
         })
@@ -103,7 +104,8 @@ fn main() {
                     else {
                         unreachable!()
                     };
-                    stmt.execute(rusqlite::params![r.id, n, q, p]).unwrap();
+                    stmt.execute(rusqlite::params![SqlId(r.id), n, q, p])
+                        .unwrap();
                 }
             }
             tx.commit().unwrap();

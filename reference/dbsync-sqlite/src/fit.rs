@@ -8,7 +8,8 @@
 //! of dbsync's. Each one holds exactly when `dbsync_core::validate::fits`
 //! says no; a test compares the two on many strings.
 
-use dbsync_core::{ColumnType, TableSchema};
+use dbsync_core::protocol::row_id::TEXT_ID_MAX_BYTES;
+use dbsync_core::{ColumnType, KeyType, TableSchema};
 
 /// SQL that holds when `v` is a valid `date` text (spec §4.3): the shape,
 /// and a real calendar date (`julianday` carries 02-30 into March, so the
@@ -80,10 +81,23 @@ pub fn misfit(ty: ColumnType, v: &str) -> Option<String> {
 /// column's value as `prefix` names it (`NEW.` in a trigger, nothing in
 /// a query of the table).
 fn misfits(t: &TableSchema, prefix: &str) -> Vec<String> {
-    t.columns
-        .iter()
-        .filter_map(|c| misfit(c.ty, &format!("{prefix}\"{}\"", c.name)))
+    let key = (t.key_type == KeyType::Text)
+        .then(|| text_key_misfit(&format!("{prefix}\"{}\"", t.primary_key)));
+    key.into_iter()
+        .chain(
+            t.columns
+                .iter()
+                .filter_map(|c| misfit(c.ty, &format!("{prefix}\"{}\"", c.name))),
+        )
         .collect()
+}
+
+/// SQL that holds when `k`, a text key's value, is not a text row id:
+/// NULL, not text, or outside 1 to 64 bytes (spec §2.2).
+pub fn text_key_misfit(k: &str) -> String {
+    format!(
+        "({k} IS NULL OR typeof({k}) <> 'text' OR length(CAST({k} AS BLOB)) NOT BETWEEN 1 AND {TEXT_ID_MAX_BYTES})"
+    )
 }
 
 /// The statement a capture trigger runs first: it aborts the write when a
@@ -94,10 +108,19 @@ pub fn check_statement(t: &TableSchema, row: &str) -> Option<String> {
     if conds.is_empty() {
         return None;
     }
-    let types: Vec<String> = t
-        .columns
-        .iter()
-        .map(|c| format!("{} {}", c.name, c.ty.name()))
+    let key = (t.key_type == KeyType::Text).then(|| {
+        format!(
+            "{} text key of 1 to {TEXT_ID_MAX_BYTES} bytes",
+            t.primary_key
+        )
+    });
+    let types: Vec<String> = key
+        .into_iter()
+        .chain(
+            t.columns
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.ty.name())),
+        )
         .collect();
     Some(format!(
         "SELECT RAISE(ABORT, 'dbsync: a value does not fit its column in table {} ({}); \

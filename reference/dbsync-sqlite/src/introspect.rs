@@ -3,7 +3,7 @@
 //! Every restriction of spec §2 that SQLite can show is checked here, with
 //! one error per rule broken, each saying what to change.
 
-use dbsync_core::{Column, ColumnType, Direction, ForeignKey, TableSchema};
+use dbsync_core::{Column, ColumnType, Direction, ForeignKey, KeyType, TableSchema};
 use rusqlite::{Connection, OptionalExtension};
 
 /// Why a table cannot be synced as it is.
@@ -23,7 +23,7 @@ pub enum TableRefused {
     NoPrimaryKey(String),
     #[error("table {table:?} has a composite primary key ({columns}); give it a single `id INTEGER PRIMARY KEY` and make the old key a UNIQUE constraint")]
     CompositeKey { table: String, columns: String },
-    #[error("table {table:?}: primary key {column:?} is declared {declared:?}; declare it `INTEGER PRIMARY KEY` (SQLite's rowid; AUTOINCREMENT optional)")]
+    #[error("table {table:?}: primary key {column:?} is declared {declared:?}; declare it `INTEGER PRIMARY KEY` (SQLite's rowid; AUTOINCREMENT optional) or `TEXT PRIMARY KEY` (keys the application chooses, such as UUIDs)")]
     NonIntegerKey {
         table: String,
         column: String,
@@ -31,9 +31,16 @@ pub enum TableRefused {
     },
     #[error("table {table:?}: primary key {column:?} is declared INTEGER but is not SQLite's rowid (`PRIMARY KEY DESC` as a column constraint makes a separate key); declare it `INTEGER PRIMARY KEY`")]
     NotRowid { table: String, column: String },
-    #[error("table {table:?} is WITHOUT ROWID; synced tables need a rowid `INTEGER PRIMARY KEY`")]
+    #[error("table {table:?} is WITHOUT ROWID; synced tables need a rowid: drop WITHOUT ROWID (the key, INTEGER or TEXT, stays)")]
     WithoutRowid { table: String },
-    #[error("table {table:?}: foreign key on ({columns}) has several columns; reference the parent's single integer key instead")]
+    #[error("table {table:?}: foreign key {column:?} references the text key of {parent:?} but is declared {declared:?}; declare it TEXT")]
+    ForeignKeyNotText {
+        table: String,
+        column: String,
+        parent: String,
+        declared: String,
+    },
+    #[error("table {table:?}: foreign key on ({columns}) has several columns; reference the parent's single key instead")]
     CompositeForeignKey { table: String, columns: String },
     #[error("table {table:?}: foreign key {column:?} references {parent:?}, which is not synced; sync {parent:?} too or drop the foreign key")]
     ForeignKeyToUnsynced {
@@ -101,6 +108,7 @@ impl TableRefused {
             | ForeignKeyToPushOnly { table, .. }
             | ValuesDoNotFit { table, .. }
             | UnsupportedUniqueIndex { table, .. }
+            | ForeignKeyNotText { table, .. }
             | ForeignKeyNotToPrimaryKey { table, .. } => table,
         }
     }
@@ -207,14 +215,8 @@ pub fn read_table(
             }))
         }
     };
-    if !pk.1.eq_ignore_ascii_case("INTEGER") {
-        return Err(refused(TableRefused::NonIntegerKey {
-            table: table.into(),
-            column: pk.0.clone(),
-            declared: pk.1.clone(),
-        }));
-    }
-    if has_separate_key(conn, table)? {
+    let key_type = key_type(table, pk)?;
+    if key_type == KeyType::Integer && has_separate_key(conn, table)? {
         return Err(refused(TableRefused::NotRowid {
             table: table.into(),
             column: pk.0.clone(),
@@ -280,7 +282,7 @@ pub fn read_table(
                 parent: parent.clone(),
             }));
         }
-        let parent_pk = primary_key_of(conn, parent)?;
+        let parent_pk = primary_key_of(conn, parent)?.map(|(name, _)| name);
         if let Some(to) = to {
             if Some(to) != parent_pk.as_ref() {
                 return Err(refused(TableRefused::ForeignKeyNotToPrimaryKey {
@@ -290,6 +292,18 @@ pub fn read_table(
                     parent_column: to.clone(),
                 }));
             }
+        }
+        let declared = cols
+            .iter()
+            .find(|c| c.0 == *from)
+            .map_or("", |c| c.1.as_str());
+        if parent_has_text_key(conn, parent)? && column_type(declared) != ColumnType::Text {
+            return Err(refused(TableRefused::ForeignKeyNotText {
+                table: table.into(),
+                column: from.clone(),
+                parent: parent.clone(),
+                declared: declared.into(),
+            }));
         }
         foreign_keys.push(ForeignKey {
             column: from.clone(),
@@ -302,6 +316,7 @@ pub fn read_table(
     Ok(TableSchema {
         name: table.into(),
         primary_key: pk.0.clone(),
+        key_type,
         columns,
         foreign_keys,
         unique,
@@ -360,6 +375,23 @@ fn unique_constraints(
     Ok(unique)
 }
 
+/// What the key column `pk` (name, declared type) holds (spec §2.2): an
+/// `INTEGER` key is SQLite's rowid; a type SQLite gives text affinity
+/// (`TEXT`, `VARCHAR(36)`, ...) holds text keys; any other is refused.
+fn key_type(table: &str, pk: &(String, String, bool, i64)) -> Result<KeyType, crate::StoreError> {
+    if pk.1.eq_ignore_ascii_case("INTEGER") {
+        return Ok(KeyType::Integer);
+    }
+    if column_type(&pk.1) == ColumnType::Text {
+        return Ok(KeyType::Text);
+    }
+    Err(crate::StoreError::Refused(TableRefused::NonIntegerKey {
+        table: table.into(),
+        column: pk.0.clone(),
+        declared: pk.1.clone(),
+    }))
+}
+
 /// Whether the primary key of `table` is an index of its own rather than
 /// the rowid (SQLite makes one for a key that is not a rowid alias).
 fn has_separate_key(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
@@ -381,19 +413,30 @@ pub fn reuses_keys(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
     Ok(!sql.to_ascii_uppercase().contains("AUTOINCREMENT"))
 }
 
-fn primary_key_of(conn: &Connection, table: &str) -> rusqlite::Result<Option<String>> {
+/// The single key column of `table` (name, declared type), if it has
+/// exactly one.
+fn primary_key_of(conn: &Connection, table: &str) -> rusqlite::Result<Option<(String, String)>> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info(\"{table}\")"))?;
-    let pks: Vec<String> = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(5)?)))?
+    let mut pks: Vec<(String, String)> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?
         .filter_map(|c| c.ok())
-        .filter(|c| c.1 > 0)
-        .map(|c| c.0)
+        .filter(|c| c.2 > 0)
+        .map(|c| (c.0, c.1))
         .collect();
-    Ok(if pks.len() == 1 {
-        pks.into_iter().next()
-    } else {
-        None
-    })
+    Ok(if pks.len() == 1 { pks.pop() } else { None })
+}
+
+/// Whether `table`'s single key is a text key (spec §2.2).
+fn parent_has_text_key(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    Ok(primary_key_of(conn, table)?.is_some_and(|(_, declared)| {
+        !declared.eq_ignore_ascii_case("INTEGER") && column_type(&declared) == ColumnType::Text
+    }))
 }
 
 /// Every user table of the database (not SQLite's, not dbsync's), by name.

@@ -8,7 +8,7 @@
 //! merge, `node::reused`); a server's refuses it.
 
 use crate::track::Role;
-use dbsync_core::{Schema, TableSchema};
+use dbsync_core::{KeyType, Schema, TableSchema};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// What a table's insert trigger does about reused keys.
@@ -25,12 +25,18 @@ pub enum KeyReuse {
 
 /// Whether `table` (tracked on `role`'s side) reuses keys, and so what its
 /// insert trigger does.
-pub fn reuse_of(conn: &Connection, table: &str, role: Role) -> rusqlite::Result<KeyReuse> {
-    Ok(match (crate::introspect::reuses_keys(conn, table)?, role) {
-        (false, _) => KeyReuse::Never,
-        (true, Role::Node) => KeyReuse::Marked,
-        (true, Role::Server) => KeyReuse::Refused,
-    })
+/// A text key is the application's choice (spec §2.2): never reused.
+pub fn reuse_of(conn: &Connection, t: &TableSchema, role: Role) -> rusqlite::Result<KeyReuse> {
+    if t.key_type == KeyType::Text {
+        return Ok(KeyReuse::Never);
+    }
+    Ok(
+        match (crate::introspect::reuses_keys(conn, &t.name)?, role) {
+            (false, _) => KeyReuse::Never,
+            (true, Role::Node) => KeyReuse::Marked,
+            (true, Role::Server) => KeyReuse::Refused,
+        },
+    )
 }
 
 /// At tracking: keeps (or forgets) the key floor of table `t`, starting
@@ -41,7 +47,7 @@ pub fn keep_floor(
     t: &TableSchema,
     role: Role,
 ) -> rusqlite::Result<KeyReuse> {
-    let reuse = reuse_of(tx, &t.name, role)?;
+    let reuse = reuse_of(tx, t, role)?;
     if reuse == KeyReuse::Never {
         tx.execute(
             "DELETE FROM dbsync_key_floor WHERE table_id = ?1",

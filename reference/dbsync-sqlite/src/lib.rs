@@ -18,7 +18,9 @@ pub mod node;
 pub mod oplog;
 pub mod rows;
 pub mod server;
+pub mod sql_id;
 pub mod track;
+pub mod untyped_ids;
 
 pub use existing::{ExistingRows, ExistingRowsRefused, TrackOptions};
 pub use introspect::TableRefused;

@@ -1,8 +1,10 @@
 //! Reading and marking captured ops (spec §3.2).
 
+use crate::sql_id::{id_at, SqlId};
 use crate::track::{command_of, table_ids};
 use crate::StoreError;
 use dbsync_core::OplogRecord;
+use dbsync_core::RowId;
 use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
 
@@ -44,16 +46,14 @@ pub fn pending_first(
 pub fn rows_pending_after(
     conn: &Connection,
     seq: u64,
-) -> Result<HashSet<(String, i64)>, StoreError> {
+) -> Result<HashSet<(String, RowId)>, StoreError> {
     let names: HashMap<i64, String> = table_ids(conn)?.into_iter().collect();
     let mut stmt = conn.prepare(
         "SELECT DISTINCT table_id, row_id FROM dbsync_oplog WHERE version IS NULL AND seq > ?1 \
          AND (table_id, row_id) IN \
          (SELECT table_id, row_id FROM dbsync_oplog WHERE version IS NULL AND seq <= ?1)",
     )?;
-    let rows = stmt.query_map([seq as i64], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-    })?;
+    let rows = stmt.query_map([seq as i64], |r| Ok((r.get::<_, i64>(0)?, id_at(r, 1)?)))?;
     let mut out = HashSet::new();
     for row in rows {
         let (table_id, row_id) = row?;
@@ -77,8 +77,8 @@ fn records(conn: &Connection, filter: &str, limit: &str) -> Result<Vec<OplogReco
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let (seq, table_id, row_id, code, version): (i64, i64, i64, i64, Option<i64>) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        let (seq, table_id, row_id, code, version): (i64, i64, RowId, i64, Option<i64>) =
+            (r.get(0)?, r.get(1)?, id_at(r, 2)?, r.get(3)?, r.get(4)?);
         let table = names.get(&table_id).ok_or_else(|| {
             StoreError::Corrupt(format!("oplog names unknown table id {table_id}"))
         })?;
@@ -102,17 +102,17 @@ pub fn mark_rows_pushed(
     conn: &Connection,
     last_seq: u64,
     version: u64,
-    rows: &[(i64, i64)],
+    rows: &[(i64, RowId)],
 ) -> rusqlite::Result<usize> {
     conn.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS dbsync_part_rows \
-         (table_id INTEGER NOT NULL, row_id INTEGER NOT NULL, PRIMARY KEY (table_id, row_id)); \
+         (table_id INTEGER NOT NULL, row_id NOT NULL, PRIMARY KEY (table_id, row_id)); \
          DELETE FROM temp.dbsync_part_rows;",
     )?;
     let mut insert =
         conn.prepare_cached("INSERT OR IGNORE INTO temp.dbsync_part_rows VALUES (?1, ?2)")?;
     for (table_id, row_id) in rows {
-        insert.execute([table_id, row_id])?;
+        insert.execute(rusqlite::params![table_id, SqlId(*row_id)])?;
     }
     let marked = conn.execute(
         "UPDATE dbsync_oplog SET version = ?1 WHERE version IS NULL AND seq <= ?2 \

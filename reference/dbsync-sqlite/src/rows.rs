@@ -3,8 +3,9 @@
 //! Table and column names come only from the tracked [`TableSchema`]; rows
 //! from a message must have passed `dbsync_core::validate::check_row`.
 
+use crate::sql_id::{id_at, SqlId};
 use dbsync_core::protocol::value::Values;
-use dbsync_core::{ColumnType, Row, Schema, TableSchema, Value};
+use dbsync_core::{ColumnType, KeyType, Row, RowId, Schema, TableSchema, Value};
 use rusqlite::types::{ToSqlOutput, Value as Sql, ValueRef};
 use rusqlite::{params_from_iter, Connection, OptionalExtension, ToSql};
 use std::collections::HashMap;
@@ -57,7 +58,7 @@ pub fn select_sql(t: &TableSchema) -> String {
 
 /// Builds a [`Row`] from a result row of [`select_sql`].
 pub fn row_from(t: &TableSchema, r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    let id: i64 = r.get(0)?;
+    let id = id_at(r, 0)?;
     let mut values = Values::new();
     for (i, c) in t.columns.iter().enumerate() {
         values.insert(c.name.clone(), from_sql(c.ty, r.get_ref(i + 1)?));
@@ -167,55 +168,64 @@ impl<'a> Rows<'a> {
     }
 
     /// The row with key `id`, if there is one.
-    pub fn read(&self, conn: &Connection, id: i64) -> rusqlite::Result<Option<Row>> {
+    pub fn read(&self, conn: &Connection, id: RowId) -> rusqlite::Result<Option<Row>> {
         let t = self.t;
         conn.prepare_cached(&self.sql.read)?
-            .query_row([id], |r| row_from(t, r))
+            .query_row([SqlId(id)], |r| row_from(t, r))
             .optional()
     }
 
     /// The rows whose keys are in `ids` (those that exist), by key.
-    pub fn read_many(&self, conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Row>> {
+    pub fn read_many(&self, conn: &Connection, ids: &[RowId]) -> rusqlite::Result<Vec<Row>> {
         let t = self.t;
-        let keys = serde_json::to_string(ids).expect("integers serialize");
+        let keys = serde_json::to_string(ids).expect("row ids serialize");
         let mut stmt = conn.prepare_cached(&self.sql.read_many)?;
         let rows = stmt.query_map([keys], |r| row_from(t, r))?.collect();
         rows
     }
 
-    /// Up to `limit` rows with keys above `after`, by key.
-    pub fn after(&self, conn: &Connection, after: i64, limit: usize) -> rusqlite::Result<Vec<Row>> {
+    /// Up to `limit` rows with keys above `after`, by key. SQLite orders
+    /// every integer before every text, so `RowId::default()` (0) starts
+    /// a text-keyed table too.
+    pub fn after(
+        &self,
+        conn: &Connection,
+        after: RowId,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<Row>> {
         let t = self.t;
         let mut stmt = conn.prepare_cached(&self.sql.after)?;
         let rows = stmt
-            .query_map(rusqlite::params![after, limit as i64], |r| row_from(t, r))?
+            .query_map(rusqlite::params![SqlId(after), limit as i64], |r| {
+                row_from(t, r)
+            })?
             .collect();
         rows
     }
 
     /// Whether a row with key `id` exists.
-    pub fn exists(&self, conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    pub fn exists(&self, conn: &Connection, id: RowId) -> rusqlite::Result<bool> {
         Ok(conn
             .prepare_cached(&self.sql.exists)?
-            .query_row([id], |_| Ok(()))
+            .query_row([SqlId(id)], |_| Ok(()))
             .optional()?
             .is_some())
     }
 
     /// Inserts row `id` with `values` (every column but the key).
-    pub fn insert(&self, conn: &Connection, id: i64, values: &Values) -> rusqlite::Result<()> {
-        let id = Value::Integer(id);
+    pub fn insert(&self, conn: &Connection, id: RowId, values: &Values) -> rusqlite::Result<()> {
+        let id = id.to_value();
         conn.prepare_cached(&self.sql.insert)?
             .execute(params_from_iter(self.params(&id, values)))?;
         Ok(())
     }
 
     /// Replaces every column of row `id`; returns whether it was there.
-    pub fn update(&self, conn: &Connection, id: i64, values: &Values) -> rusqlite::Result<bool> {
+    pub fn update(&self, conn: &Connection, id: RowId, values: &Values) -> rusqlite::Result<bool> {
         let Some(sql) = &self.sql.update else {
             return self.exists(conn, id);
         };
-        let idv = Value::Integer(id);
+        let idv = id.to_value();
         Ok(conn
             .prepare_cached(sql)?
             .execute(params_from_iter(self.params(&idv, values)))?
@@ -223,13 +233,16 @@ impl<'a> Rows<'a> {
     }
 
     /// Deletes row `id`; returns whether it was there.
-    pub fn delete(&self, conn: &Connection, id: i64) -> rusqlite::Result<bool> {
-        Ok(conn.prepare_cached(&self.sql.delete)?.execute([id])? == 1)
+    pub fn delete(&self, conn: &Connection, id: RowId) -> rusqlite::Result<bool> {
+        Ok(conn
+            .prepare_cached(&self.sql.delete)?
+            .execute([SqlId(id)])?
+            == 1)
     }
 }
 
 /// The row of `t` with key `id`, if there is one.
-pub fn read(conn: &Connection, t: &TableSchema, id: i64) -> rusqlite::Result<Option<Row>> {
+pub fn read(conn: &Connection, t: &TableSchema, id: RowId) -> rusqlite::Result<Option<Row>> {
     Rows {
         t,
         sql: &TableSql::new(t),
@@ -257,7 +270,7 @@ pub fn update(conn: &Connection, t: &TableSchema, row: &Row) -> rusqlite::Result
 }
 
 /// Deletes row `id` of `t`; returns whether a row was there.
-pub fn delete(conn: &Connection, t: &TableSchema, id: i64) -> rusqlite::Result<bool> {
+pub fn delete(conn: &Connection, t: &TableSchema, id: RowId) -> rusqlite::Result<bool> {
     Rows {
         t,
         sql: &TableSql::new(t),
@@ -266,7 +279,7 @@ pub fn delete(conn: &Connection, t: &TableSchema, id: i64) -> rusqlite::Result<b
 }
 
 /// Whether `t` has a row with key `id`.
-pub fn exists(conn: &Connection, t: &TableSchema, id: i64) -> rusqlite::Result<bool> {
+pub fn exists(conn: &Connection, t: &TableSchema, id: RowId) -> rusqlite::Result<bool> {
     Rows {
         t,
         sql: &TableSql::new(t),
@@ -309,12 +322,27 @@ pub fn find(
 /// The largest key of `t` (0 when empty), also counting keys AUTOINCREMENT
 /// already handed out and the key floor of a table whose keys SQLite
 /// reuses (spec §2.2.1).
-pub fn max_key(conn: &Connection, t: &TableSchema) -> rusqlite::Result<i64> {
-    let max: Option<i64> = conn.query_row(
+///
+/// A text-keyed table's largest key is its greatest text, byte by byte:
+/// no key floor or sequence counts there (text keys are never fresh).
+pub fn max_key(conn: &Connection, t: &TableSchema) -> rusqlite::Result<RowId> {
+    let largest: Option<SqlId> = conn.query_row(
         &format!("SELECT max(\"{}\") FROM \"{}\"", t.primary_key, t.name),
         [],
         |r| r.get(0),
     )?;
+    if t.key_type == KeyType::Text {
+        return Ok(largest.map_or(RowId::default(), |k| k.0));
+    }
+    Ok(RowId::Int(max_integer_key(
+        conn,
+        t,
+        largest.and_then(|k| k.0.as_int()),
+    )?))
+}
+
+/// [`max_key`] of an integer-keyed table whose largest row is `max`.
+fn max_integer_key(conn: &Connection, t: &TableSchema, max: Option<i64>) -> rusqlite::Result<i64> {
     if let Some(floor) = crate::key_floor::floor_of(conn, &t.name)? {
         // No AUTOINCREMENT: no sqlite_sequence row (maybe no such table).
         return Ok(max.unwrap_or(0).max(floor));

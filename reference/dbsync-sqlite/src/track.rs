@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS dbsync_tables (
 CREATE TABLE IF NOT EXISTS dbsync_oplog (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     table_id INTEGER NOT NULL,
-    row_id INTEGER NOT NULL,
+    row_id NOT NULL,
     command INTEGER NOT NULL,
     version INTEGER
 );
@@ -80,7 +80,22 @@ CREATE TABLE IF NOT EXISTS dbsync_reused_keys (
 
 /// Creates dbsync's tables if they are missing.
 pub fn ensure_meta(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(META_SQL)
+    conn.execute_batch(META_SQL)?;
+    crate::untyped_ids::retype_row_ids(conn, "dbsync_oplog", &retyped(META_SQL, "dbsync_oplog"))?;
+    Ok(())
+}
+
+/// The `CREATE TABLE` of `table` in `sql`, naming `{table}_retyped`
+/// (see [`crate::untyped_ids`]).
+pub(crate) fn retyped(sql: &str, table: &str) -> String {
+    let create = sql
+        .split(';')
+        .find(|s| s.contains(&format!("TABLE IF NOT EXISTS {table} ")))
+        .expect("the table is declared");
+    create.replace(
+        &format!("IF NOT EXISTS {table} "),
+        &format!("{table}_retyped "),
+    )
 }
 
 fn trigger_names(table: &str) -> [String; 5] {
@@ -486,7 +501,7 @@ fn table_tracked_as_asked(
     if serde_json::to_string(&schema).expect("schema serializes") != json {
         return Ok(false);
     }
-    let reuse = crate::key_floor::reuse_of(conn, &spec.name, role)?;
+    let reuse = crate::key_floor::reuse_of(conn, &schema, role)?;
     let mut wanted = wanted_triggers(table_id, &schema, role, reuse);
     wanted.sort();
     Ok(installed_triggers(conn, &spec.name)? == wanted)

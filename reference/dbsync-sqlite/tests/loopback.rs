@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use dbsync_core::merge::{ConflictKind, Restore, Rule, ServerWins};
-use dbsync_core::ErrorCode;
+use dbsync_core::{ErrorCode, RowId};
 use dbsync_sqlite::node;
 
 #[test]
@@ -89,13 +89,14 @@ fn a_stale_insert_of_a_key_another_node_took_is_moved_by_the_server_and_on_the_n
         .unwrap();
     assert_eq!(rui_city, 2, "the pushed child follows its parent");
     let log = node::conflicts(&b.conn).unwrap();
-    let moves: Vec<(i64, Option<i64>)> = log
+    let moves: Vec<(RowId, Option<RowId>)> = log
         .iter()
         .filter(|c| c.entry.rule == Rule::LocalInsertRekeyed)
         .map(|c| (c.entry.row_id, c.entry.new_row_id))
         .collect();
     assert!(
-        moves.contains(&(1, Some(2))) && moves.contains(&(2, Some(3))),
+        moves.contains(&(RowId::Int(1), Some(RowId::Int(2))))
+            && moves.contains(&(RowId::Int(2), Some(RowId::Int(3)))),
         "{log:?}"
     );
     b.sync(&mut s);
@@ -511,7 +512,7 @@ fn two_nodes_that_restore_the_same_row_leave_one_copy_on_the_server() {
         node::restores(&c.conn).unwrap(),
         vec![Restore {
             table: "city".into(),
-            row_id: 1,
+            row_id: RowId::Int(1),
             changed: false
         }]
     );

@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use dbsync_core::merge::{ConflictKind, Rule};
+use dbsync_core::RowId;
 use dbsync_sqlite::key_floor::floor_of;
 use dbsync_sqlite::node;
 
@@ -54,7 +55,7 @@ fn an_insert_on_a_deleted_key_moves_to_a_fresh_key_before_the_push() {
     assert_eq!(moved[0].entry.kind, ConflictKind::ReusedKey);
     assert_eq!(
         (moved[0].entry.row_id, moved[0].entry.new_row_id),
-        (3, Some(4))
+        (RowId::Int(3), Some(RowId::Int(4)))
     );
 }
 
@@ -120,7 +121,10 @@ fn the_pending_ops_count_a_row_on_a_reused_key_apart_before_it_moves() {
     let ops = node::compressed_pending(&a.conn).expect("no invalid sequence `d i`");
     let commands: Vec<_> = ops.iter().map(|o| (o.row_id, o.command)).collect();
     use dbsync_core::Command::{Delete, Insert};
-    assert_eq!(commands, vec![(3, Delete), (3, Insert)]);
+    assert_eq!(
+        commands,
+        vec![(RowId::Int(3), Delete), (RowId::Int(3), Insert)]
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Tracking an existing SQLite database: restrictions, idempotence, and
 //! capture of every writer.
 
-use dbsync_core::{Command, Direction};
+use dbsync_core::{Command, Direction, KeyType};
 use dbsync_sqlite::{
     open, open_with_busy_timeout, oplog, track, ExistingRows, ExistingRowsRefused, Role,
     StoreError, TableRefused, TableSpec, TrackOptions,
@@ -39,7 +39,13 @@ fn commands(conn: &Connection) -> Vec<(String, i64, Command)> {
     oplog::pending(conn)
         .unwrap()
         .into_iter()
-        .map(|r| (r.table, r.row_id, r.command))
+        .map(|r| {
+            (
+                r.table,
+                r.row_id.as_int().expect("an integer id"),
+                r.command,
+            )
+        })
         .collect()
 }
 
@@ -86,9 +92,30 @@ fn a_composite_primary_key_is_refused_with_what_to_change() {
 }
 
 #[test]
-fn a_text_primary_key_is_refused() {
-    let r = refused("CREATE TABLE t (code TEXT PRIMARY KEY);", "t");
-    assert!(matches!(r, TableRefused::NonIntegerKey { .. }), "{r:?}");
+fn a_key_neither_integer_nor_text_is_refused() {
+    // Text keys are tracked since spec §2.2 allowed them; a key of any
+    // other type is still refused.
+    for declared in ["REAL", "BLOB", "NUMERIC"] {
+        let r = refused(
+            &format!("CREATE TABLE t (code {declared} PRIMARY KEY);"),
+            "t",
+        );
+        assert!(matches!(r, TableRefused::NonIntegerKey { .. }), "{r:?}");
+    }
+}
+
+#[test]
+fn a_text_primary_key_is_tracked_as_a_text_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&dir.path().join("x.db")).unwrap();
+    conn.execute_batch("CREATE TABLE t (code TEXT PRIMARY KEY);")
+        .unwrap();
+    let schema = track::track(&mut conn, &[TableSpec::both("t")], Role::Node).unwrap();
+    let t = schema.table("t").unwrap();
+    assert_eq!(
+        (t.primary_key.as_str(), t.key_type),
+        ("code", KeyType::Text)
+    );
 }
 
 #[test]

@@ -2,12 +2,13 @@
 //! foreign keys in both directions.
 
 use super::error::MergeError;
+use crate::protocol::row_id::RowId;
 use crate::schema::{Schema, TableSchema};
 use std::collections::HashMap;
 
 pub(crate) type TableId = u32;
 /// A row: table number and key.
-pub(crate) type Key = (TableId, i64);
+pub(crate) type Key = (TableId, RowId);
 
 pub(crate) struct Catalog<'s> {
     tables: Vec<&'s TableSchema>,

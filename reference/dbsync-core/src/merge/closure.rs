@@ -8,7 +8,7 @@ use super::error::MergeError;
 use super::plan::{ConflictKind, Rule};
 use super::state::{Fate, PendingAfter, Planner};
 use crate::protocol::op::Command;
-use crate::protocol::value::Value;
+use crate::protocol::row_id::RowId;
 
 impl<'a> Planner<'a> {
     /// Checks the parents of every `Put` not checked yet, adding `Put`s for
@@ -31,10 +31,10 @@ impl<'a> Planner<'a> {
             };
             // A written row carries server values: its foreign keys name
             // server keys, never moved local rows.
-            let Some(Value::Integer(pid)) = values.get(col) else {
+            let Some(pid) = values.get(col).and_then(RowId::from_value) else {
                 continue;
             };
-            let pk = (pt, *pid);
+            let pk = (pt, pid);
             if pk == self.slots[w].key {
                 continue;
             }

@@ -9,7 +9,8 @@ use super::plan::{ConflictKind, Rule};
 use super::policy::Winner;
 use super::state::{Fate, PendingAfter, Planner};
 use crate::protocol::op::Command;
-use crate::protocol::value::Value;
+use crate::protocol::row_id::RowId;
+
 use std::collections::VecDeque;
 
 impl<'a> Planner<'a> {
@@ -62,7 +63,7 @@ impl<'a> Planner<'a> {
                 // The row takes server values; they may not reference a row
                 // the server deleted.
                 let (pt, pid) = self.slots[p].key;
-                if values.get(column) == Some(&Value::Integer(pid)) {
+                if values.get(column).and_then(RowId::from_value) == Some(pid) {
                     let (ct, cid) = self.slots[c].key;
                     return Err(MergeError::MissingParent {
                         table: self.cat.name(ct).to_owned(),
@@ -97,9 +98,9 @@ impl<'a> Planner<'a> {
             let targets: Vec<Key> = match self.local_values(p)? {
                 Some(values) => refs
                     .iter()
-                    .filter_map(|(col, pt)| match values.get(*col) {
-                        Some(Value::Integer(g)) => Some((*pt, *g)),
-                        _ => None,
+                    .filter_map(|(col, pt)| {
+                        let g = values.get(*col).and_then(RowId::from_value)?;
+                        Some((*pt, g))
                     })
                     .collect(),
                 None => Vec::new(),
@@ -165,17 +166,12 @@ impl<'a> Planner<'a> {
             // The parent: the first foreign key (schema order) whose target
             // the merge deletes.
             let parent = lost.as_ref().and_then(|values| {
-                self.cat
-                    .references(ct)
-                    .iter()
-                    .find_map(|(col, pt)| match values.get(*col) {
-                        Some(Value::Integer(pid)) => {
-                            let k = self.local_target((*pt, *pid));
-                            let i = *self.index.get(&k)?;
-                            (self.slots[i].fate == Fate::Remove).then_some((i, k))
-                        }
-                        _ => None,
-                    })
+                self.cat.references(ct).iter().find_map(|(col, pt)| {
+                    let pid = values.get(*col).and_then(RowId::from_value)?;
+                    let k = self.local_target((*pt, pid));
+                    let i = *self.index.get(&k)?;
+                    (self.slots[i].fate == Fate::Remove).then_some((i, k))
+                })
             });
             let (remote, related) = match parent {
                 Some((pi, k)) => (self.slots[pi].remote, Some(k)),

@@ -7,6 +7,7 @@ use super::error::MergeError;
 use super::plan::{Action, ConflictKind, Plan, Rule};
 use super::state::{Fate, PendingAfter, Planner};
 use crate::protocol::op::Command;
+use crate::protocol::row_id::RowId;
 use crate::protocol::value::Values;
 
 impl Planner<'_> {
@@ -45,7 +46,7 @@ impl Planner<'_> {
         let puts = std::mem::take(&mut self.puts);
         let mut fills = Vec::with_capacity(puts.len());
         // Per table: the largest key the plan writes (its sequence follows).
-        let mut written_max = vec![0i64; self.cat.len()];
+        let mut written_max = vec![RowId::default(); self.cat.len()];
         for &i in &puts {
             let (t, id) = self.slots[i].key;
             written_max[t as usize] = written_max[t as usize].max(id);
@@ -118,9 +119,13 @@ impl Planner<'_> {
             self.log_swap(key, remote, pending);
         }
         for t in 0..self.cat.len() as u32 {
-            let fresh_top = self.fresh[t as usize].map_or(0, |n| n - 1);
-            let up_to = self.remote_max[t as usize].max(fresh_top);
-            if up_to > written_max[t as usize] && up_to > self.view.max_id(self.cat.name(t))? {
+            // Only integer keys are reserved: text keys are never fresh.
+            let int = |id: RowId| id.as_int().unwrap_or(0);
+            let fresh_top = self.fresh[t as usize].map_or(0, |n| int(n) - 1);
+            let up_to = int(self.remote_max[t as usize]).max(fresh_top);
+            if up_to > int(written_max[t as usize])
+                && RowId::Int(up_to) > self.view.max_id(self.cat.name(t))?
+            {
                 actions.push(Action::ReserveKeys {
                     table: name(&self, t),
                     up_to,
@@ -139,7 +144,7 @@ impl Planner<'_> {
 
     fn log_swap(
         &mut self,
-        key: (u32, i64),
+        key: (u32, RowId),
         remote: Option<(Command, u64)>,
         pending: Option<Command>,
     ) {

@@ -3,6 +3,7 @@
 
 use super::view::ViewError;
 use crate::error::ErrorCode;
+use crate::protocol::row_id::RowId;
 use serde::{Deserialize, Serialize};
 
 /// A pulled row would hold unique values another local row keeps
@@ -13,7 +14,7 @@ pub struct UniqueCollision {
     /// The table of the row the merge would write.
     pub table: String,
     /// The id of the row the merge would write.
-    pub row_id: i64,
+    pub row_id: RowId,
     /// The columns of the unique constraint, as the schema lists them.
     pub columns: Vec<String>,
 }
@@ -36,7 +37,7 @@ pub enum MergeError {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
     },
     /// §12.8.2: two pending ops name the same row (they were not compressed).
     #[error("two pending ops name {table} row {row_id}")]
@@ -44,7 +45,7 @@ pub enum MergeError {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
     },
     /// §12.8.3: a row the merge would write references a row that neither
     /// the local database nor the message holds.
@@ -53,13 +54,13 @@ pub enum MergeError {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
         /// The foreign-key column.
         column: String,
         /// The table it references.
         parent_table: String,
         /// The referenced row id that neither side holds.
-        parent_id: i64,
+        parent_id: RowId,
     },
     /// §12.8.4: a pending op contradicts the local row (`i`/`u` of a row
     /// that does not exist).
@@ -68,7 +69,7 @@ pub enum MergeError {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
         /// The pending command (`i` or `u`).
         command: crate::protocol::op::Command,
     },

@@ -42,6 +42,7 @@ pub use view::{LocalView, ViewError};
 
 use crate::compress::{compress_pulled, CompressedPull};
 use crate::protocol::op::{Command, Op, OplogRecord, VersionedOp};
+use crate::protocol::row_id::RowId;
 use crate::protocol::value::Row;
 use crate::schema::Schema;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -62,7 +63,7 @@ pub struct MergeInput {
     pub restores: Vec<Restore>,
     /// The largest row id each table used in the pulled ops, compressed
     /// away or not (spec §5.3.2).
-    pub remote_max_ids: BTreeMap<String, i64>,
+    pub remote_max_ids: BTreeMap<String, RowId>,
     /// The version the node reaches, recorded by the plan's last action.
     pub target_version: Option<u64>,
 }
@@ -93,14 +94,14 @@ impl MergeInput {
         restores: Vec<Restore>,
     ) -> MergeInput {
         let mut pull = compress_pulled(pulled);
-        let inserts: HashSet<(&str, i64)> = pending
+        let inserts: HashSet<(&str, RowId)> = pending
             .iter()
             .filter(|o| o.command == Command::Insert)
             .map(|o| (o.table.as_str(), o.row_id))
             .collect();
         // The pending inserts' keys the pulled ops name, with the version
         // of their last op; those compression kept are not vanished.
-        let mut vanished: HashMap<(&str, i64), u64> = HashMap::new();
+        let mut vanished: HashMap<(&str, RowId), u64> = HashMap::new();
         if !inserts.is_empty() {
             for op in pulled {
                 let key = (op.table.as_str(), op.row_id);
@@ -141,7 +142,7 @@ pub fn pending_restores(records: &[OplogRecord], marks: &HashMap<u64, bool>) -> 
     }
     // Per row: its first pending record's order, whether it was updated
     // and whether it was deleted after it.
-    let mut rows: HashMap<(&str, i64), (u64, bool, bool)> = HashMap::new();
+    let mut rows: HashMap<(&str, RowId), (u64, bool, bool)> = HashMap::new();
     let mut sorted: Vec<&OplogRecord> = records.iter().filter(|r| r.version.is_none()).collect();
     sorted.sort_by_key(|r| r.order);
     for r in sorted {

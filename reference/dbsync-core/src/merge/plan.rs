@@ -2,6 +2,7 @@
 //! actions and the conflict-log entries.
 
 use crate::protocol::op::Command;
+use crate::protocol::row_id::RowId;
 use crate::protocol::value::Values;
 use serde::{Deserialize, Serialize};
 
@@ -31,23 +32,23 @@ pub enum Action {
         /// The row's table.
         table: String,
         /// The row's old key.
-        from: i64,
+        from: RowId,
         /// Its new key, free on both sides.
-        to: i64,
+        to: RowId,
     },
     /// Delete a row that exists.
     Delete {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
     },
     /// Insert a row that does not exist.
     Insert {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
         /// Every non-key column's value.
         values: Values,
     },
@@ -56,7 +57,7 @@ pub enum Action {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
         /// Every non-key column's new value.
         values: Values,
     },
@@ -66,7 +67,7 @@ pub enum Action {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
         /// The one pending op left: `u` or `d`.
         command: Command,
     },
@@ -77,7 +78,7 @@ pub enum Action {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
         /// Whether the node's values are local work.
         changed: bool,
     },
@@ -86,7 +87,7 @@ pub enum Action {
         /// The row's table.
         table: String,
         /// The row's id.
-        row_id: i64,
+        row_id: RowId,
     },
     /// Raise the table's key sequence to at least `up_to`, so that no
     /// later local insert takes a key the server used (spec §12.6.3).
@@ -180,7 +181,7 @@ pub struct RowRef {
     /// The row's table.
     pub table: String,
     /// The row's id.
-    pub row_id: i64,
+    pub row_id: RowId,
 }
 
 /// One entry of the conflict log (spec §12.7).
@@ -193,7 +194,7 @@ pub struct ConflictEntry {
     pub table: String,
     /// The id of the row the resolution acted on (its old key for an
     /// insert conflict).
-    pub row_id: i64,
+    pub row_id: RowId,
     /// The remote op of the pair (`None`: no remote op).
     pub remote_op: Option<Command>,
     /// The version of the server's last op on the row of `remote_op`.
@@ -208,7 +209,7 @@ pub struct ConflictEntry {
     /// The values that lost, by column (`None`: no values were lost).
     pub lost: Option<Values>,
     /// The row's new key (insert conflicts only).
-    pub new_row_id: Option<i64>,
+    pub new_row_id: Option<RowId>,
     /// The other row of a dependency pair: the local child for
     /// `dependency`, the incoming child for `reversed_dependency`.
     pub related: Option<RowRef>,
@@ -223,7 +224,7 @@ pub struct Restore {
     /// The row's table.
     pub table: String,
     /// The row's id.
-    pub row_id: i64,
+    pub row_id: RowId,
     /// Whether the node's values are local work.
     pub changed: bool,
 }

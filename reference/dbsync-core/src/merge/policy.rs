@@ -5,6 +5,7 @@
 //! (per merge). Every other resolution is fixed by the spec.
 
 use crate::protocol::op::Command;
+use crate::protocol::row_id::RowId;
 use crate::protocol::value::Values;
 
 /// Which side a resolution keeps.
@@ -23,7 +24,7 @@ pub struct DirectConflict<'a> {
     /// The row's table.
     pub table: &'a str,
     /// The row's id.
-    pub row_id: i64,
+    pub row_id: RowId,
     /// `Command::Update` or `Command::Delete`.
     pub remote: Command,
     /// The server's values (`None` for a remote delete).

@@ -10,8 +10,9 @@ use super::policy::Policy;
 use super::view::LocalView;
 use super::MergeInput;
 use crate::protocol::op::Command;
-use crate::protocol::value::{Row, Value, Values};
-use crate::schema::Schema;
+use crate::protocol::row_id::RowId;
+use crate::protocol::value::{Row, Values};
+use crate::schema::{KeyType, Schema};
 use std::collections::hash_map::Entry;
 
 /// What the plan does to a row.
@@ -55,9 +56,9 @@ pub(crate) struct Slot<'a> {
     pub fate: Fate<'a>,
     pub pending_after: PendingAfter,
     /// The local row moved away to this key (insert conflict).
-    pub moved_to: Option<i64>,
+    pub moved_to: Option<RowId>,
     /// This slot holds a moved local row that the view knows under this key.
-    pub moved_from: Option<i64>,
+    pub moved_from: Option<RowId>,
     /// Part of a unique swap (spec §12.2.2).
     pub swap: bool,
     /// A child whose foreign key a rekey rewrote while it had no pending
@@ -129,16 +130,16 @@ pub(crate) struct Planner<'a> {
     pub remote_order: Vec<usize>,
     /// Per table: the largest id the pulled ops, the message and the
     /// pending ops name.
-    pub max_seen: Vec<i64>,
+    pub max_seen: Vec<RowId>,
     /// Per table: the largest id the server used (spec §5.3.2).
-    pub remote_max: Vec<i64>,
+    pub remote_max: Vec<RowId>,
     /// Per table: the next fresh key, once one was needed.
-    pub fresh: Vec<Option<i64>>,
+    pub fresh: Vec<Option<RowId>>,
     /// Per table: the view's `max_id`, once asked. No local row has a
     /// larger key, so a key above it needs no look-up (a pull of new rows
     /// asks the view nothing per row).
-    pub local_max: Vec<Option<i64>>,
-    pub rekeys: Vec<(TableId, i64, i64)>,
+    pub local_max: Vec<Option<RowId>>,
+    pub rekeys: Vec<(TableId, RowId, RowId)>,
     /// Slots whose fate became `Remove`, in that order.
     pub removes: Vec<usize>,
     /// Slots whose fate became `Put`, in that order.
@@ -176,8 +177,8 @@ impl<'a> Planner<'a> {
             message: IdHashMap::with_capacity_and_hasher(input.rows.len(), Default::default()),
             local: FxHashMap::default(),
             remote_order: Vec::with_capacity(input.pulled.len()),
-            max_seen: vec![0; n],
-            remote_max: vec![0; n],
+            max_seen: vec![RowId::default(); n],
+            remote_max: vec![RowId::default(); n],
             fresh: vec![None; n],
             local_max: vec![None; n],
             rekeys: Vec::new(),
@@ -240,6 +241,7 @@ impl<'a> Planner<'a> {
             p.remote_order.push(i);
             p.see(t, op.row_id);
             p.remote_max[t as usize] = p.remote_max[t as usize].max(op.row_id);
+            p.same_text_row(i);
         }
         for (index, row) in input.rows.iter().enumerate() {
             let t = p.cat.id(&row.table)?;
@@ -253,7 +255,20 @@ impl<'a> Planner<'a> {
         Ok(p)
     }
 
-    fn see(&mut self, t: TableId, id: i64) {
+    /// A pending `i` of a text key that a remote op names too is the
+    /// same row, never an insert conflict (spec §12.3.4): it takes part
+    /// as a changed restore does (§12.3.5), as local work on a row the
+    /// server knows.
+    fn same_text_row(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        let text_key = self.cat.table(slot.key.0).key_type == KeyType::Text;
+        if text_key && slot.pending == Some(Command::Insert) && slot.restore.is_none() {
+            slot.restore = Some(true);
+            slot.pending = Some(Command::Update);
+        }
+    }
+
+    fn see(&mut self, t: TableId, id: RowId) {
         let m = &mut self.max_seen[t as usize];
         *m = (*m).max(id);
     }
@@ -305,7 +320,7 @@ impl<'a> Planner<'a> {
     }
 
     /// The view's largest key of table `t`, asked once per merge.
-    pub fn local_max(&mut self, t: TableId) -> Result<i64, MergeError> {
+    pub fn local_max(&mut self, t: TableId) -> Result<RowId, MergeError> {
         if let Some(m) = self.local_max[t as usize] {
             return Ok(m);
         }
@@ -330,10 +345,10 @@ impl<'a> Planner<'a> {
             };
             if let Some(v) = values.as_mut() {
                 for &(col, pt) in self.cat.references(t) {
-                    if let Some(Value::Integer(pid)) = v.get(col) {
-                        let (_, to) = self.local_target((pt, *pid));
-                        if to != *pid {
-                            v.insert(col.to_owned(), Value::Integer(to));
+                    if let Some(pid) = v.get(col).and_then(RowId::from_value) {
+                        let (_, to) = self.local_target((pt, pid));
+                        if to != pid {
+                            v.insert(col.to_owned(), to.to_value());
                         }
                     }
                 }
@@ -370,7 +385,7 @@ impl<'a> Planner<'a> {
 
     /// A fresh key of table `t`: above the local maximum, every id the
     /// server used and every id of the merge's input (spec §12.3.4).
-    pub fn fresh_key(&mut self, t: TableId) -> Result<i64, MergeError> {
+    pub fn fresh_key(&mut self, t: TableId) -> Result<RowId, MergeError> {
         let next = match self.fresh[t as usize] {
             Some(n) => n,
             None => {
@@ -378,10 +393,10 @@ impl<'a> Planner<'a> {
                 let top = local
                     .max(self.max_seen[t as usize])
                     .max(self.remote_max[t as usize]);
-                top.checked_add(1).ok_or_else(|| self.exhausted(t))?
+                top.checked_next().ok_or_else(|| self.exhausted(t))?
             }
         };
-        self.fresh[t as usize] = Some(next.checked_add(1).ok_or_else(|| self.exhausted(t))?);
+        self.fresh[t as usize] = Some(next.checked_next().ok_or_else(|| self.exhausted(t))?);
         Ok(next)
     }
 
@@ -407,7 +422,7 @@ impl<'a> Planner<'a> {
         local_op: Option<Command>,
         rule: Rule,
         lost: Option<Values>,
-        new_row_id: Option<i64>,
+        new_row_id: Option<RowId>,
         related: Option<Key>,
     ) {
         let slot = &self.slots[i];
@@ -426,7 +441,7 @@ impl<'a> Planner<'a> {
         local_op: Option<Command>,
         rule: Rule,
         lost: Option<Values>,
-        new_row_id: Option<i64>,
+        new_row_id: Option<RowId>,
         related: Option<Key>,
     ) {
         let entry = ConflictEntry {

@@ -4,7 +4,7 @@ use super::*;
 use crate::model::MemoryStore;
 use crate::protocol::op::Command::{self, Delete as D, Insert as I, Update as U};
 use crate::protocol::value::{Row, Value, Values};
-use crate::schema::{Column, ColumnType, Direction, ForeignKey, TableSchema};
+use crate::schema::{Column, ColumnType, Direction, ForeignKey, KeyType, TableSchema};
 use serde_json::json;
 
 fn col(name: &str, ty: ColumnType) -> Column {
@@ -24,6 +24,7 @@ fn table(
     TableSchema {
         name: name.into(),
         primary_key: "id".into(),
+        key_type: KeyType::Integer,
         columns,
         foreign_keys: fks
             .iter()
@@ -74,10 +75,10 @@ fn vals(v: serde_json::Value) -> Values {
     serde_json::from_value(v).unwrap()
 }
 
-fn row(table: &str, id: i64, v: serde_json::Value) -> Row {
+fn row(table: &str, id: impl Into<RowId>, v: serde_json::Value) -> Row {
     Row {
         table: table.into(),
-        id,
+        id: id.into(),
         values: vals(v),
     }
 }
@@ -94,11 +95,11 @@ fn book(id: i64, author_id: i64, title: &str) -> Row {
     )
 }
 
-fn op(version: u64, table: &str, row_id: i64, command: Command) -> VersionedOp {
+fn op(version: u64, table: &str, row_id: impl Into<RowId>, command: Command) -> VersionedOp {
     VersionedOp {
         version,
         table: table.into(),
-        row_id,
+        row_id: row_id.into(),
         command,
     }
 }
@@ -120,7 +121,7 @@ fn rules(plan: &Plan) -> Vec<Rule> {
     plan.conflicts.iter().map(|c| c.rule).collect()
 }
 
-fn pending(s: &MemoryStore) -> Vec<(String, i64, Command)> {
+fn pending(s: &MemoryStore) -> Vec<(String, RowId, Command)> {
     let mut v: Vec<_> = s
         .pending_ops()
         .unwrap()
@@ -131,12 +132,12 @@ fn pending(s: &MemoryStore) -> Vec<(String, i64, Command)> {
     v
 }
 
-fn p(table: &str, id: i64, c: Command) -> (String, i64, Command) {
-    (table.into(), id, c)
+fn p(table: &str, id: impl Into<RowId>, c: Command) -> (String, RowId, Command) {
+    (table.into(), id.into(), c)
 }
 
-fn name(s: &MemoryStore, id: i64) -> Option<Value> {
-    s.get("author", id).map(|v| v["name"].clone())
+fn name(s: &MemoryStore, id: impl Into<RowId>) -> Option<Value> {
+    s.get("author", id.into()).map(|v| v["name"].clone())
 }
 
 fn text(t: &str) -> Option<Value> {
@@ -148,7 +149,7 @@ fn text(t: &str) -> Option<Value> {
 #[test]
 fn remote_update_vs_local_update_keeps_local_values() {
     let mut s = store(vec![author(1, "ann")]);
-    s.update("author", 1, vals(json!({"name": "anne"})))
+    s.update("author", 1.into(), vals(json!({"name": "anne"})))
         .unwrap();
     let plan = merge(
         &mut s,
@@ -171,7 +172,7 @@ fn remote_update_vs_local_update_keeps_local_values() {
 #[test]
 fn remote_update_vs_local_delete_restores_row() {
     let mut s = store(vec![author(1, "ann")]);
-    s.delete("author", 1).unwrap();
+    s.delete("author", 1.into()).unwrap();
     let plan = merge(
         &mut s,
         &[op(2, "author", 1, U)],
@@ -186,7 +187,7 @@ fn remote_update_vs_local_delete_restores_row() {
 #[test]
 fn remote_delete_vs_local_update_keeps_row_as_pending_insert() {
     let mut s = store(vec![author(1, "ann")]);
-    s.update("author", 1, vals(json!({"name": "anne"})))
+    s.update("author", 1.into(), vals(json!({"name": "anne"})))
         .unwrap();
     let plan = merge(&mut s, &[op(2, "author", 1, D)], vec![], &NodeWins);
     assert_eq!(name(&s, 1), text("anne"));
@@ -197,7 +198,7 @@ fn remote_delete_vs_local_update_keeps_row_as_pending_insert() {
 #[test]
 fn remote_delete_vs_local_delete_drops_both() {
     let mut s = store(vec![author(1, "ann")]);
-    s.delete("author", 1).unwrap();
+    s.delete("author", 1.into()).unwrap();
     let plan = merge(&mut s, &[op(2, "author", 1, D)], vec![], &NodeWins);
     assert_eq!(name(&s, 1), None);
     assert_eq!(pending(&s), vec![]);
@@ -207,7 +208,7 @@ fn remote_delete_vs_local_delete_drops_both() {
 #[test]
 fn remote_insert_of_a_row_with_local_update_counts_as_remote_update() {
     let mut s = store(vec![author(1, "ann")]);
-    s.update("author", 1, vals(json!({"name": "anne"})))
+    s.update("author", 1.into(), vals(json!({"name": "anne"})))
         .unwrap();
     let plan = merge(
         &mut s,
@@ -227,7 +228,7 @@ fn remote_delete_of_parent_of_local_child_keeps_parent_as_pending_insert() {
     let mut s = store(vec![author(1, "ann")]);
     s.insert(
         "book",
-        Some(10),
+        Some(10.into()),
         vals(json!({"author_id": 1, "title": "t"})),
     )
     .unwrap();
@@ -238,13 +239,13 @@ fn remote_delete_of_parent_of_local_child_keeps_parent_as_pending_insert() {
     let c = &plan.conflicts[0];
     assert_eq!(
         (c.kind, c.table.as_str(), c.row_id),
-        (ConflictKind::Dependency, "author", 1)
+        (ConflictKind::Dependency, "author", 1.into())
     );
     assert_eq!(
         c.related,
         Some(RowRef {
             table: "book".into(),
-            row_id: 10
+            row_id: 10.into()
         })
     );
     assert_eq!((c.remote_op, c.local_op), (Some(D), Some(I)));
@@ -253,11 +254,11 @@ fn remote_delete_of_parent_of_local_child_keeps_parent_as_pending_insert() {
 #[test]
 fn kept_parent_keeps_its_own_deleted_parent_too() {
     let mut s = store(vec![author(1, "ann"), book(5, 1, "t")]);
-    s.insert("note", Some(9), vals(json!({"book_id": 5})))
+    s.insert("note", Some(9.into()), vals(json!({"book_id": 5})))
         .unwrap();
     let pulled = [op(2, "book", 5, D), op(2, "author", 1, D)];
     let plan = merge(&mut s, &pulled, vec![], &NodeWins);
-    assert!(s.get("author", 1).is_some() && s.get("book", 5).is_some());
+    assert!(s.get("author", 1.into()).is_some() && s.get("book", 5.into()).is_some());
     assert_eq!(
         pending(&s),
         vec![p("author", 1, I), p("book", 5, I), p("note", 9, I)]
@@ -268,7 +269,7 @@ fn kept_parent_keeps_its_own_deleted_parent_too() {
 #[test]
 fn remote_child_of_locally_deleted_parent_restores_parent() {
     let mut s = store(vec![author(1, "ann")]);
-    s.delete("author", 1).unwrap();
+    s.delete("author", 1.into()).unwrap();
     let plan = merge(
         &mut s,
         &[op(2, "book", 7, I)],
@@ -276,13 +277,13 @@ fn remote_child_of_locally_deleted_parent_restores_parent() {
         &NodeWins,
     );
     assert_eq!(name(&s, 1), text("ann"));
-    assert!(s.get("book", 7).is_some());
+    assert!(s.get("book", 7.into()).is_some());
     assert_eq!(pending(&s), vec![]);
     assert_eq!(rules(&plan), vec![Rule::ParentRestoredForRemoteChild]);
     let c = &plan.conflicts[0];
     assert_eq!(
         (c.kind, c.row_id, c.remote_op, c.local_op),
-        (ConflictKind::ReversedDependency, 1, Some(I), Some(D))
+        (ConflictKind::ReversedDependency, 1.into(), Some(I), Some(D))
     );
 }
 
@@ -291,10 +292,14 @@ fn remote_child_of_locally_deleted_parent_restores_parent() {
 #[test]
 fn remote_insert_vs_local_insert_moves_local_row_to_fresh_key() {
     let mut s = store(vec![author(1, "ann")]);
-    s.insert("author", Some(2), vals(json!({"name": "bob"})))
+    s.insert("author", Some(2.into()), vals(json!({"name": "bob"})))
         .unwrap();
-    s.insert("book", Some(3), vals(json!({"author_id": 2, "title": "b"})))
-        .unwrap();
+    s.insert(
+        "book",
+        Some(3.into()),
+        vals(json!({"author_id": 2, "title": "b"})),
+    )
+    .unwrap();
     let pulled = [
         op(5, "author", 2, I),
         op(5, "author", 4, I),
@@ -304,10 +309,13 @@ fn remote_insert_vs_local_insert_moves_local_row_to_fresh_key() {
     // fresh key: above local max 2 and the server's max 4
     assert_eq!(name(&s, 5), text("bob"));
     assert_eq!(name(&s, 2), text("cy"));
-    assert_eq!(s.get("book", 3).unwrap()["author_id"], Value::Integer(5));
+    assert_eq!(
+        s.get("book", 3.into()).unwrap()["author_id"],
+        Value::Integer(5)
+    );
     assert_eq!(pending(&s), vec![p("author", 5, I), p("book", 3, I)]);
     assert_eq!(rules(&plan), vec![Rule::LocalInsertRekeyed]);
-    assert_eq!(plan.conflicts[0].new_row_id, Some(5));
+    assert_eq!(plan.conflicts[0].new_row_id, Some(5.into()));
     assert!(plan.actions.contains(&Action::ReserveKeys {
         table: "author".into(),
         up_to: 5
@@ -321,7 +329,7 @@ fn remote_insert_vs_local_insert_moves_local_row_to_fresh_key() {
 #[test]
 fn server_wins_insert_conflict_moves_local_row_too() {
     let mut s = store(vec![]);
-    s.insert("author", Some(1), vals(json!({"name": "bob"})))
+    s.insert("author", Some(1.into()), vals(json!({"name": "bob"})))
         .unwrap();
     let plan = merge(
         &mut s,
@@ -338,7 +346,7 @@ fn server_wins_insert_conflict_moves_local_row_too() {
 #[test]
 fn remote_delete_vs_local_insert_moves_local_row_to_fresh_key() {
     let mut s = store(vec![]);
-    s.insert("author", Some(1), vals(json!({"name": "bob"})))
+    s.insert("author", Some(1.into()), vals(json!({"name": "bob"})))
         .unwrap();
     let plan = merge(&mut s, &[op(1, "author", 1, D)], vec![], &NodeWins);
     assert_eq!(name(&s, 2), text("bob"));
@@ -367,7 +375,7 @@ fn unique_swap_cycle_of_three_rows_is_applied() {
     let mut s = store(vec![author(1, "x"), author(2, "y"), author(3, "z")]);
     s.insert(
         "book",
-        Some(1),
+        Some(1.into()),
         vals(json!({"author_id": 1, "title": "kept"})),
     )
     .unwrap();
@@ -383,7 +391,7 @@ fn unique_swap_cycle_of_three_rows_is_applied() {
         (text("y"), text("z"), text("x"))
     );
     assert_eq!(rules(&plan), vec![Rule::UniqueSwapApplied; 3]);
-    assert!(s.get("book", 1).is_some());
+    assert!(s.get("book", 1.into()).is_some());
 }
 
 #[test]
@@ -397,7 +405,7 @@ fn multi_column_unique_swap_is_applied() {
         vec![pair(1, 1, 2), pair(2, 1, 1)],
         &NodeWins,
     );
-    assert_eq!(s.get("pair", 1).unwrap()["b"], Value::Integer(2));
+    assert_eq!(s.get("pair", 1.into()).unwrap()["b"], Value::Integer(2));
     assert_eq!(rules(&plan), vec![Rule::UniqueSwapApplied; 2]);
 }
 
@@ -418,9 +426,10 @@ fn holder_that_comes_only_in_the_message_joins_the_swap() {
 #[test]
 fn unique_collision_stops_the_merge_and_lists_every_collision() {
     let mut s = store(vec![author(1, "x")]);
-    s.insert("author", Some(2), vals(json!({"name": "y"})))
+    s.insert("author", Some(2.into()), vals(json!({"name": "y"})))
         .unwrap();
-    s.update("author", 1, vals(json!({"name": "z"}))).unwrap();
+    s.update("author", 1.into(), vals(json!({"name": "z"})))
+        .unwrap();
     let before = s.clone();
     let pulled = [op(3, "author", 5, I), op(3, "author", 6, I)];
     let err = s
@@ -429,8 +438,8 @@ fn unique_collision_stops_the_merge_and_lists_every_collision() {
     let crate::model::PullError::Merge(MergeError::UniqueCollisions(c)) = err else {
         panic!("{err:?}")
     };
-    let ids: Vec<i64> = c.iter().map(|c| c.row_id).collect();
-    assert_eq!(ids, vec![5, 6]);
+    let ids: Vec<RowId> = c.iter().map(|c| c.row_id).collect();
+    assert_eq!(ids, vec![RowId::Int(5), RowId::Int(6)]);
     assert_eq!(c[0].columns, vec!["name".to_string()]);
     assert_eq!(s, before);
 }
@@ -440,8 +449,10 @@ fn local_update_that_wins_does_not_collide_with_remote_values() {
     // Remote sets row 1 to x, which local row 2 now holds; but the local
     // update of row 1 wins, so row 1 never takes x.
     let mut s = store(vec![author(1, "a"), author(2, "b")]);
-    s.update("author", 1, vals(json!({"name": "c"}))).unwrap();
-    s.update("author", 2, vals(json!({"name": "x"}))).unwrap();
+    s.update("author", 1.into(), vals(json!({"name": "c"})))
+        .unwrap();
+    s.update("author", 2.into(), vals(json!({"name": "x"})))
+        .unwrap();
     merge(
         &mut s,
         &[op(3, "author", 1, U)],
@@ -463,7 +474,7 @@ fn local_update_that_wins_does_not_collide_with_remote_values() {
 #[test]
 fn remote_insert_vs_local_insert_with_the_same_unique_value_is_a_collision() {
     let mut s = store(vec![]);
-    s.insert("author", Some(1), vals(json!({"name": "x"})))
+    s.insert("author", Some(1.into()), vals(json!({"name": "x"})))
         .unwrap();
     let err = s
         .pull(&[op(1, "author", 1, I)], vec![author(1, "x")], &NodeWins)
@@ -493,7 +504,7 @@ fn remote_insert_of_existing_row_without_pending_op_becomes_update() {
 #[test]
 fn remote_update_of_row_absent_from_message_is_skipped() {
     let mut s = store(vec![author(1, "ann")]);
-    s.update("author", 1, vals(json!({"name": "anne"})))
+    s.update("author", 1.into(), vals(json!({"name": "anne"})))
         .unwrap();
     let plan = merge(&mut s, &[op(2, "author", 1, U)], vec![], &NodeWins);
     assert_eq!(name(&s, 1), text("anne"));
@@ -520,7 +531,7 @@ fn remote_ops_of_push_only_tables_are_ignored() {
         vec![row("log", 1, json!({"msg": "m"}))],
         &NodeWins,
     );
-    assert!(s.get("log", 1).is_none());
+    assert!(s.get("log", 1.into()).is_none());
     assert_eq!(plan.actions, vec![Action::RecordVersion { version: 2 }]);
 }
 
@@ -541,7 +552,7 @@ fn parent_carried_by_the_message_is_inserted_with_its_child() {
 #[test]
 fn server_wins_remote_update_vs_local_update_takes_server_values() {
     let mut s = store(vec![author(1, "ann")]);
-    s.update("author", 1, vals(json!({"name": "anne"})))
+    s.update("author", 1.into(), vals(json!({"name": "anne"})))
         .unwrap();
     let plan = merge(
         &mut s,
@@ -558,7 +569,7 @@ fn server_wins_remote_update_vs_local_update_takes_server_values() {
 #[test]
 fn server_wins_remote_update_vs_local_delete_restores_row() {
     let mut s = store(vec![author(1, "ann")]);
-    s.delete("author", 1).unwrap();
+    s.delete("author", 1.into()).unwrap();
     let plan = merge(
         &mut s,
         &[op(2, "author", 1, U)],
@@ -572,7 +583,7 @@ fn server_wins_remote_update_vs_local_delete_restores_row() {
 #[test]
 fn server_wins_remote_delete_vs_local_update_deletes_row() {
     let mut s = store(vec![author(1, "ann")]);
-    s.update("author", 1, vals(json!({"name": "anne"})))
+    s.update("author", 1.into(), vals(json!({"name": "anne"})))
         .unwrap();
     let plan = merge(&mut s, &[op(2, "author", 1, D)], vec![], &ServerWins);
     assert_eq!(name(&s, 1), None);
@@ -584,7 +595,7 @@ fn server_wins_remote_delete_vs_local_update_deletes_row() {
 #[test]
 fn server_wins_remote_delete_vs_local_delete_drops_both() {
     let mut s = store(vec![author(1, "ann")]);
-    s.delete("author", 1).unwrap();
+    s.delete("author", 1.into()).unwrap();
     let plan = merge(&mut s, &[op(2, "author", 1, D)], vec![], &ServerWins);
     assert_eq!(pending(&s), vec![]);
     assert_eq!(rules(&plan), vec![Rule::BothDeletesDropped]);
@@ -595,21 +606,30 @@ fn server_wins_dependency_deletes_local_children_with_parent() {
     let mut s = store(vec![author(1, "ann"), author(2, "bob"), book(5, 1, "t")]);
     s.insert(
         "book",
-        Some(6),
+        Some(6.into()),
         vals(json!({"author_id": 1, "title": "new"})),
     )
     .unwrap();
-    s.insert("note", Some(9), vals(json!({"book_id": 6})))
+    s.insert("note", Some(9.into()), vals(json!({"book_id": 6})))
         .unwrap();
-    s.update("book", 5, vals(json!({"author_id": 1, "title": "t2"})))
-        .unwrap();
+    s.update(
+        "book",
+        5.into(),
+        vals(json!({"author_id": 1, "title": "t2"})),
+    )
+    .unwrap();
     // The server moved book 5 to author 2, then deleted author 1.
     let pulled = [op(3, "book", 5, U), op(4, "author", 1, D)];
     let plan = merge(&mut s, &pulled, vec![book(5, 2, "t")], &ServerWins);
     assert!(
-        s.get("author", 1).is_none() && s.get("book", 6).is_none() && s.get("note", 9).is_none()
+        s.get("author", 1.into()).is_none()
+            && s.get("book", 6.into()).is_none()
+            && s.get("note", 9.into()).is_none()
     );
-    assert_eq!(s.get("book", 5).unwrap()["author_id"], Value::Integer(2));
+    assert_eq!(
+        s.get("book", 5.into()).unwrap()["author_id"],
+        Value::Integer(2)
+    );
     assert_eq!(pending(&s), vec![]);
     let mut r = rules(&plan);
     r.sort();
@@ -626,22 +646,29 @@ fn server_wins_dependency_deletes_local_children_with_parent() {
 #[test]
 fn server_wins_dependency_reverts_local_child_the_server_has() {
     let mut s = store(vec![author(1, "ann"), author(2, "bob"), book(5, 2, "t")]);
-    s.update("book", 5, vals(json!({"author_id": 1, "title": "t"})))
-        .unwrap();
+    s.update(
+        "book",
+        5.into(),
+        vals(json!({"author_id": 1, "title": "t"})),
+    )
+    .unwrap();
     let plan = merge(
         &mut s,
         &[op(4, "author", 1, D)],
         vec![book(5, 2, "t")],
         &ServerWins,
     );
-    assert_eq!(s.get("book", 5).unwrap()["author_id"], Value::Integer(2));
+    assert_eq!(
+        s.get("book", 5.into()).unwrap()["author_id"],
+        Value::Integer(2)
+    );
     assert_eq!(rules(&plan), vec![Rule::LocalChildReverted]);
     let c = &plan.conflicts[0];
     assert_eq!(
         c.related,
         Some(RowRef {
             table: "author".into(),
-            row_id: 1
+            row_id: 1.into()
         })
     );
     assert_eq!(c.lost, Some(vals(json!({"author_id": 1, "title": "t"}))));
@@ -650,7 +677,7 @@ fn server_wins_dependency_reverts_local_child_the_server_has() {
 #[test]
 fn server_wins_reversed_dependency_restores_parent() {
     let mut s = store(vec![author(1, "ann")]);
-    s.delete("author", 1).unwrap();
+    s.delete("author", 1.into()).unwrap();
     let plan = merge(
         &mut s,
         &[op(2, "book", 7, I)],
@@ -704,7 +731,10 @@ fn written_row_whose_parent_neither_side_has_is_an_error() {
     let err = plan_on(&s, input).unwrap_err();
     assert!(matches!(
         err,
-        MergeError::MissingParent { parent_id: 9, .. }
+        MergeError::MissingParent {
+            parent_id: RowId::Int(9),
+            ..
+        }
     ));
     assert_eq!(err.code(), crate::ErrorCode::MissingRow);
 }
@@ -712,7 +742,7 @@ fn written_row_whose_parent_neither_side_has_is_an_error() {
 #[test]
 fn conflict_entry_serializes_as_snake_case_json() {
     let mut s = store(vec![author(1, "ann")]);
-    s.update("author", 1, vals(json!({"name": "anne"})))
+    s.update("author", 1.into(), vals(json!({"name": "anne"})))
         .unwrap();
     let plan = merge(
         &mut s,

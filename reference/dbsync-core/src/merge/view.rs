@@ -1,6 +1,7 @@
 //! The read-only view of the local database the merge planner needs
 //! (spec §12.1): four look-ups a store answers from its indexes.
 
+use crate::protocol::row_id::RowId;
 use crate::protocol::value::{Value, Values};
 use std::fmt;
 
@@ -27,16 +28,21 @@ impl std::error::Error for ViewError {
 pub trait LocalView {
     /// The values of row `id` of `table` (without the primary key), or
     /// `None` when the row does not exist.
-    fn row(&self, table: &str, id: i64) -> Result<Option<Values>, ViewError>;
+    fn row(&self, table: &str, id: RowId) -> Result<Option<Values>, ViewError>;
 
     /// Whether row `id` of `table` exists.
-    fn contains(&self, table: &str, id: i64) -> Result<bool, ViewError> {
+    fn contains(&self, table: &str, id: RowId) -> Result<bool, ViewError> {
         Ok(self.row(table, id)?.is_some())
     }
 
     /// The ids of the rows of `table` whose column `column` (a foreign key)
     /// holds `parent_id`, in ascending order.
-    fn children(&self, table: &str, column: &str, parent_id: i64) -> Result<Vec<i64>, ViewError>;
+    fn children(
+        &self,
+        table: &str,
+        column: &str,
+        parent_id: RowId,
+    ) -> Result<Vec<RowId>, ViewError>;
 
     /// The id of the row of `table` whose `columns` hold `values` (same
     /// order), or `None`. `values` never contains NULL.
@@ -45,9 +51,9 @@ pub trait LocalView {
         table: &str,
         columns: &[String],
         values: &[Value],
-    ) -> Result<Option<i64>, ViewError>;
+    ) -> Result<Option<RowId>, ViewError>;
 
     /// The largest key `table` has used: its key sequence, at least the
     /// largest id of its rows; 0 for a table that never held a row.
-    fn max_id(&self, table: &str) -> Result<i64, ViewError>;
+    fn max_id(&self, table: &str) -> Result<RowId, ViewError>;
 }

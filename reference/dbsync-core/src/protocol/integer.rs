@@ -39,13 +39,21 @@ impl Visitor<'_> for Whole {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<i128, E> {
-        let max = MAX_MEMBER as f64;
-        if !(v.is_finite() && v.fract() == 0.0 && (-max..=max).contains(&v)) {
-            return Err(E::invalid_value(de::Unexpected::Float(v), &self));
-        }
-        // Exact: a whole binary64 within ±(2^53 − 1) converts without loss.
-        Ok(v as i128)
+        whole_f64(v)
+            .map(i128::from)
+            .ok_or_else(|| E::invalid_value(de::Unexpected::Float(v), &self))
     }
+}
+
+/// The whole number a fraction or exponent form writes, if it is one
+/// within ±(2^53 − 1).
+pub(crate) fn whole_f64(v: f64) -> Option<i64> {
+    let max = MAX_MEMBER as f64;
+    if !(v.is_finite() && v.fract() == 0.0 && (-max..=max).contains(&v)) {
+        return None;
+    }
+    // Exact: a whole binary64 within ±(2^53 − 1) converts without loss.
+    Some(v as i64)
 }
 
 fn whole<'de, D, T>(d: D, expecting: &'static str) -> Result<T, D::Error>

@@ -5,6 +5,7 @@
 //! always written.
 
 use super::op::{Op, VersionedOp};
+use super::row_id::RowId;
 use super::value::{Row, Value};
 use crate::error::ErrorCode;
 use serde::{Deserialize, Serialize};
@@ -86,10 +87,14 @@ pub struct PushRequest {
 impl PushRequest {
     /// Whether the node says it created row `row_id` of `table` (spec
     /// §10.1).
-    pub fn is_new_row(&self, table: &str, row_id: i64) -> bool {
+    /// Only integer keys are ever new rows: text keys are never re-keyed.
+    pub fn is_new_row(&self, table: &str, row_id: RowId) -> bool {
+        let Some(n) = row_id.as_int() else {
+            return false;
+        };
         self.new_rows
             .get(table)
-            .is_some_and(|keys| keys.contains(&row_id))
+            .is_some_and(|keys| keys.contains(&n))
     }
 }
 

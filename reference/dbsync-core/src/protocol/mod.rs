@@ -8,6 +8,7 @@ pub mod integer;
 pub mod json;
 pub mod messages;
 pub mod op;
+pub mod row_id;
 pub mod unique;
 pub mod value;
 

@@ -1,5 +1,6 @@
 //! Operations: what the oplog records and what messages carry (spec §3).
 
+use super::row_id::RowId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -52,8 +53,7 @@ pub struct Op {
     /// The synced table written.
     pub table: String,
     /// The row's id (spec §2.2).
-    #[serde(deserialize_with = "super::integer::i64")]
-    pub row_id: i64,
+    pub row_id: RowId,
     /// What happened to the row.
     pub command: Command,
 }
@@ -68,8 +68,7 @@ pub struct VersionedOp {
     /// The synced table written.
     pub table: String,
     /// The row's id (spec §2.2).
-    #[serde(deserialize_with = "super::integer::i64")]
-    pub row_id: i64,
+    pub row_id: RowId,
     /// What happened to the row.
     pub command: Command,
 }
@@ -97,8 +96,7 @@ pub struct OplogRecord {
     /// The synced table written.
     pub table: String,
     /// The row's id (spec §2.2).
-    #[serde(deserialize_with = "super::integer::i64")]
-    pub row_id: i64,
+    pub row_id: RowId,
     /// What happened to the row.
     pub command: Command,
     /// The version the op belongs to; `None` while it is pending on a node.

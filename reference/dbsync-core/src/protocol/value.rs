@@ -9,6 +9,7 @@
 //! | `blob`      | `{"base64": "<standard base64, padded>"}` |
 //! | `date`, `time`, `datetime` | an ISO 8601 string (spec §4.3) |
 
+use super::row_id::RowId;
 use base64::Engine as _;
 use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -178,8 +179,7 @@ pub struct Row {
     /// The synced table the row belongs to.
     pub table: String,
     /// The row id: the value of its primary key (spec §2.2).
-    #[serde(deserialize_with = "super::integer::i64")]
-    pub id: i64,
+    pub id: RowId,
     /// Every other column's value, by column name.
     #[serde(deserialize_with = "super::unique::values")]
     pub values: Values,

@@ -10,6 +10,7 @@ use crate::rejection::{row_absent, row_write};
 use crate::store::WriteTx;
 use crate::Rejection;
 use dbsync_core::protocol::PushRequest;
+use dbsync_core::RowId;
 use dbsync_core::{Command, Op, Row, Schema};
 use std::collections::HashMap;
 
@@ -20,7 +21,7 @@ pub fn apply_push(
     req: &PushRequest,
 ) -> Result<(), Rejection> {
     tx.begin_row_writes()?;
-    let values: HashMap<(&str, i64), &Row> = req
+    let values: HashMap<(&str, RowId), &Row> = req
         .rows
         .iter()
         .map(|r| ((r.table.as_str(), r.id), r))

@@ -6,6 +6,7 @@ use super::rekey;
 use crate::store::{OpPosition, ReadTx};
 use crate::Rejection;
 use dbsync_core::protocol::{PushRequest, Rekey};
+use dbsync_core::RowId;
 use dbsync_core::{ErrorCode, Row, Schema, Value};
 use serde_json::json;
 use std::borrow::Cow;
@@ -19,7 +20,7 @@ pub const MAX_LATER_OPS: usize = 10_000;
 struct NotClear<'r> {
     reason: &'static str,
     table: &'r str,
-    row_id: i64,
+    row_id: RowId,
 }
 
 /// A push behind that passed P3: as re-keyed (spec §10.2.2.2), with the
@@ -59,7 +60,7 @@ pub fn check_clear<'r>(
         dbsync_core::rekey::rewrite(schema, &mut moved, &rekeyed);
         Cow::Owned(moved)
     };
-    let changed: HashSet<(&str, i64)> = later
+    let changed: HashSet<(&str, RowId)> = later
         .iter()
         .map(|p| (p.op.table.as_str(), p.op.row_id))
         .collect();
@@ -86,20 +87,20 @@ pub fn check_clear<'r>(
 
 /// The key the push gave a row the server re-keyed to `row_id`: an
 /// answer names rows as the node knows them.
-fn pushed_key(rekeyed: &[Rekey], table: &str, row_id: i64) -> i64 {
+fn pushed_key(rekeyed: &[Rekey], table: &str, row_id: RowId) -> RowId {
     rekeyed
         .iter()
-        .find(|m| m.table == table && m.to == row_id)
-        .map_or(row_id, |m| m.from)
+        .find(|m| m.table == table && RowId::Int(m.to) == row_id)
+        .map_or(row_id, |m| RowId::Int(m.from))
 }
 
 /// The current rows of the rows later versions named (those that exist).
 fn current_rows(
     tx: &mut dyn ReadTx,
     schema: &Schema,
-    changed: &HashSet<(&str, i64)>,
+    changed: &HashSet<(&str, RowId)>,
 ) -> Result<Vec<Row>, Rejection> {
-    let mut by_table: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    let mut by_table: BTreeMap<&str, Vec<RowId>> = BTreeMap::new();
     for (table, id) in changed {
         by_table.entry(table).or_default().push(*id);
     }
@@ -113,7 +114,7 @@ fn current_rows(
 }
 
 /// C1: the push has an op of a row a later version named.
-fn same_row<'r>(req: &'r PushRequest, changed: &HashSet<(&str, i64)>) -> Option<NotClear<'r>> {
+fn same_row<'r>(req: &'r PushRequest, changed: &HashSet<(&str, RowId)>) -> Option<NotClear<'r>> {
     let op = req
         .ops
         .iter()
@@ -126,14 +127,14 @@ fn same_row<'r>(req: &'r PushRequest, changed: &HashSet<(&str, i64)>) -> Option<
 }
 
 /// The row ids a row references, with the referenced table's name.
-fn references<'a>(schema: &'a Schema, row: &'a Row) -> impl Iterator<Item = (&'a str, i64)> + 'a {
+fn references<'a>(schema: &'a Schema, row: &'a Row) -> impl Iterator<Item = (&'a str, RowId)> + 'a {
     schema
         .table(&row.table)
         .into_iter()
         .flat_map(|t| t.foreign_keys.iter())
-        .filter_map(|fk| match row.values.get(&fk.column) {
-            Some(Value::Integer(id)) => Some((fk.references.as_str(), *id)),
-            _ => None,
+        .filter_map(|fk| {
+            let id = row.values.get(&fk.column).and_then(RowId::from_value)?;
+            Some((fk.references.as_str(), id))
         })
 }
 
@@ -141,7 +142,7 @@ fn references<'a>(schema: &'a Schema, row: &'a Row) -> impl Iterator<Item = (&'a
 fn parent_changed<'r>(
     schema: &Schema,
     req: &'r PushRequest,
-    changed: &HashSet<(&str, i64)>,
+    changed: &HashSet<(&str, RowId)>,
 ) -> Option<NotClear<'r>> {
     let row = req
         .rows
@@ -162,7 +163,7 @@ fn child_written<'r>(
 ) -> Option<NotClear<'r>> {
     // Keyed by any borrow, valued by the request's own name, so that the
     // answer borrows the request, not the server's rows.
-    let named: HashMap<(&str, i64), &'r str> = req
+    let named: HashMap<(&str, RowId), &'r str> = req
         .ops
         .iter()
         .map(|o| ((o.table.as_str(), o.row_id), o.table.as_str()))
@@ -224,7 +225,7 @@ fn unique_taken<'r>(
 
 /// P3's answer: `pull_required` with the latest version, and what
 /// conflicted when known.
-pub fn pull_required(latest: u64, why: Option<(&str, Option<(&str, i64)>)>) -> Rejection {
+pub fn pull_required(latest: u64, why: Option<(&str, Option<(&str, RowId)>)>) -> Rejection {
     let mut details = json!({ "latest_version": latest });
     let message = match why {
         None => format!("the server is at version {latest}; pull, merge, then push again"),

@@ -5,6 +5,7 @@
 use crate::Rejection;
 use dbsync_core::protocol::PushRequest;
 use dbsync_core::validate::check_row;
+use dbsync_core::RowId;
 use dbsync_core::{Command, ErrorCode, Schema, TableSchema};
 use serde_json::json;
 use std::collections::HashSet;
@@ -28,12 +29,13 @@ pub(crate) fn synced<'s>(schema: &'s Schema, name: &str) -> Result<&'s TableSche
         .ok_or_else(|| Rejection::unknown_table(name))
 }
 
-/// P5: O1 (synced table), O2 (a table nodes push), O3 (one op per row).
+/// P5: O1 (synced table), O2 (a table nodes push), O3 (one op per row),
+/// O4 (a row id of the kind its table's key holds).
 /// Returns the rows the `i` and `u` ops need.
 fn check_ops<'r>(
     schema: &Schema,
     req: &'r PushRequest,
-) -> Result<HashSet<(&'r str, i64)>, Rejection> {
+) -> Result<HashSet<(&'r str, RowId)>, Rejection> {
     let mut seen = HashSet::with_capacity(req.ops.len());
     let mut needs_row = HashSet::with_capacity(req.rows.len());
     for op in &req.ops {
@@ -52,6 +54,18 @@ fn check_ops<'r>(
             )
             .with(json!({"table": op.table, "row_id": op.row_id})));
         }
+        if !t.holds_id_kind(op.row_id) {
+            return Err(Rejection::new(
+                ErrorCode::InvalidValue,
+                format!(
+                    "{} row {}: the table's key is of type {}",
+                    op.table,
+                    op.row_id,
+                    t.key_type.name()
+                ),
+            )
+            .with(json!({"table": op.table, "row_id": op.row_id})));
+        }
         if op.command != Command::Delete {
             needs_row.insert((op.table.as_str(), op.row_id));
         }
@@ -64,7 +78,7 @@ fn check_ops<'r>(
 fn check_rows(
     schema: &Schema,
     req: &PushRequest,
-    needs_row: &HashSet<(&str, i64)>,
+    needs_row: &HashSet<(&str, RowId)>,
 ) -> Result<(), Rejection> {
     let mut has_row = HashSet::with_capacity(req.rows.len());
     for row in &req.rows {
@@ -93,6 +107,6 @@ fn check_rows(
     Ok(())
 }
 
-fn missing_row(message: String, table: &str, row_id: i64) -> Rejection {
+fn missing_row(message: String, table: &str, row_id: RowId) -> Rejection {
     Rejection::new(ErrorCode::MissingRow, message).with(json!({"table": table, "row_id": row_id}))
 }

@@ -4,6 +4,7 @@
 use crate::store::{PositionedOp, ReadTx};
 use crate::Rejection;
 use dbsync_core::protocol::{PushRequest, Rekey};
+use dbsync_core::RowId;
 use dbsync_core::{Command, Schema};
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,12 +19,13 @@ pub fn choose(
     req: &PushRequest,
     later: &[PositionedOp],
 ) -> Result<Vec<Rekey>, Rejection> {
-    let mut first: HashMap<(&str, i64), Command> = HashMap::new();
+    let mut first: HashMap<(&str, RowId), Command> = HashMap::new();
     for p in later {
         first
             .entry((p.op.table.as_str(), p.op.row_id))
             .or_insert(p.op.command);
     }
+    // Only integer keys are new rows (text keys are never re-keyed).
     let taken: Vec<(&str, i64)> = req
         .ops
         .iter()
@@ -31,6 +33,7 @@ pub fn choose(
         .map(|o| (o.table.as_str(), o.row_id))
         .filter(|key| first.get(key) == Some(&Command::Insert))
         .filter(|(table, key)| req.is_new_row(table, *key))
+        .filter_map(|(table, key)| Some((table, key.as_int()?)))
         .collect();
     if taken.is_empty() {
         return Ok(Vec::new());
@@ -72,7 +75,7 @@ fn next_keys<'r>(
             .ops
             .iter()
             .filter(|o| o.table == *name)
-            .map(|o| o.row_id)
+            .filter_map(|o| o.row_id.as_int())
             .max()
             .unwrap_or(0);
         greatest.insert(*name, held.max(named));

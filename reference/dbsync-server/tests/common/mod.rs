@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use dbsync_core::auth::{sign, Secret};
 use dbsync_core::protocol::*;
-use dbsync_core::{Command, Direction, Op, Row, Value};
+use dbsync_core::{Command, Direction, Op, Row, RowId, Value};
 use dbsync_postgres::scratch::ScratchDb;
 use dbsync_postgres::PgStore;
 use dbsync_server::Store;
@@ -606,26 +606,26 @@ pub fn db_hash(path: &Path) -> String {
     dbsync_core::auth::hex(&h.finalize())
 }
 
-pub fn op(table: &str, row_id: i64, command: Command) -> Op {
+pub fn op(table: &str, row_id: impl Into<RowId>, command: Command) -> Op {
     Op {
         table: table.into(),
-        row_id,
+        row_id: row_id.into(),
         command,
     }
 }
 
-pub fn city(id: i64, name: &str) -> Row {
+pub fn city(id: impl Into<RowId>, name: &str) -> Row {
     Row {
         table: "city".into(),
-        id,
+        id: id.into(),
         values: [("name".to_string(), Value::Text(name.into()))].into(),
     }
 }
 
-pub fn person(id: i64, name: &str, city_id: Option<i64>) -> Row {
+pub fn person(id: impl Into<RowId>, name: &str, city_id: Option<i64>) -> Row {
     Row {
         table: "person".into(),
-        id,
+        id: id.into(),
         values: [
             ("name".to_string(), Value::Text(name.into())),
             (

@@ -6,8 +6,10 @@ use super::pending::{forget_settled_restores, mark_restore, table_ids_by_name};
 use super::state::{reserve_keys, set_state};
 use super::{conflicts, NodeError, Result};
 use crate::rows;
+use crate::sql_id::SqlId;
 use crate::track::{self, command_code};
 use dbsync_core::merge::{Action, Plan};
+use dbsync_core::RowId;
 use dbsync_core::{Command, Schema, TableSchema};
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
@@ -46,9 +48,9 @@ struct Applier<'a> {
     /// The newest oplog record before the plan is applied.
     before: i64,
     /// `(table id, row id, command)` of each pending op the plan sets.
-    set_pending: Vec<(i64, i64, Command)>,
+    set_pending: Vec<(i64, RowId, Command)>,
     /// `(table id, row id, changed)` of each restore the plan writes.
-    restores: Vec<(i64, i64, bool)>,
+    restores: Vec<(i64, RowId, bool)>,
     version: Option<u64>,
 }
 
@@ -83,10 +85,10 @@ impl<'a> Applier<'a> {
     }
 
     /// Deletes the pending records of a row that the plan was made from.
-    fn drop_pending(&self, table: &str, id: i64) -> rusqlite::Result<usize> {
+    fn drop_pending(&self, table: &str, id: RowId) -> rusqlite::Result<usize> {
         self.conn.execute(
             "DELETE FROM dbsync_oplog WHERE version IS NULL AND table_id = ?1 AND row_id = ?2 AND seq <= ?3",
-            params![self.ids[table], id, self.before],
+            params![self.ids[table], SqlId(id), self.before],
         )
     }
 
@@ -137,14 +139,14 @@ impl<'a> Applier<'a> {
 
     /// Moves a row to a new key, with every foreign key pointing at it and
     /// its pending records (spec §12.3.2).
-    fn rekey(&self, name: &str, from: i64, to: i64) -> Result<()> {
+    fn rekey(&self, name: &str, from: RowId, to: RowId) -> Result<()> {
         let t = self.table(name)?;
         self.conn.execute(
             &format!(
                 "UPDATE \"{}\" SET \"{}\" = ?2 WHERE \"{}\" = ?1",
                 t.name, t.primary_key, t.primary_key
             ),
-            params![from, to],
+            params![SqlId(from), SqlId(to)],
         )?;
         for child in &self.schema.tables {
             for fk in child.foreign_keys_to(&t.name) {
@@ -153,13 +155,13 @@ impl<'a> Applier<'a> {
                         "UPDATE \"{}\" SET \"{}\" = ?2 WHERE \"{}\" = ?1",
                         child.name, fk.column, fk.column
                     ),
-                    params![from, to],
+                    params![SqlId(from), SqlId(to)],
                 )?;
             }
         }
         self.conn.execute(
             "UPDATE dbsync_oplog SET row_id = ?3 WHERE version IS NULL AND table_id = ?1 AND row_id = ?2 AND seq <= ?4",
-            params![self.ids[name], from, to, self.before],
+            params![self.ids[name], SqlId(from), SqlId(to), self.before],
         )?;
         Ok(())
     }
@@ -169,14 +171,16 @@ impl<'a> Applier<'a> {
     fn finish(self) -> Result<Option<u64>> {
         let insert = "INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES (?1, ?2, ?3)";
         for (table_id, row_id, command) in self.set_pending {
-            self.conn
-                .execute(insert, params![table_id, row_id, command_code(command)])?;
+            self.conn.execute(
+                insert,
+                params![table_id, SqlId(row_id), command_code(command)],
+            )?;
         }
         // A restore is a pending `i` whose record is marked (spec §12.3.5).
         for (table_id, row_id, changed) in self.restores {
             self.conn.execute(
                 insert,
-                params![table_id, row_id, command_code(Command::Insert)],
+                params![table_id, SqlId(row_id), command_code(Command::Insert)],
             )?;
             mark_restore(self.conn, self.conn.last_insert_rowid(), changed)?;
         }

@@ -9,6 +9,7 @@ use crate::existing::repair_owed;
 use crate::{oplog, rows};
 use dbsync_core::compress::compress_pending;
 use dbsync_core::merge::{ConflictEntry, ConflictKind, Rule};
+use dbsync_core::RowId;
 use dbsync_core::{Command, OplogRecord, Schema};
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -47,7 +48,7 @@ pub fn describe_work(work: &[LocalWork]) -> String {
 /// One row of local work: its pending op, or `None` for an unsynced row.
 struct LocalRow {
     table: String,
-    row_id: i64,
+    row_id: RowId,
     op: Option<Command>,
 }
 
@@ -145,9 +146,9 @@ fn local_rows(conn: &Connection, schema: &Schema) -> Result<Vec<LocalRow>> {
 
 /// The pending records grouped by row, rows in the order of their first
 /// record.
-fn pending_by_row(records: Vec<OplogRecord>) -> Vec<((String, i64), Vec<OplogRecord>)> {
-    let mut index: HashMap<(String, i64), usize> = HashMap::new();
-    let mut rows: Vec<((String, i64), Vec<OplogRecord>)> = Vec::new();
+fn pending_by_row(records: Vec<OplogRecord>) -> Vec<((String, RowId), Vec<OplogRecord>)> {
+    let mut index: HashMap<(String, RowId), usize> = HashMap::new();
+    let mut rows: Vec<((String, RowId), Vec<OplogRecord>)> = Vec::new();
     for r in records {
         let key = (r.table.clone(), r.row_id);
         match index.get(&key) {
@@ -162,12 +163,14 @@ fn pending_by_row(records: Vec<OplogRecord>) -> Vec<((String, i64), Vec<OplogRec
 }
 
 /// The rows of `table` that no pending record names.
-fn unsynced_rows(conn: &Connection, table: &str, pk: &str) -> rusqlite::Result<Vec<i64>> {
+fn unsynced_rows(conn: &Connection, table: &str, pk: &str) -> rusqlite::Result<Vec<RowId>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT \"{pk}\" FROM \"{table}\" WHERE \"{pk}\" NOT IN \
          (SELECT o.row_id FROM dbsync_oplog o JOIN dbsync_tables t ON t.table_id = o.table_id \
           WHERE o.version IS NULL AND t.name = ?1) ORDER BY 1"
     ))?;
-    let ids = stmt.query_map([table], |r| r.get(0))?.collect();
+    let ids = stmt
+        .query_map([table], |r| crate::sql_id::id_at(r, 0))?
+        .collect();
     ids
 }

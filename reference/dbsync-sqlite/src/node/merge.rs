@@ -13,6 +13,7 @@ use crate::{oplog, rows};
 use dbsync_core::compress::without_versions;
 use dbsync_core::merge::{self, ConflictEntry, MergeInput, Policy};
 use dbsync_core::protocol::{PullResponse, VersionInfo};
+use dbsync_core::RowId;
 use dbsync_core::{Row, Schema, VersionedOp};
 use rusqlite::{Connection, TransactionBehavior};
 use std::collections::HashSet;
@@ -204,7 +205,7 @@ pub fn merge(
 /// last copy is the newest.
 fn newest_rows(rows: Vec<Row>) -> Vec<Row> {
     let keep: Vec<bool> = {
-        let mut seen: HashSet<(&str, i64)> = HashSet::with_capacity(rows.len());
+        let mut seen: HashSet<(&str, RowId)> = HashSet::with_capacity(rows.len());
         let mut keep = vec![false; rows.len()];
         for (i, r) in rows.iter().enumerate().rev() {
             keep[i] = seen.insert((r.table.as_str(), r.id));
@@ -242,7 +243,7 @@ mod tests {
                 .map(|&(version, row_id)| VersionedOp {
                     version,
                     table: "item".into(),
-                    row_id,
+                    row_id: row_id.into(),
                     command: Command::Insert,
                 })
                 .collect(),
@@ -250,7 +251,7 @@ mod tests {
                 .iter()
                 .map(|&(_, id)| Row {
                     table: "item".into(),
-                    id,
+                    id: id.into(),
                     values: Default::default(),
                 })
                 .collect(),
@@ -259,7 +260,9 @@ mod tests {
     }
 
     fn ids<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<i64> {
-        rows.into_iter().map(|r| r.id).collect()
+        rows.into_iter()
+            .map(|r| r.id.as_int().expect("an integer id"))
+            .collect()
     }
 
     #[test]
@@ -278,7 +281,7 @@ mod tests {
         // they came in (the second page on).
         assert_eq!(
             staged.ops.iter().map(|o| o.row_id).collect::<Vec<_>>(),
-            [20, 21, 30]
+            [20, 21, 30].map(RowId::Int)
         );
         assert_eq!(ids(&staged.rows), [12, 20, 21, 30]);
         assert!(staged.split_listed().is_none(), "no version is listed yet");

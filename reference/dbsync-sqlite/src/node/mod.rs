@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS dbsync_restores (
 );
 CREATE TABLE IF NOT EXISTS dbsync_repair_stage (
     table_id INTEGER NOT NULL,
-    row_id INTEGER NOT NULL,
+    row_id NOT NULL,
     row TEXT NOT NULL,
     PRIMARY KEY (table_id, row_id)
 ) WITHOUT ROWID;
@@ -141,6 +141,8 @@ pub fn prepare_with(
 ) -> std::result::Result<Schema, StoreError> {
     let schema = track::track_with(conn, specs, Role::Node, options)?;
     conn.execute_batch(NODE_SQL)?;
+    let create = track::retyped(NODE_SQL, "dbsync_repair_stage");
+    crate::untyped_ids::retype_row_ids(conn, "dbsync_repair_stage", &create)?;
     Ok(schema)
 }
 

@@ -149,7 +149,10 @@ mod tests {
     }
 
     fn ids(c: &Chosen) -> Vec<i64> {
-        c.ops.iter().map(|o| o.row_id).collect()
+        c.ops
+            .iter()
+            .map(|o| o.row_id.as_int().expect("an integer id"))
+            .collect()
     }
 
     #[test]

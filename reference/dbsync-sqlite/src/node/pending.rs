@@ -4,9 +4,11 @@
 
 use super::state::get_state;
 use super::Result;
+use crate::sql_id::SqlId;
 use crate::{oplog, track};
 use dbsync_core::compress::compress_pending;
 use dbsync_core::merge::{self, Restore};
+use dbsync_core::RowId;
 use dbsync_core::{Command, Op, OplogRecord};
 use rusqlite::{params, Connection};
 use std::collections::{HashMap, HashSet};
@@ -108,7 +110,8 @@ pub(super) fn compressed_pending_pruning(
     records: &[OplogRecord],
 ) -> Result<Vec<Op>> {
     let ops = compress_pending(records)?;
-    let mut kept: HashSet<(&str, i64)> = ops.iter().map(|o| (o.table.as_str(), o.row_id)).collect();
+    let mut kept: HashSet<(&str, RowId)> =
+        ops.iter().map(|o| (o.table.as_str(), o.row_id)).collect();
     if get_state::<String>(conn, "push_id")?.is_some() {
         let watermark = get_state::<i64>(conn, "push_last_seq")?.unwrap_or(0) as u64;
         kept.extend(
@@ -120,12 +123,12 @@ pub(super) fn compressed_pending_pruning(
     }
     let ids = table_ids_by_name(conn)?;
     let mut stmt = conn.prepare_cached("DELETE FROM dbsync_oplog WHERE version IS NULL AND table_id = ?1 AND row_id = ?2 AND seq <= ?3")?;
-    let mut done: HashSet<(&str, i64)> = HashSet::new();
+    let mut done: HashSet<(&str, RowId)> = HashSet::new();
     for r in records.iter().rev() {
         let key = (r.table.as_str(), r.row_id);
         if !kept.contains(&key) && done.insert(key) {
             if let Some(table_id) = ids.get(&r.table) {
-                stmt.execute(params![table_id, r.row_id, r.order as i64])?;
+                stmt.execute(params![table_id, SqlId(r.row_id), r.order as i64])?;
             }
         }
     }

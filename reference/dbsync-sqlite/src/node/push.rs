@@ -12,6 +12,7 @@ use super::{in_write_transaction, NodeError, Result};
 use crate::{oplog, StoreError};
 use dbsync_core::protocol::{AppData, PushRequest, Rekey};
 use dbsync_core::rekey::moves_between;
+use dbsync_core::RowId;
 use dbsync_core::{Command, Op, Schema, VersionedOp};
 use rusqlite::{Connection, TransactionBehavior};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -113,7 +114,7 @@ fn new_rows(conn: &Connection, ops: &[Op]) -> Result<BTreeMap<String, Vec<i64>>>
         conn.query_row("SELECT EXISTS (SELECT 1 FROM dbsync_restores)", [], |r| {
             r.get(0)
         })?;
-    let restored: HashSet<(String, i64)> = if marked {
+    let restored: HashSet<(String, RowId)> = if marked {
         super::pending::restores(conn)?
             .into_iter()
             .map(|r| (r.table, r.row_id))
@@ -123,8 +124,12 @@ fn new_rows(conn: &Connection, ops: &[Op]) -> Result<BTreeMap<String, Vec<i64>>>
     };
     let mut new: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for op in ops.iter().filter(|o| o.command == Command::Insert) {
+        // Only integer keys are new rows: text keys are never re-keyed.
+        let Some(key) = op.row_id.as_int() else {
+            continue;
+        };
         if !restored.contains(&(op.table.clone(), op.row_id)) {
-            new.entry(op.table.clone()).or_default().push(op.row_id);
+            new.entry(op.table.clone()).or_default().push(key);
         }
     }
     Ok(new)
@@ -272,19 +277,20 @@ enum Touch {
 }
 
 fn touch(ops: &[Op], pulled: &[VersionedOp], own: &HashSet<u64>) -> Touch {
-    let named: HashMap<(&str, i64), Command> = ops
+    let named: HashMap<(&str, RowId), Command> = ops
         .iter()
         .map(|o| ((o.table.as_str(), o.row_id), o.command))
         .collect();
-    let mut first: HashMap<(&str, i64), Command> = HashMap::new();
+    let mut first: HashMap<(&str, RowId), Command> = HashMap::new();
     for o in pulled.iter().filter(|o| !own.contains(&o.version)) {
         let key = (o.table.as_str(), o.row_id);
         if named.contains_key(&key) {
             first.entry(key).or_insert(o.command);
         }
     }
-    let rekeyable = |key: &(&str, i64), remote: &Command| {
-        *remote == Command::Insert && named[key] == Command::Insert
+    // Only integer keys are re-keyed; a text key is one row (§12.3.4).
+    let rekeyable = |key: &(&str, RowId), remote: &Command| {
+        *remote == Command::Insert && named[key] == Command::Insert && key.1.as_int().is_some()
     };
     if first.is_empty() {
         Touch::None
@@ -311,7 +317,7 @@ fn mark_settled(
     }
     let ops = push_ops(body)?;
     let ids = super::pending::table_ids_by_name(conn)?;
-    let rows: Vec<(i64, i64)> = ops
+    let rows: Vec<(i64, RowId)> = ops
         .iter()
         .filter_map(|o| ids.get(&o.table).map(|t| (*t, o.row_id)))
         .collect();

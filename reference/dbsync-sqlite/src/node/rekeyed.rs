@@ -10,6 +10,7 @@ use super::Result;
 use crate::{rows, track, StoreError};
 use dbsync_core::merge::{ConflictEntry, ConflictKind, Rule};
 use dbsync_core::protocol::Rekey;
+use dbsync_core::RowId;
 use dbsync_core::{Command, Schema};
 use rusqlite::{params, Connection};
 
@@ -29,27 +30,31 @@ fn move_all(conn: &Connection, schema: &Schema, moves: &[Rekey]) -> Result<Vec<C
     let ids = table_ids_by_name(conn)?;
     let mut entries = Vec::new();
     for m in moves {
+        let (from, to) = (RowId::Int(m.from), RowId::Int(m.to));
         let t = schema.table(&m.table).ok_or_else(|| {
             StoreError::Corrupt(format!(
                 "the server re-keyed a row of {}, not a synced table",
                 m.table
             ))
         })?;
-        if row_exists(conn, t, m.to)? {
+        if row_exists(conn, t, to)? {
             // A row inserted after the push was built holds the key: it
             // moves on first, above every key this answer hands out.
-            let fresh = rows::max_key(conn, t)?.max(greatest_to(moves, &m.table)) + 1;
+            let top = rows::max_key(conn, t)?.max(RowId::Int(greatest_to(moves, &m.table)));
+            let fresh = top
+                .checked_next()
+                .ok_or_else(|| StoreError::Corrupt(format!("no fresh key left in {}", m.table)))?;
             move_row(
                 conn,
                 schema,
                 &ids,
                 t,
-                (m.to, 0),
+                (to, 0),
                 fresh,
                 Children::GetPendingUpdates,
             )?;
-            reserve_keys(conn, &t.name, fresh)?;
-            entries.push(entry(&m.table, m.to, fresh));
+            reserve_keys(conn, &t.name, fresh.as_int().unwrap_or(m.to))?;
+            entries.push(entry(&m.table, to, fresh));
         } else {
             // A row that held the key and is gone never reached the server
             // (the key is above all it held): it came and went (§3.2.1).
@@ -60,17 +65,9 @@ fn move_all(conn: &Connection, schema: &Schema, moves: &[Rekey]) -> Result<Vec<C
         }
         // Its children need no pending `u`: those the push carried the
         // server rewrote, the others are pending themselves.
-        move_row(
-            conn,
-            schema,
-            &ids,
-            t,
-            (m.from, 0),
-            m.to,
-            Children::AlreadyMoved,
-        )?;
+        move_row(conn, schema, &ids, t, (from, 0), to, Children::AlreadyMoved)?;
         reserve_keys(conn, &t.name, m.to)?;
-        entries.push(entry(&m.table, m.from, m.to));
+        entries.push(entry(&m.table, from, to));
     }
     Ok(entries)
 }
@@ -85,7 +82,7 @@ fn greatest_to(moves: &[Rekey], table: &str) -> i64 {
         .unwrap_or(0)
 }
 
-fn entry(table: &str, from: i64, to: i64) -> ConflictEntry {
+fn entry(table: &str, from: RowId, to: RowId) -> ConflictEntry {
     ConflictEntry {
         kind: ConflictKind::Insert,
         table: table.into(),

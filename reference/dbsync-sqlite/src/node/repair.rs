@@ -10,9 +10,11 @@ use super::push::forget_push;
 use super::state::{clear_state, get_state, reserve_keys, set_state};
 use super::{commit_checked, in_write_transaction, NodeError, Result, StagedPull};
 use crate::existing::repair_paid;
+use crate::sql_id::{id_at, SqlId};
 use crate::{rows, track, StoreError};
 use dbsync_core::protocol::value::Values;
 use dbsync_core::protocol::RepairPage;
+use dbsync_core::RowId;
 use dbsync_core::{Command, Row, Schema};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
@@ -60,7 +62,7 @@ pub fn repair_stage(conn: &mut Connection, schema: &Schema, page: &RepairPage) -
                 .map_err(|e| NodeError::BadPull(e.to_string()))?;
             ins.execute(params![
                 ids[&row.table],
-                row.id,
+                SqlId(row.id),
                 serde_json::to_string(&row.values).expect("serializable")
             ])?;
         }
@@ -121,8 +123,7 @@ fn replace_tables(tx: &Connection, schema: &Schema, pull: StagedPull) -> Result<
     insert_staged_rows(tx, schema)?;
     apply_pull(tx, schema, &pull)?;
     for t in &schema.tables {
-        let max = rows::max_key(tx, t)?;
-        if max > 0 {
+        if let Some(max) = rows::max_key(tx, t)?.as_int().filter(|m| *m > 0) {
             reserve_keys(tx, &t.name, max)?;
         }
     }
@@ -154,7 +155,7 @@ fn insert_staged_rows(tx: &Connection, schema: &Schema) -> Result<()> {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let row = Row {
             table: name.clone(),
-            id: r.get(1)?,
+            id: id_at(r, 1)?,
             values,
         };
         rows::insert(tx, t, &row)?;
@@ -168,12 +169,12 @@ fn insert_staged_rows(tx: &Connection, schema: &Schema) -> Result<()> {
 /// still sit in a later page of the snapshot. An insert or update of an
 /// existing row updates it; a delete of an absent row does nothing.
 fn apply_pull(tx: &Connection, schema: &Schema, pull: &StagedPull) -> Result<()> {
-    let rows_by_key: HashMap<(&str, i64), &Row> = pull
+    let rows_by_key: HashMap<(&str, RowId), &Row> = pull
         .rows
         .iter()
         .map(|r| ((r.table.as_str(), r.id), r))
         .collect();
-    let mut last: HashMap<(&str, i64), Command> = HashMap::new();
+    let mut last: HashMap<(&str, RowId), Command> = HashMap::new();
     let mut order = Vec::new();
     for op in &pull.ops {
         if last

@@ -11,9 +11,11 @@
 use super::conflicts;
 use super::pending::table_ids_by_name;
 use super::Result;
+use crate::sql_id::{id_at, SqlId};
 use crate::track::{self, command_code};
 use crate::{key_floor, rows};
 use dbsync_core::merge::{ConflictEntry, ConflictKind, Rule};
+use dbsync_core::RowId;
 use dbsync_core::{Command, Schema, TableSchema};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -23,7 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 struct Mark {
     seq: i64,
     table: String,
-    row_id: i64,
+    row_id: RowId,
 }
 
 /// Moves every row that took a reused key (spec §2.2.1) and logs each
@@ -53,7 +55,7 @@ fn pending_marks(conn: &Connection) -> rusqlite::Result<Vec<Mark>> {
             Ok(Mark {
                 seq: r.get(0)?,
                 table: r.get(1)?,
-                row_id: r.get(2)?,
+                row_id: id_at(r, 2)?,
             })
         })?
         .collect();
@@ -74,13 +76,20 @@ fn settle(conn: &Connection, schema: &Schema, marks: &[Mark]) -> Result<Vec<Conf
             conn.execute(
                 "DELETE FROM dbsync_oplog WHERE version IS NULL AND table_id = ?1 AND row_id = ?2 \
                  AND seq >= ?3 AND seq < ?4",
-                params![table_id, mark.row_id, mark.seq, next.unwrap_or(i64::MAX)],
+                params![
+                    table_id,
+                    SqlId(mark.row_id),
+                    mark.seq,
+                    next.unwrap_or(i64::MAX)
+                ],
             )?;
             continue;
         }
         // `max_key` counts the floor, which is at or above every key the
         // table has held, pending records' included.
-        let fresh = rows::max_key(conn, t)? + 1;
+        let Some(fresh) = rows::max_key(conn, t)?.checked_next() else {
+            continue;
+        };
         move_row(
             conn,
             schema,
@@ -90,7 +99,9 @@ fn settle(conn: &Connection, schema: &Schema, marks: &[Mark]) -> Result<Vec<Conf
             fresh,
             Children::GetPendingUpdates,
         )?;
-        key_floor::raise_floor(conn, &t.name, fresh)?;
+        if let Some(n) = fresh.as_int() {
+            key_floor::raise_floor(conn, &t.name, n)?;
+        }
         entries.push(moved_entry(mark, fresh));
     }
     Ok(entries)
@@ -99,7 +110,7 @@ fn settle(conn: &Connection, schema: &Schema, marks: &[Mark]) -> Result<Vec<Conf
 /// For each mark (oldest first), the `seq` of the next mark of the same
 /// row, if any: the key was reused again after it.
 fn later_marks_of_the_same_row(marks: &[Mark]) -> Vec<Option<i64>> {
-    let mut next: HashMap<(&str, i64), i64> = HashMap::new();
+    let mut next: HashMap<(&str, RowId), i64> = HashMap::new();
     let mut out = vec![None; marks.len()];
     for (i, m) in marks.iter().enumerate().rev() {
         out[i] = next.insert((m.table.as_str(), m.row_id), m.seq);
@@ -127,8 +138,8 @@ pub(super) fn move_row(
     schema: &Schema,
     ids: &HashMap<String, i64>,
     t: &TableSchema,
-    (from, first_seq): (i64, i64),
-    fresh: i64,
+    (from, first_seq): (RowId, i64),
+    fresh: RowId,
     children: Children,
 ) -> Result<()> {
     let pk = &t.primary_key;
@@ -137,11 +148,11 @@ pub(super) fn move_row(
             "UPDATE \"{}\" SET \"{pk}\" = ?2 WHERE \"{pk}\" = ?1",
             t.name
         ),
-        params![from, fresh],
+        params![SqlId(from), SqlId(fresh)],
     )?;
     conn.execute(
         "UPDATE dbsync_oplog SET row_id = ?3 WHERE version IS NULL AND table_id = ?1 AND row_id = ?2 AND seq >= ?4",
-        params![ids[&t.name], from, fresh, first_seq],
+        params![ids[&t.name], SqlId(from), SqlId(fresh), first_seq],
     )?;
     for child in &schema.tables {
         for fk in child.foreign_keys_to(&t.name) {
@@ -154,7 +165,7 @@ pub(super) fn move_row(
                     "UPDATE \"{}\" SET \"{}\" = ?2 WHERE \"{}\" = ?1",
                     child.name, fk.column, fk.column
                 ),
-                params![from, fresh],
+                params![SqlId(from), SqlId(fresh)],
             )?;
             for id in moved {
                 give_pending_update(conn, ids[&child.name], id)?;
@@ -169,46 +180,46 @@ fn child_keys(
     conn: &Connection,
     child: &TableSchema,
     column: &str,
-    parent: i64,
-) -> rusqlite::Result<Vec<i64>> {
+    parent: RowId,
+) -> rusqlite::Result<Vec<RowId>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT \"{}\" FROM \"{}\" WHERE \"{column}\" = ?1",
         child.primary_key, child.name
     ))?;
-    let keys = stmt.query_map([parent], |r| r.get(0))?.collect();
+    let keys = stmt.query_map([SqlId(parent)], |r| id_at(r, 0))?.collect();
     keys
 }
 
 /// Records a pending `u` of a row that has no pending record.
-fn give_pending_update(conn: &Connection, table_id: i64, row_id: i64) -> rusqlite::Result<()> {
+fn give_pending_update(conn: &Connection, table_id: i64, row_id: RowId) -> rusqlite::Result<()> {
     let pending: Option<i64> = conn
         .query_row(
             "SELECT 1 FROM dbsync_oplog WHERE version IS NULL AND table_id = ?1 AND row_id = ?2 LIMIT 1",
-            params![table_id, row_id],
+            params![table_id, SqlId(row_id)],
             |r| r.get(0),
         )
         .optional()?;
     if pending.is_none() {
         conn.execute(
             "INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES (?1, ?2, ?3)",
-            params![table_id, row_id, command_code(Command::Update)],
+            params![table_id, SqlId(row_id), command_code(Command::Update)],
         )?;
     }
     Ok(())
 }
 
-pub(super) fn row_exists(conn: &Connection, t: &TableSchema, id: i64) -> rusqlite::Result<bool> {
+pub(super) fn row_exists(conn: &Connection, t: &TableSchema, id: RowId) -> rusqlite::Result<bool> {
     conn.query_row(
         &format!(
             "SELECT EXISTS (SELECT 1 FROM \"{}\" WHERE \"{}\" = ?1)",
             t.name, t.primary_key
         ),
-        [id],
+        [SqlId(id)],
         |r| r.get(0),
     )
 }
 
-fn moved_entry(mark: &Mark, fresh: i64) -> ConflictEntry {
+fn moved_entry(mark: &Mark, fresh: RowId) -> ConflictEntry {
     ConflictEntry {
         kind: ConflictKind::ReusedKey,
         table: mark.table.clone(),
@@ -234,8 +245,8 @@ pub(super) fn now() -> u64 {
 /// The marked inserts not moved yet, as each row's record `seq`s (oldest
 /// first): reading the pending ops without writing (a status, the pending
 /// list a pull sends) treats each as the start of another row.
-pub(super) fn marks_by_row(conn: &Connection) -> Result<HashMap<(String, i64), Vec<u64>>> {
-    let mut by_row: HashMap<(String, i64), Vec<u64>> = HashMap::new();
+pub(super) fn marks_by_row(conn: &Connection) -> Result<HashMap<(String, RowId), Vec<u64>>> {
+    let mut by_row: HashMap<(String, RowId), Vec<u64>> = HashMap::new();
     if !key_floor::kept(conn)? {
         return Ok(by_row);
     }

@@ -110,6 +110,7 @@ pub fn save_registration(
                 .tables
                 .iter()
                 .filter(|t| t.direction == dbsync_core::Direction::PushOnly)
+                .filter(|t| t.key_type == dbsync_core::KeyType::Integer)
             {
                 reserve_keys(conn, &t.name, base)?;
             }

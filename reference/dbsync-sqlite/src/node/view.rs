@@ -2,8 +2,10 @@
 //! [`LocalView`], spec §12).
 
 use crate::rows;
+use crate::sql_id::{id_at, SqlId};
 use dbsync_core::merge::{LocalView, ViewError};
 use dbsync_core::protocol::value::Values;
+use dbsync_core::RowId;
 use dbsync_core::{Schema, TableSchema, Value};
 use rusqlite::Connection;
 
@@ -33,7 +35,7 @@ impl LocalDb<'_> {
 }
 
 impl LocalView for LocalDb<'_> {
-    fn row(&self, table: &str, id: i64) -> std::result::Result<Option<Values>, ViewError> {
+    fn row(&self, table: &str, id: RowId) -> std::result::Result<Option<Values>, ViewError> {
         Ok(self
             .rows(table)?
             .read(self.conn, id)
@@ -41,7 +43,7 @@ impl LocalView for LocalDb<'_> {
             .map(|r| r.values))
     }
 
-    fn contains(&self, table: &str, id: i64) -> std::result::Result<bool, ViewError> {
+    fn contains(&self, table: &str, id: RowId) -> std::result::Result<bool, ViewError> {
         self.rows(table)?.exists(self.conn, id).map_err(view_err)
     }
 
@@ -49,8 +51,8 @@ impl LocalView for LocalDb<'_> {
         &self,
         table: &str,
         column: &str,
-        parent_id: i64,
-    ) -> std::result::Result<Vec<i64>, ViewError> {
+        parent_id: RowId,
+    ) -> std::result::Result<Vec<RowId>, ViewError> {
         let t = self.table(table)?;
         let col = &t
             .foreign_keys
@@ -64,7 +66,7 @@ impl LocalView for LocalDb<'_> {
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(view_err)?;
         let ids = stmt
-            .query_map([parent_id], |r| r.get(0))
+            .query_map([SqlId(parent_id)], |r| id_at(r, 0))
             .map_err(view_err)?
             .collect::<rusqlite::Result<_>>()
             .map_err(view_err)?;
@@ -76,7 +78,7 @@ impl LocalView for LocalDb<'_> {
         table: &str,
         columns: &[String],
         values: &[Value],
-    ) -> std::result::Result<Option<i64>, ViewError> {
+    ) -> std::result::Result<Option<RowId>, ViewError> {
         let t = self.table(table)?;
         let mut filter = Vec::new();
         for (c, v) in columns.iter().zip(values) {
@@ -89,7 +91,7 @@ impl LocalView for LocalDb<'_> {
         Ok(found.first().map(|r| r.id))
     }
 
-    fn max_id(&self, table: &str) -> std::result::Result<i64, ViewError> {
+    fn max_id(&self, table: &str) -> std::result::Result<RowId, ViewError> {
         rows::max_key(self.conn, self.table(table)?).map_err(view_err)
     }
 }

@@ -3,9 +3,11 @@
 use super::faults::Fault;
 use super::SqliteTx;
 use crate::rows;
+use crate::sql_id::id_at;
 use crate::track::command_of;
 use dbsync_core::auth::Secret;
 use dbsync_core::protocol::VersionInfo;
+use dbsync_core::RowId;
 use dbsync_core::{Row, TableSchema, Value, VersionedOp};
 use dbsync_engine::store::{
     NodeCounts, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, StoreFault, StoreResult,
@@ -45,7 +47,7 @@ impl SqliteTx<'_> {
             op: VersionedOp {
                 version,
                 table: table.clone(),
-                row_id: r.get(3)?,
+                row_id: id_at(r, 3)?,
                 command,
             },
         }))
@@ -190,14 +192,14 @@ impl ReadTx for SqliteTx<'_> {
         rows.collect::<rusqlite::Result<_>>().fault()
     }
 
-    fn rows(&mut self, table: &TableSchema, ids: &[i64]) -> StoreResult<Vec<Row>> {
+    fn rows(&mut self, table: &TableSchema, ids: &[RowId]) -> StoreResult<Vec<Row>> {
         self.table_rows(table)?.read_many(&self.conn, ids).fault()
     }
 
     fn rows_after(
         &mut self,
         table: &TableSchema,
-        after: i64,
+        after: RowId,
         limit: usize,
     ) -> StoreResult<Vec<Row>> {
         self.table_rows(table)?
@@ -212,7 +214,11 @@ impl ReadTx for SqliteTx<'_> {
     }
 
     fn greatest_key(&mut self, table: &TableSchema) -> StoreResult<i64> {
-        rows::max_key(&self.conn, table).fault()
+        // Only integer-keyed tables re-key (spec §10.2.2.2).
+        Ok(rows::max_key(&self.conn, table)
+            .fault()?
+            .as_int()
+            .unwrap_or(0))
     }
 
     fn find(

@@ -3,9 +3,11 @@
 use super::faults::{row_write_error, Fault};
 use super::reads::{node_from, NODE_COLUMNS};
 use super::SqliteTx;
+use crate::sql_id::{id_at, SqlId};
 use crate::track::{self, command_code};
 use dbsync_core::auth::Secret;
 use dbsync_core::protocol::VersionInfo;
+use dbsync_core::RowId;
 use dbsync_core::{Op, Row, TableSchema};
 use dbsync_engine::store::{
     ForeignKeyViolation, NewNode, NodeRecord, PushRecord, RowWriteError, StoreFault, StoreResult,
@@ -45,7 +47,20 @@ impl SqliteTx<'_> {
                         .transpose()
                 })
                 .fault()?;
-            if let Some((row_id, fk_index)) = found {
+            if let Some((rowid, fk_index)) = found {
+                // The check names SQLite's rowid: a text-keyed row's key
+                // is another column (synced tables have a rowid, §2.2).
+                let row_id: RowId = self
+                    .conn
+                    .query_row(
+                        &format!(
+                            "SELECT \"{}\" FROM \"{}\" WHERE rowid = ?1",
+                            t.primary_key, t.name
+                        ),
+                        [rowid],
+                        |r| id_at(r, 0),
+                    )
+                    .fault()?;
                 return Ok(Some(self.violation(t, row_id, fk_index)?));
             }
         }
@@ -56,7 +71,7 @@ impl SqliteTx<'_> {
     fn violation(
         &self,
         t: &TableSchema,
-        row_id: i64,
+        row_id: RowId,
         fk_index: i64,
     ) -> StoreResult<ForeignKeyViolation> {
         let (column, parent): (String, String) = self
@@ -220,7 +235,9 @@ impl WriteTx for SqliteTx<'_> {
         if let Some(&table_id) = self.store.floors.get(&table.name) {
             // Capture is suspended: a later direct write must not take
             // this key once the row is deleted (spec §2.2.1).
-            crate::key_floor::raise_floor_of(&self.conn, table_id, row.id).fault()?;
+            if let Some(id) = row.id.as_int() {
+                crate::key_floor::raise_floor_of(&self.conn, table_id, id).fault()?;
+            }
         }
         Ok(())
     }
@@ -231,7 +248,7 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(row_write_error)
     }
 
-    fn delete_row(&mut self, table: &TableSchema, id: i64) -> Result<bool, RowWriteError> {
+    fn delete_row(&mut self, table: &TableSchema, id: RowId) -> Result<bool, RowWriteError> {
         let rows = self.writable(table)?;
         rows.delete(&self.conn, id).map_err(row_write_error)
     }
@@ -253,7 +270,7 @@ impl WriteTx for SqliteTx<'_> {
                     .ok_or_else(|| StoreFault(format!("table {} is not tracked", op.table)))?;
                 ins.execute(params![
                     table_id,
-                    op.row_id,
+                    SqlId(op.row_id),
                     command_code(op.command),
                     info.version as i64
                 ])
