@@ -56,6 +56,15 @@ pub fn select_sql(t: &TableSchema) -> String {
     )
 }
 
+/// ` COLLATE BINARY` for a text key (byte order, as `RowId` orders
+/// text ids), nothing for an integer key.
+fn binary_collation(t: &TableSchema) -> &'static str {
+    match t.key_type {
+        KeyType::Text => " COLLATE BINARY",
+        KeyType::Integer => "",
+    }
+}
+
 /// Builds a [`Row`] from a result row of [`select_sql`].
 pub fn row_from(t: &TableSchema, r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let id = id_at(r, 0)?;
@@ -102,9 +111,12 @@ impl TableSql {
                 "{} WHERE \"{pk}\" IN (SELECT value FROM json_each(?1)) ORDER BY \"{pk}\"",
                 select_sql(t)
             ),
+            // Text keys in dbsync's order, byte by byte, whatever the
+            // column's collation (spec §2.2, `RowId`'s order).
             after: format!(
-                "{} WHERE \"{pk}\" > ?1 ORDER BY \"{pk}\" LIMIT ?2",
-                select_sql(t)
+                "{} WHERE \"{pk}\"{binary} > ?1 ORDER BY \"{pk}\"{binary} LIMIT ?2",
+                select_sql(t),
+                binary = binary_collation(t)
             ),
             exists: format!("SELECT 1 FROM \"{name}\" WHERE \"{pk}\" = ?1"),
             insert: format!(
@@ -194,11 +206,16 @@ impl<'a> Rows<'a> {
         limit: usize,
     ) -> rusqlite::Result<Vec<Row>> {
         let t = self.t;
+        // A text-keyed table starts below every key: at the empty text
+        // (an integer would be compared as text, `'0'`).
+        let lower = match (t.key_type, after) {
+            (KeyType::Text, RowId::Int(_)) => Sql::Text(String::new()),
+            (_, RowId::Int(n)) => Sql::Integer(n),
+            (_, RowId::Text(k)) => Sql::Text(k.as_str().to_string()),
+        };
         let mut stmt = conn.prepare_cached(&self.sql.after)?;
         let rows = stmt
-            .query_map(rusqlite::params![SqlId(after), limit as i64], |r| {
-                row_from(t, r)
-            })?
+            .query_map(rusqlite::params![lower, limit as i64], |r| row_from(t, r))?
             .collect();
         rows
     }
@@ -327,7 +344,12 @@ pub fn find(
 /// no key floor or sequence counts there (text keys are never fresh).
 pub fn max_key(conn: &Connection, t: &TableSchema) -> rusqlite::Result<RowId> {
     let largest: Option<SqlId> = conn.query_row(
-        &format!("SELECT max(\"{}\") FROM \"{}\"", t.primary_key, t.name),
+        &format!(
+            "SELECT max(\"{}\"{}) FROM \"{}\"",
+            t.primary_key,
+            binary_collation(t),
+            t.name
+        ),
         [],
         |r| r.get(0),
     )?;
@@ -356,4 +378,49 @@ fn max_integer_key(conn: &Connection, t: &TableSchema, max: Option<i64>) -> rusq
         .optional()?
         .flatten();
     Ok(max.unwrap_or(0).max(seq.unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dbsync_core::{Column, Direction};
+
+    fn tag_table() -> TableSchema {
+        TableSchema {
+            name: "tag".into(),
+            primary_key: "id".into(),
+            key_type: KeyType::Text,
+            columns: vec![Column {
+                name: "n".into(),
+                ty: ColumnType::Integer,
+                not_null: false,
+            }],
+            foreign_keys: vec![],
+            unique: vec![],
+            direction: Direction::Both,
+        }
+    }
+
+    #[test]
+    fn text_keys_page_in_byte_order_from_below_every_key_whatever_the_collation() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tag (id TEXT PRIMARY KEY COLLATE NOCASE, n INTEGER);
+             INSERT INTO tag VALUES ('a', 1), ('#b', 2), ('Z', 3), ('!c', 4), ('0', 5);",
+        )
+        .unwrap();
+        let t = tag_table();
+        let sql = TableSql::new(&t);
+        let rows = Rows { t: &t, sql: &sql };
+        let keys = |after: RowId, limit: usize| -> Vec<String> {
+            rows.after(&conn, after, limit)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id.as_text().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(keys(RowId::default(), 10), ["!c", "#b", "0", "Z", "a"]);
+        assert_eq!(keys(RowId::text("0").unwrap(), 10), ["Z", "a"]);
+        assert_eq!(max_key(&conn, &t).unwrap(), RowId::text("a").unwrap());
+    }
 }
