@@ -15,7 +15,7 @@ mod support {
     pub mod run;
     pub mod serving;
 }
-use support::app_rows::{conflicts, every_row, sync};
+use support::app_rows::{conflicts, every_row, sync, track_and_register};
 use support::run::{ok, BIN};
 use support::serving::serve;
 
@@ -136,16 +136,7 @@ fn app(db: &Path, sql: &str) {
 fn node(dir: &Path, name: &str, url: &str, rows: &str) -> std::path::PathBuf {
     let db = dir.join(name);
     app(&db, &format!("{CHINOOK}{rows}"));
-    let path = db.to_str().unwrap();
-    let tables = SYNCED.join(",");
-    let mut track = vec!["track", "--db", path, "--tables", &tables];
-    if !rows.is_empty() {
-        track.extend(["--existing-rows", "push"]);
-    }
-    ok(&track);
-    ok(&[
-        "register", "--db", path, "--server", url, "--token", "sesame",
-    ]);
+    track_and_register(&db, &SYNCED, !rows.is_empty(), url);
     db
 }
 

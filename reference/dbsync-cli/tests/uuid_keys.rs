@@ -17,7 +17,7 @@ mod support {
     pub mod run;
     pub mod serving;
 }
-use support::app_rows::{conflicts, every_row, sync};
+use support::app_rows::{conflicts, every_row, sync, track_and_register};
 use support::run::{dbsync, ok, BIN};
 use support::serving::serve;
 
@@ -94,16 +94,7 @@ fn app_db(dir: &Path, name: &str, script: &str) -> PathBuf {
 /// A node: the application's database, tracked unchanged and registered.
 fn node(dir: &Path, name: &str, url: &str, script: &str) -> PathBuf {
     let db = app_db(dir, name, script);
-    let path = db.to_str().unwrap();
-    let tables = SYNCED.join(",");
-    let mut track = vec!["track", "--db", path, "--tables", &tables];
-    if !script.is_empty() {
-        track.extend(["--existing-rows", "push"]);
-    }
-    ok(&track);
-    ok(&[
-        "register", "--db", path, "--server", url, "--token", "sesame",
-    ]);
+    track_and_register(&db, &SYNCED, !script.is_empty(), url);
     db
 }
 

@@ -51,3 +51,19 @@ pub fn sync(db: &Path) -> String {
 pub fn conflicts(db: &Path) -> String {
     ok(&["conflicts", "--db", db.to_str().unwrap(), "--json"])
 }
+
+/// `dbsync track` of `tables` in `db` (unchanged application tables; the
+/// rows it holds are pushed when `existing`), then `register` with the
+/// server at `url` under the tests' token (`sesame`).
+pub fn track_and_register(db: &Path, tables: &[&str], existing: bool, url: &str) {
+    let path = db.to_str().unwrap();
+    let tables = tables.join(",");
+    let mut track = vec!["track", "--db", path, "--tables", &tables];
+    if existing {
+        track.extend(["--existing-rows", "push"]);
+    }
+    ok(&track);
+    ok(&[
+        "register", "--db", path, "--server", url, "--token", "sesame",
+    ]);
+}
