@@ -306,6 +306,7 @@ impl ReadTx for PgTx<'_> {
     }
 
     fn rows(&mut self, table: &TableSchema, ids: &[RowId]) -> StoreResult<Vec<Row>> {
+        // Tables here are integer-keyed: a text id names no row of them.
         let ids: Vec<i64> = ids.iter().filter_map(|id| id.as_int()).collect();
         let sql = &self.store.table(&table.name)?.read_many;
         let found = self.query(sql, &[&ids])?;

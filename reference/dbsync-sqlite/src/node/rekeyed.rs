@@ -4,10 +4,10 @@
 
 use super::conflicts;
 use super::pending::table_ids_by_name;
-use super::reused::{move_row, now, row_exists, Children};
+use super::reused::{fresh_key_above, move_row, now, row_exists, Children};
 use super::state::reserve_keys;
 use super::Result;
-use crate::{rows, track, StoreError};
+use crate::{track, StoreError};
 use dbsync_core::merge::{ConflictEntry, ConflictKind, Rule};
 use dbsync_core::protocol::Rekey;
 use dbsync_core::RowId;
@@ -40,21 +40,18 @@ fn move_all(conn: &Connection, schema: &Schema, moves: &[Rekey]) -> Result<Vec<C
         if row_exists(conn, t, to)? {
             // A row inserted after the push was built holds the key: it
             // moves on first, above every key this answer hands out.
-            let top = rows::max_key(conn, t)?.max(RowId::Int(greatest_to(moves, &m.table)));
-            let fresh = top
-                .checked_next()
-                .ok_or_else(|| StoreError::Corrupt(format!("no fresh key left in {}", m.table)))?;
+            let fresh = fresh_key_above(conn, t, greatest_to(moves, &m.table))?;
             move_row(
                 conn,
                 schema,
                 &ids,
                 t,
                 (to, 0),
-                fresh,
+                RowId::Int(fresh),
                 Children::GetPendingUpdates,
             )?;
-            reserve_keys(conn, &t.name, fresh.as_int().unwrap_or(m.to))?;
-            entries.push(entry(&m.table, to, fresh));
+            reserve_keys(conn, &t.name, fresh)?;
+            entries.push(entry(&m.table, to, RowId::Int(fresh)));
         } else {
             // A row that held the key and is gone never reached the server
             // (the key is above all it held): it came and went (§3.2.1).

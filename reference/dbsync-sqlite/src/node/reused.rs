@@ -13,7 +13,7 @@ use super::pending::table_ids_by_name;
 use super::Result;
 use crate::sql_id::{id_at, SqlId};
 use crate::track::{self, command_code};
-use crate::{key_floor, rows};
+use crate::{key_floor, rows, StoreError};
 use dbsync_core::merge::{ConflictEntry, ConflictKind, Rule};
 use dbsync_core::RowId;
 use dbsync_core::{Command, Schema, TableSchema};
@@ -85,24 +85,18 @@ fn settle(conn: &Connection, schema: &Schema, marks: &[Mark]) -> Result<Vec<Conf
             )?;
             continue;
         }
-        // `max_key` counts the floor, which is at or above every key the
-        // table has held, pending records' included.
-        let Some(fresh) = rows::max_key(conn, t)?.checked_next() else {
-            continue;
-        };
+        let fresh = fresh_key_above(conn, t, 0)?;
         move_row(
             conn,
             schema,
             &ids,
             t,
             (mark.row_id, mark.seq),
-            fresh,
+            RowId::Int(fresh),
             Children::GetPendingUpdates,
         )?;
-        if let Some(n) = fresh.as_int() {
-            key_floor::raise_floor(conn, &t.name, n)?;
-        }
-        entries.push(moved_entry(mark, fresh));
+        key_floor::raise_floor(conn, &t.name, fresh)?;
+        entries.push(moved_entry(mark, RowId::Int(fresh)));
     }
     Ok(entries)
 }
@@ -116,6 +110,15 @@ fn later_marks_of_the_same_row(marks: &[Mark]) -> Vec<Option<i64>> {
         out[i] = next.insert((m.table.as_str(), m.row_id), m.seq);
     }
     out
+}
+
+/// A fresh key of the integer-keyed table `t`: one above its largest key
+/// and above `at_least`. `max_key` counts the floor, which is at or above
+/// every key the table has held, pending records' included.
+pub(super) fn fresh_key_above(conn: &Connection, t: &TableSchema, at_least: i64) -> Result<i64> {
+    let top = rows::max_key(conn, t)?.as_int().unwrap_or(0).max(at_least);
+    top.checked_add(1)
+        .ok_or_else(|| StoreError::Corrupt(format!("no fresh key left in {}", t.name)).into())
 }
 
 /// What a move does for a local child whose foreign key it rewrites.
