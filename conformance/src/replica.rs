@@ -94,8 +94,13 @@ pub fn record_pending(conn: &Connection, ops: &[Op], restores: &[Restore]) -> Re
             .map(|(id, _)| *id)
             .ok_or_else(|| format!("unknown table {:?}", op.table))?;
         conn.execute(
-            "INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES (?1, ?2, ?3)",
-            params![id, SqlId(op.row_id), command_code(op.command)],
+            "INSERT INTO dbsync_oplog (table_id, row_id, command, columns) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                id,
+                SqlId(op.row_id),
+                command_code(op.command),
+                dbsync_sqlite::changed_columns::to_sql(op.columns.as_ref())
+            ],
         )
         .map_err(|e| e.to_string())?;
         let restore = restores

@@ -129,7 +129,7 @@ impl World {
     /// After the quiet round: every node is settled and equals the server,
     /// table by table, row by row (invariant 1); nothing was lost
     /// (invariant 2).
-    pub fn check_final(&self) -> Result<(), Failure> {
+    pub fn check_final(&mut self) -> Result<(), Failure> {
         self.check_always()?;
         let on_server = self.server.rows()?;
         let latest = self

@@ -469,7 +469,7 @@ impl World {
             },
         )?;
         for note in notes {
-            self.note(n, note)?;
+            self.note(n, note, &rows)?;
         }
         Ok(())
     }

@@ -24,6 +24,7 @@
 //! from its SQLite connections (the `World` methods below), the adapter
 //! runner from rows read through the adapter and pushes seen by its proxy.
 
+use super::rowset::RowSet;
 use super::world::World;
 use super::Failure;
 use dbsync_core::merge::{ConflictEntry, Rule};
@@ -58,6 +59,11 @@ pub enum LastOp {
     Write {
         table: String,
         values: Logical,
+        /// The columns the node changed in its writes of the row that no
+        /// accepted push carried yet: only these must reach the server
+        /// with the node's values, since a merge may take the others'
+        /// values from the server (spec §12.4.4).
+        columns: BTreeSet<String>,
     },
     Delete {
         table: String,
@@ -199,12 +205,60 @@ impl Ledger {
         }
     }
 
-    /// Node `n`'s edit left `table`'s row with these (logical) values.
-    pub fn wrote(&mut self, n: usize, table: String, values: Logical) -> Result<(), Failure> {
+    /// Node `n`'s edit left `table`'s row with these (logical) values;
+    /// `before` are the row's values before the edit (`None`: inserted).
+    /// The columns it changed add to those of the node's earlier writes
+    /// of the row that no accepted push carried yet.
+    pub fn wrote(
+        &mut self,
+        n: usize,
+        table: String,
+        values: Logical,
+        before: Option<&Logical>,
+    ) -> Result<(), Failure> {
         let uid = uid_of(&values).ok_or_else(|| Failure::new("a row without uid"))?;
         self.inserted.insert(uid.clone());
-        self.last.insert((n, uid), LastOp::Write { table, values });
+        let mut columns: BTreeSet<String> = values
+            .iter()
+            .filter(|(c, v)| before.is_none_or(|b| b.get(*c) != Some(*v)))
+            .map(|(c, _)| c.clone())
+            .collect();
+        if let Some(LastOp::Write {
+            values: earlier,
+            columns: unsent,
+            ..
+        }) = self.last.get(&(n, uid.clone()))
+        {
+            if self.reached(n, &uid, earlier, unsent).is_none() {
+                columns.extend(unsent.iter().cloned());
+            }
+        }
+        let last = LastOp::Write {
+            table,
+            values,
+            columns,
+        };
+        self.last.insert((n, uid), last);
         Ok(())
+    }
+
+    /// The values of an accepted push of node `n` that carried row `uid`
+    /// with `values` in every one of `columns`, if one did.
+    fn reached(
+        &self,
+        n: usize,
+        uid: &str,
+        values: &Logical,
+        columns: &BTreeSet<String>,
+    ) -> Option<&Logical> {
+        self.accepted
+            .iter()
+            .filter(|k| k.0 == n)
+            .filter_map(|k| self.built.get(k))
+            .flatten()
+            .filter(|o| o.uid == uid)
+            .filter_map(|o| o.values.as_ref())
+            .find(|pushed| columns.iter().all(|c| pushed.get(c) == values.get(c)))
     }
 
     /// Node `n`'s edit deleted `table` row `id` (`server_had`: the server
@@ -363,7 +417,16 @@ impl Ledger {
     /// work they say it dropped is no longer a write that must reach the
     /// server (spec §12.4.2). A `node_wins` node never drops local work
     /// (§12.4.1): an entry saying it did is a failure, whatever its `lost`.
-    pub fn merged(&mut self, n: usize, conflicts: &[ConflictEntry]) -> Result<(), Failure> {
+    /// `uid_at` names a row of node `n` by its uid: an entry of a
+    /// column-level merge (spec §12.4.4) loses only some columns, not the
+    /// uid, and the node's work on the other columns still must reach the
+    /// server.
+    pub fn merged(
+        &mut self,
+        n: usize,
+        conflicts: &[ConflictEntry],
+        uid_at: impl Fn(&str, RowId) -> Option<String>,
+    ) -> Result<(), Failure> {
         for c in conflicts {
             if c.row_id.as_text().is_some() {
                 if let Some(Value::Text(uid)) = c.lost.as_ref().and_then(|l| l.get("uid")) {
@@ -382,6 +445,7 @@ impl Ledger {
                 )));
             }
             let Some(Value::Text(uid)) = c.lost.as_ref().and_then(|l| l.get("uid")) else {
+                self.lost_columns(n, c, &uid_at);
                 continue;
             };
             self.last.remove(&(n, uid.clone()));
@@ -392,15 +456,36 @@ impl Ledger {
         Ok(())
     }
 
+    /// A column-level entry `c` of node `n` lost the node's values of
+    /// some columns: they no longer need to reach the server.
+    fn lost_columns(
+        &mut self,
+        n: usize,
+        c: &ConflictEntry,
+        uid_at: &impl Fn(&str, RowId) -> Option<String>,
+    ) {
+        let Some(uid) = uid_at(&c.table, c.row_id) else {
+            return;
+        };
+        if let Some(LastOp::Write { columns, .. }) = self.last.get_mut(&(n, uid)) {
+            for lost in c.lost.iter().flat_map(|l| l.keys()) {
+                columns.remove(lost);
+            }
+        }
+    }
+
     /// Invariant 2 at the end: every node's last write reached the server
     /// (or its conflict log explains it: `explained(n, table, id)`), and
     /// every row inserted and never deleted is on the server exactly once
     /// (`on_server(uid)` counts it).
+    /// Returns how many last writes reached the server beside another
+    /// side's values of the row's other columns (spec §12.4.4).
     pub fn check(
         &self,
         explained: impl Fn(usize, &str, RowId) -> Result<bool, Failure>,
         on_server: impl Fn(&str) -> Result<i64, Failure>,
-    ) -> Result<(), Failure> {
+    ) -> Result<usize, Failure> {
+        let mut kept_beside = 0;
         let accepted: Vec<(usize, &LogicalOp)> = self
             .accepted
             .iter()
@@ -409,15 +494,28 @@ impl Ledger {
             .collect();
         for ((n, uid), last) in &self.last {
             match last {
-                LastOp::Write { table, values } => {
-                    let reached = accepted
-                        .iter()
-                        .any(|(m, o)| m == n && &o.uid == uid && o.values.as_ref() == Some(values));
-                    if !reached {
+                LastOp::Write {
+                    table,
+                    values,
+                    columns,
+                } => {
+                    if columns.is_empty() {
+                        continue;
+                    }
+                    let Some(pushed) = self.reached(*n, uid, values, columns) else {
                         return Err(Failure::new(format!(
-                            "node {n}'s last write of {table} row {uid} never reached the server: {}",
+                            "node {n}'s last write of {table} row {uid} never reached the server in its columns {}: {}",
+                            serde_json::to_string(columns).unwrap_or_default(),
                             serde_json::to_string(values).unwrap_or_default()
                         )));
+                    };
+                    // The push carried another side's value of a column
+                    // the node did not change: a merge kept both.
+                    if pushed
+                        .iter()
+                        .any(|(c, v)| !columns.contains(c) && values.get(c) != Some(v))
+                    {
+                        kept_beside += 1;
                     }
                 }
                 LastOp::Delete {
@@ -448,7 +546,7 @@ impl Ledger {
                 )));
             }
         }
-        Ok(())
+        Ok(kept_beside)
     }
 }
 
@@ -481,13 +579,15 @@ fn read_logical(
 
 impl World {
     /// Records what an edit of node `n` did, right after it committed.
-    pub fn note(&mut self, n: usize, note: Note) -> Result<(), Failure> {
+    /// `before`: node `n`'s rows before the edit.
+    pub fn note(&mut self, n: usize, note: Note, before: &RowSet) -> Result<(), Failure> {
         match note {
             Note::Write { table, id } => {
                 // A row written then deleted in the same edit is gone.
                 if let Some(values) = read_logical(&self.nodes[n].conn, &self.schema, &table, id)? {
+                    let earlier = before.logical(&self.schema, &table, id)?;
                     self.ledger.rewrote_key(n, &table, id);
-                    self.ledger.wrote(n, table, values)?;
+                    self.ledger.wrote(n, table, values, earlier.as_ref())?;
                 }
             }
             Note::Delete { table, id, uid } => {
@@ -510,7 +610,9 @@ impl World {
     /// conflict entries say, is no longer a write that must reach the
     /// server (spec §12.4.2).
     pub fn note_merged(&mut self, n: usize, report: &MergeReport) -> Result<(), Failure> {
-        self.ledger.merged(n, &report.conflicts)
+        let conn = &self.nodes[n].conn;
+        self.ledger
+            .merged(n, &report.conflicts, |t, id| uid_on(conn, t, id))
     }
 
     /// The server applied node `n`'s push (not a duplicate), moving the
@@ -526,8 +628,10 @@ impl World {
     /// Invariant 2 at the end: every node's last write reached the server
     /// (or the conflict log explains it), and every row inserted and never
     /// deleted is on the server exactly once.
-    pub fn check_nothing_lost(&self) -> Result<(), Failure> {
-        self.ledger.check(
+    /// Counts the last writes kept beside another side's columns
+    /// (`disjoint_columns_kept`, spec §12.4.4).
+    pub fn check_nothing_lost(&mut self) -> Result<(), Failure> {
+        let kept_beside = self.ledger.check(
             |n, table, id| {
                 Ok(node::conflicts(&self.nodes[n].conn)
                     .map_err(|e| Failure::new(e.to_string()))?
@@ -535,47 +639,14 @@ impl World {
                     .any(|c| explains_delete(&c.entry, table, id)))
             },
             |uid| Ok(self.server.rows_with_uid_anywhere(uid)? as i64),
-        )
+        )?;
+        for _ in 0..kept_beside {
+            self.stats.count("disjoint_columns_kept");
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A conflict entry of §12.8 dropping the node's update of `uid`.
-    fn taken(policy: &str, uid: &str) -> ConflictEntry {
-        serde_json::from_value(serde_json::json!({
-            "kind": "direct", "table": "t0", "row_id": 1, "remote_op": "u",
-            "remote_version": 7, "local_op": "u", "policy": policy,
-            "rule": "remote_update_taken", "lost": {"uid": uid, "a": 1},
-            "new_row_id": null, "related": null
-        }))
-        .expect("a §12.8 conflict entry")
-    }
-
-    fn wrote_once(ledger: &mut Ledger, n: usize) {
-        let values: Logical = [("uid".to_string(), Value::Text("r1".into()))].into();
-        ledger
-            .wrote(n, "t0".into(), values)
-            .expect("a row with a uid");
-    }
-
-    #[test]
-    fn a_node_wins_node_that_logs_a_dropped_update_fails_the_ledger() {
-        let mut ledger = Ledger::new([1]);
-        wrote_once(&mut ledger, 0);
-        let err = ledger.merged(0, &[taken("node_wins", "r1")]).unwrap_err();
-        assert!(err.to_string().contains("node_wins"), "{err}");
-    }
-
-    #[test]
-    fn a_server_wins_node_that_logs_a_dropped_update_ends_its_last_write() {
-        let mut ledger = Ledger::new([1]);
-        wrote_once(&mut ledger, 1);
-        ledger
-            .merged(1, &[taken("server_wins", "r1")])
-            .expect("a loss server_wins allows");
-        assert!(ledger.last.is_empty());
-    }
-}
+#[path = "ledger_tests.rs"]
+mod tests;

@@ -3,6 +3,7 @@
 
 use super::case::{PullFault, PushFault, Step};
 use super::checks::snapshot;
+use super::rowset::RowSet;
 use super::world::{World, NOW};
 use super::{failed, Failure};
 use dbsync_core::merge::{MergeError, UniqueCollision};
@@ -305,6 +306,7 @@ impl World {
             } else {
                 ("code", self.fresh(&format!("n{n}rename")))
             };
+            let before = RowSet::new(crate::replica::dump(&self.nodes[n].conn, &self.schema)?);
             self.nodes[n].conn.execute(
                 &format!("UPDATE \"{}\" SET \"{column}\" = ?2 WHERE id = ?1", c.table),
                 rusqlite::params![SqlId(holder), value],
@@ -315,6 +317,7 @@ impl World {
                     table: c.table.clone(),
                     id: holder,
                 },
+                &before,
             )?;
             renamed += 1;
         }

@@ -36,6 +36,19 @@ impl RowSet {
         self.tables.get(table)?.get(&id)
     }
 
+    /// A row's values in the ledger's logical form, or `None` when the
+    /// row is not here.
+    pub fn logical(
+        &self,
+        schema: &Schema,
+        table: &str,
+        id: RowId,
+    ) -> Result<Option<super::ledger::Logical>, super::Failure> {
+        self.get(table, id)
+            .map(|v| super::ledger::logical(schema, table, v, |t, i| self.uid(t, i)))
+            .transpose()
+    }
+
     /// The `uid` of a row (every generated table has one).
     pub fn uid(&self, table: &str, id: RowId) -> Option<String> {
         match self.get(table, id)?.get("uid") {

@@ -94,10 +94,14 @@ impl Run<'_> {
             logs.push(self.nodes[n].conflicts()?);
         }
         let server = &self.server;
-        self.ledger.check(
+        let kept_beside = self.ledger.check(
             |n, table, id| Ok(logs[n].iter().any(|c| explains_delete(c, table, id))),
             |uid| Ok(server.count_uid(uid) as i64),
-        )
+        )?;
+        for _ in 0..kept_beside {
+            self.stats.count("disjoint_columns_kept"); // §12.4.4
+        }
+        Ok(())
     }
 
     /// Leaves the server's tables empty for the next history (a server at

@@ -106,11 +106,12 @@ impl Run<'_> {
                 })
             },
         )?;
-        self.note(n, notes)
+        self.note(n, notes, &before)
     }
 
     /// Records what node `n`'s committed edit did, from its rows now.
-    fn note(&mut self, n: usize, notes: Vec<Note>) -> Result<(), Failure> {
+    /// `before`: the node's rows before the edit.
+    fn note(&mut self, n: usize, notes: Vec<Note>, before: &RowSet) -> Result<(), Failure> {
         if notes.is_empty() {
             return Ok(());
         }
@@ -122,8 +123,9 @@ impl Run<'_> {
                     if let Some(v) = after.get(&table, id) {
                         let values =
                             ledger::logical(&self.schema, &table, v, |t, i| after.uid(t, i))?;
+                        let earlier = before.logical(&self.schema, &table, id)?;
                         self.ledger.rewrote_key(n, &table, id);
-                        self.ledger.wrote(n, table, values)?;
+                        self.ledger.wrote(n, table, values, earlier.as_ref())?;
                     }
                 }
                 Note::Delete { table, id, uid } => {
@@ -359,7 +361,11 @@ impl Run<'_> {
             self.stats
                 .count(&format!("rule_{}", rule.as_str().unwrap_or("?")));
         }
-        self.ledger.merged(n, &entries)
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let rows = self.nodes[n].rows()?;
+        self.ledger.merged(n, &entries, |t, id| rows.uid(t, id))
     }
 
     /// For each collision, the local row holding the server row's unique
@@ -412,7 +418,7 @@ impl Run<'_> {
             )));
         }
         self.stats.count("collision_renamed");
-        self.note(n, notes)
+        self.note(n, notes, &rows)
     }
 
     /// Node `n` syncs (spec §11.7), resolving unique collisions as

@@ -175,6 +175,7 @@ fn random_divergent_histories_converge_and_lose_nothing() {
             "push_accepted_behind",
             "push_rekeyed",
             "text_key_one_row",
+            "disjoint_columns_kept",
             "own_version_recognised",
             "restart_server",
             "rule_local_insert_rekeyed",

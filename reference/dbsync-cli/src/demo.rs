@@ -68,7 +68,11 @@ pub fn describe(e: &ConflictEntry) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
-    format!("{row}: {what}  [{rule}, {}]", e.policy)
+    let lost = match &e.lost {
+        Some(values) => format!("; lost: {}", serde_json::json!(values)),
+        None => String::new(),
+    };
+    format!("{row}: {what}{lost}  [{rule}, {}]", e.policy)
 }
 
 fn sql(node: &Node, statements: &str) {

@@ -34,12 +34,14 @@ pub async fn status(out: Output, args: DbArgs) -> ExitCode {
             ));
         }
         lines.push(format!("tables {}", s.tables.join(", ")));
+        lines.push(format!("policy {}", s.policy));
         lines.push(format!("schema fingerprint {}", s.schema_fingerprint));
         lines.join("\n")
     })
 }
 
-/// The conflict log: every resolution the merges applied.
+/// The conflict log, most recent first: every resolution the merges
+/// applied.
 pub async fn conflicts(out: Output, args: DbArgs) -> ExitCode {
     let log = match database::open_tracked(&args.db) {
         Ok(node) => node.conflicts().await,
@@ -51,6 +53,7 @@ pub async fn conflicts(out: Output, args: DbArgs) -> ExitCode {
     };
     let entries: Vec<_> = log
         .iter()
+        .rev()
         .map(|c| json!({"id": c.id, "recorded_at": c.recorded_at, "version": c.version, "entry": c.entry}))
         .collect();
     out.done(json!(entries), || {
@@ -59,7 +62,13 @@ pub async fn conflicts(out: Output, args: DbArgs) -> ExitCode {
         }
         let lines: Vec<String> = log
             .iter()
-            .map(|c| crate::demo::describe(&c.entry))
+            .rev()
+            .map(|c| {
+                let at = c
+                    .version
+                    .map_or(String::new(), |v| format!(" at version {v}"));
+                format!("#{}{at}: {}", c.id, crate::demo::describe(&c.entry))
+            })
             .collect();
         lines.join("\n")
     })

@@ -12,6 +12,7 @@ mod output;
 mod procedures;
 mod progress;
 mod query;
+mod resolve;
 mod serve;
 mod store;
 mod track;
@@ -62,9 +63,9 @@ enum Command {
     /// Push the pending ops.
     Push(NodeArgs),
     /// Pull the server's new versions and merge them.
-    Pull(NodeArgs),
+    Pull(procedures::MergeArgs),
     /// Push; pull and push again when the server has moved on.
-    Sync(NodeArgs),
+    Sync(procedures::MergeArgs),
     /// Replace the synced tables with the server's snapshot. Refuses when
     /// that would discard local work nobody has pushed.
     Repair(procedures::RepairArgs),
@@ -72,8 +73,11 @@ enum Command {
     Query(query::QueryArgs),
     /// The node id, server, last version and pending ops.
     Status(DbArgs),
-    /// The conflict log: every resolution the merges applied.
+    /// The conflict log, most recent first: every resolution the merges applied.
     Conflicts(DbArgs),
+    /// Settle a unique collision a pull stopped on: rename the local row
+    /// holding the values, or drop it when the server never had it.
+    Resolve(resolve::ResolveArgs),
     /// List, revoke or purge the nodes a server registered.
     Nodes(nodes::NodesArgs),
     /// Drop history nobody needs: on a server, versions every live node holds; on a node, ops already pushed.
@@ -96,6 +100,7 @@ async fn run(out: Output, command: Command) -> ExitCode {
         Command::Query(a) => query::query(out, a).await,
         Command::Status(a) => inspect::status(out, a).await,
         Command::Conflicts(a) => inspect::conflicts(out, a).await,
+        Command::Resolve(a) => resolve::resolve(out, a).await,
         Command::Trim(a) => trim::trim(out, a).await,
         Command::Nodes(a) => nodes::run(out, a).await,
         Command::Demo => demo::run(out).await,

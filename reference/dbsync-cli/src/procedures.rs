@@ -5,6 +5,7 @@ use crate::args::{existing_db, NodeArgs, TimeoutArgs};
 use crate::database;
 use crate::existing;
 use crate::output::Output;
+use crate::resolve::{fail_merge, PolicyArg};
 use clap::Args;
 use dbsync_client::{CaCert, ClientError, Node, PushOutcome, RepairOptions};
 use serde_json::json;
@@ -40,8 +41,32 @@ pub struct RegisterArgs {
     /// system's root certificates; stored with the credentials.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// The resolution policy later pulls and syncs merge under, stored
+    /// in the database [default: node_wins, or the one stored before].
+    #[arg(long, value_enum)]
+    pub policy: Option<PolicyArg>,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
+}
+
+/// What `dbsync pull` and `dbsync sync` are given.
+#[derive(Args)]
+pub struct MergeArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// The resolution policy of this merge, instead of the one stored
+    /// with `register --policy` (node_wins when none was).
+    #[arg(long, value_enum)]
+    pub policy: Option<PolicyArg>,
+}
+
+/// [`open`], under the policy `args` names, if any.
+fn open_merging(out: Output, args: &MergeArgs) -> Result<Node, ClientError> {
+    let node = open(out, &args.node)?;
+    Ok(match args.policy {
+        Some(p) => node.with_policy(p.spec().policy()),
+        None => node,
+    })
 }
 
 /// Registers the database with a server and stores the credentials in it.
@@ -56,7 +81,11 @@ pub async fn register(out: Output, r: RegisterArgs) -> ExitCode {
         if let Some(ca) = ca {
             node = node.with_ca_cert(ca);
         }
-        node.register(&r.server, r.token.as_deref()).await
+        let resp = node.register(&r.server, r.token.as_deref()).await?;
+        if let Some(p) = r.policy {
+            node.store_policy(p.spec()).await?;
+        }
+        Ok::<_, ClientError>(resp)
     };
     match registered.await {
         Ok(resp) => out.done(
@@ -107,8 +136,8 @@ pub async fn push(out: Output, args: NodeArgs) -> ExitCode {
 }
 
 /// Pulls the server's new versions and merges them.
-pub async fn pull(out: Output, args: NodeArgs) -> ExitCode {
-    let pulled = match open(out, &args) {
+pub async fn pull(out: Output, args: MergeArgs) -> ExitCode {
+    let pulled = match open_merging(out, &args) {
         Ok(node) => node.pull().await,
         Err(e) => Err(e),
     };
@@ -124,13 +153,13 @@ pub async fn pull(out: Output, args: NodeArgs) -> ExitCode {
                 )
             },
         ),
-        Err(e) => out.fail(&e),
+        Err(e) => fail_merge(out, &e, &args.node.db),
     }
 }
 
 /// Pushes; pulls and pushes again when the server has moved on.
-pub async fn sync(out: Output, args: NodeArgs) -> ExitCode {
-    let synced = match open(out, &args) {
+pub async fn sync(out: Output, args: MergeArgs) -> ExitCode {
+    let synced = match open_merging(out, &args) {
         Ok(node) => node.sync().await,
         Err(e) => Err(e),
     };
@@ -148,7 +177,7 @@ pub async fn sync(out: Output, args: NodeArgs) -> ExitCode {
                 r.pushed_ops, r.pulls, r.merged_ops, r.conflicts, r.version
             ),
         ),
-        Err(e) => out.fail(&e),
+        Err(e) => fail_merge(out, &e, &args.node.db),
     }
 }
 

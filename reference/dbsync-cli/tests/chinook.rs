@@ -158,16 +158,17 @@ fn the_published_chinook_schema_syncs_unchanged_between_two_nodes_with_offline_c
     sync(&b);
     assert_eq!(rows_of(&b), rows_of(&a), "b pulled a's rows");
 
-    // Offline: both edit track 1; both add an artist, which SQLite gives
-    // key 4 on both nodes; a replaces its last invoice line, which SQLite
-    // gives the deleted line's key 3 again.
-    app(&a, "UPDATE Track SET UnitPrice = 1.29 WHERE TrackId = 1;
+    // Offline: both edit track 1, a its price and b its name, and both
+    // its composer; both add an artist, which SQLite gives key 4 on both
+    // nodes; a replaces its last invoice line, which SQLite gives the
+    // deleted line's key 3 again.
+    app(&a, "UPDATE Track SET UnitPrice = 1.29, Composer = 'AC/DC' WHERE TrackId = 1;
              INSERT INTO Artist (Name) VALUES ('Alanis Morissette');
              DELETE FROM InvoiceLine WHERE InvoiceLineId = 3;
              INSERT INTO InvoiceLine (InvoiceId, TrackId, UnitPrice, Quantity) VALUES (2, 2, 0.99, 2);");
     app(
         &b,
-        "UPDATE Track SET Name = 'For Those About To Rock' WHERE TrackId = 1;
+        "UPDATE Track SET Name = 'For Those About To Rock', Composer = 'Young' WHERE TrackId = 1;
              INSERT INTO Artist (Name) VALUES ('Alice In Chains');
              INSERT INTO Album (Title, ArtistId) VALUES ('Facelift', 4);",
     );
@@ -182,11 +183,23 @@ fn the_published_chinook_schema_syncs_unchanged_between_two_nodes_with_offline_c
     assert!(a_log.contains("reused_key_moved"), "{a_log}");
     let b_log = conflicts(&b);
     assert!(b_log.contains("local_insert_rekeyed"), "{b_log}");
-    assert!(b_log.contains("local_update_kept"), "{b_log}");
+    // Only the composer, which both changed, went to the policy
+    // (spec §12.4.4): b synced last with node_wins, and a's lost.
+    let kept: Vec<serde_json::Value> = serde_json::from_str::<Vec<serde_json::Value>>(&b_log)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e["entry"]["rule"] == "local_update_kept")
+        .collect();
+    assert_eq!(kept.len(), 1, "{b_log}");
+    assert_eq!(
+        kept[0]["entry"]["lost"],
+        serde_json::json!({"Composer": "AC/DC"})
+    );
     let joined = on_server.join("\n");
     for expected in [
-        // b synced last with node_wins: its whole row of track 1 won.
-        "Track: 1, 'For Those About To Rock', 1, 1, 1,",
+        // Each node's column survived: b's name, a's price; the composer
+        // both changed is b's.
+        "Track: 1, 'For Those About To Rock', 1, 1, 1, 'Young', 343719, 11170334, 1.29",
         "Artist: 4, 'Alanis Morissette'",
         "Artist: 5, 'Alice In Chains'",
         // b's album followed its artist to key 5.

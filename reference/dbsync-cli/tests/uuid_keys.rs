@@ -143,16 +143,18 @@ c.execute(\"INSERT INTO comment (task_id, body) VALUES ('{TASK_1}', 'from b')\")
     assert_eq!(rows_of(&a), on_server);
     assert_eq!(rows_of(&b), on_server);
     let b_log = conflicts(&b);
-    // b synced second: its task and its tag are each one row that both
-    // nodes wrote, decided by node_wins, never moved to another key.
+    // b synced second: its tag is one row that both nodes wrote, decided
+    // by node_wins, never moved to another key. The task's title (a) and
+    // done flag (b) are different columns: both kept, nothing logged
+    // (spec §12.4.4).
     assert!(b_log.contains("local_update_kept"), "{b_log}");
-    assert!(b_log.contains(TASK_1), "{b_log}");
+    assert!(!b_log.contains(TASK_1), "{b_log}");
     // Only the integer-keyed comment moved.
     assert_eq!(b_log.matches("local_insert_rekeyed").count(), 1, "{b_log}");
     let joined = on_server.join("\n");
     for expected in [
         format!(
-            "task: '{TASK_1}', 'b1f2c3d4-0000-4000-8000-000000000001', 1, 'Write the spec', 1,"
+            "task: '{TASK_1}', 'b1f2c3d4-0000-4000-8000-000000000001', 1, 'Write the spec, v2', 1,"
         ),
         "'urgent', 'orange'".to_string(),
         "comment: 2, '7a000000-0000-4000-8000-000000000001', 'from a'".to_string(),

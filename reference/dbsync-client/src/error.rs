@@ -117,6 +117,10 @@ pub enum ClientError {
     /// Nothing was merged; pulling again later is safe.
     #[error("a push sent earlier got no answer and may yet be applied with new keys: nothing was merged; sync again once the server answers")]
     PushUnsettled,
+    /// A unique collision's resolution cannot be applied (spec §12.2.4);
+    /// nothing was changed.
+    #[error("{0}")]
+    ResolutionRefused(String),
     /// The local database failed.
     #[error("local database: {0}")]
     Store(String),
@@ -124,7 +128,15 @@ pub enum ClientError {
 
 fn describe(c: &[UniqueCollision]) -> String {
     c.iter()
-        .map(|u| format!("{} row {} ({})", u.table, u.row_id, u.columns.join(", ")))
+        .map(|u| {
+            let values = serde_json::to_string(&u.values).expect("serializable");
+            format!(
+                "incoming {table} row {row} wants {values}, which local {table} row {holder} holds",
+                table = u.table,
+                row = u.row_id,
+                holder = u.holder_row_id,
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -150,6 +162,7 @@ impl ClientError {
             ClientError::RepairOwed => ErrorCode::RepairRequired,
             ClientError::UnpushedChanges(_) => ErrorCode::UnpushedChanges,
             ClientError::PushTooLarge { .. } => ErrorCode::PushTooLarge,
+            ClientError::ResolutionRefused(_) => ErrorCode::ResolutionRefused,
             ClientError::Protocol(_) | ClientError::Store(_) | ClientError::PushUnsettled => {
                 ErrorCode::InternalError
             }
@@ -172,6 +185,12 @@ impl From<dbsync_sqlite::node::NodeError> for ClientError {
                 ClientError::PushTooLarge { needed, budget }
             }
             NodeError::Store(s) => s.into(),
+            e @ (NodeError::NotSynced(_)
+            | NodeError::NoSuchRow { .. }
+            | NodeError::UnknownColumn { .. }
+            | NodeError::NothingToRename
+            | NodeError::ServerHasRow { .. }
+            | NodeError::ResolutionRefused { .. }) => ClientError::ResolutionRefused(e.to_string()),
             other => ClientError::Store(other.to_string()),
         }
     }

@@ -71,6 +71,7 @@ mod progress;
 mod pull;
 mod push;
 mod report;
+mod resolve;
 mod rounds;
 mod tls;
 pub mod transport;
@@ -90,12 +91,15 @@ pub use dbsync_core::protocol::{AppData, QueryResponse, RegisterResponse};
 pub use dbsync_core::{
     Command, Direction, ErrorCode, KeyType, Row, RowId, Schema, TableSpec, Value,
 };
-pub use dbsync_sqlite::node::{LocalWork, LoggedConflict, MergeReport, RepairReport};
+pub use dbsync_sqlite::node::{
+    LocalWork, LoggedConflict, MergeReport, RepairReport, Resolution, Resolved,
+};
 pub use dbsync_sqlite::{ExistingRows, ExistingRowsRefused};
 pub use error::ClientError;
 pub use node::Node;
 pub use options::{OpenOptions, RepairOptions};
 pub use progress::{Procedure, Progress, ProgressFn};
 pub use report::{PushOutcome, Status, SyncReport};
+pub use resolve::SpecPolicy;
 pub use tls::CaCert;
 pub use transport::Timeouts;

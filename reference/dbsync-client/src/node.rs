@@ -76,7 +76,8 @@ impl Node {
             existing_rows: options.existing_rows,
         };
         let schema = store::prepare_with(&mut conn, specs, &track)?;
-        Ok(Node::with_connection(conn, schema))
+        let policy = crate::resolve::stored_policy(&conn)?;
+        Ok(Node::with_connection(conn, schema).with_policy(policy.policy()))
     }
 
     /// Opens a database that is already tracked, with the tables it tracks
@@ -108,7 +109,8 @@ impl Node {
             })
             .collect();
         let schema = store::prepare(&mut conn, &specs)?;
-        Ok(Node::with_connection(conn, schema))
+        let policy = crate::resolve::stored_policy(&conn)?;
+        Ok(Node::with_connection(conn, schema).with_policy(policy.policy()))
     }
 
     fn with_connection(conn: Connection, schema: Schema) -> Node {
@@ -128,7 +130,8 @@ impl Node {
         }
     }
 
-    /// Replaces the resolution policy (default: node wins, spec §12.4.1).
+    /// Replaces the resolution policy for this handle (default: the one
+    /// stored with [`Node::store_policy`], else node wins, spec §12.4.1).
     ///
     #[doc = include_str!("../doc/with_policy.md")]
     pub fn with_policy(mut self, policy: Arc<dyn Policy + Send + Sync>) -> Node {
@@ -467,6 +470,7 @@ impl Node {
     #[doc = include_str!("../doc/status.md")]
     pub async fn status(&self) -> Result<Status, ClientError> {
         let fingerprint = self.fingerprint.clone();
+        let policy = self.policy.name().to_owned();
         self.with_db(move |c, schema| {
             let st = store::state(c)?;
             let pending = store::compressed_pending(c)?;
@@ -479,12 +483,14 @@ impl Node {
                 repair_owed: st.repair_owed,
                 schema_fingerprint: fingerprint,
                 tables: schema.tables.iter().map(|t| t.name.clone()).collect(),
+                policy,
             })
         })
         .await
     }
 
-    /// The conflict log, oldest first: every resolution a merge applied and
+    /// The conflict log, oldest first (`dbsync conflicts` shows it most
+    /// recent first): every resolution a merge applied and
     /// every piece of local work a repair discarded (spec §12.7, §13.5).
     /// The log only grows; an application reads it to show or undo what a
     /// policy decided.

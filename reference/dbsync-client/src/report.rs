@@ -60,4 +60,6 @@ pub struct Status {
     pub schema_fingerprint: String,
     /// The synced tables, by name.
     pub tables: Vec<String>,
+    /// The name of the policy merges resolve conflicts under (spec §12.4).
+    pub policy: String,
 }

@@ -90,6 +90,7 @@ fn setup(n: i64) -> (MemoryStore, MergeInput) {
         table: "item".into(),
         row_id: id.into(),
         command,
+        columns: None,
     };
     for id in (1..=n).filter(|id| id % 10 == 0) {
         pending.push(local(id, Command::Update));
@@ -142,6 +143,7 @@ fn setup(n: i64) -> (MemoryStore, MergeInput) {
             table: "item".into(),
             row_id: id.into(),
             command,
+            columns: None,
         });
         if command == Command::Update {
             rows.push(row(id, item(id, format!("r{id}"), 2)));

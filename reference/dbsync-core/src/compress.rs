@@ -15,6 +15,7 @@
 //! already ordered input, and both return rows in the order of their first
 //! op.
 
+use crate::column_union::ColumnUnion;
 use crate::error::ErrorCode;
 use crate::merge::hash::FxHashMap;
 use crate::protocol::op::{Command, Op, OplogRecord, VersionedOp};
@@ -135,24 +136,27 @@ pub fn compress_pending(records: &[OplogRecord]) -> Result<Vec<Op>, InvalidPendi
     // Per row: its index in `rows`, and its state (`None` once invalid).
     let mut index: FxHashMap<(&str, RowId), usize> =
         FxHashMap::with_capacity_and_hasher(sorted.len(), Default::default());
-    let mut rows: Vec<((&str, RowId), Option<PendingState>)> = Vec::new();
+    type PendingRow<'r> = ((&'r str, RowId), Option<PendingState>, ColumnUnion);
+    let mut rows: Vec<PendingRow> = Vec::new();
     for r in &sorted {
         let key = (r.table.as_str(), r.row_id);
         match index.get(&key) {
             None => {
                 index.insert(key, rows.len());
-                rows.push((key, Some(PendingState::start(r.command))));
+                let columns = ColumnUnion::start(r.command, r.columns.as_ref());
+                rows.push((key, Some(PendingState::start(r.command)), columns));
             }
             Some(&i) => {
-                let state = &mut rows[i].1;
+                let (_, state, columns) = &mut rows[i];
                 let text = r.row_id.as_text().is_some();
                 *state = state.and_then(|s| s.step(r.command, text));
+                columns.add(r.command, r.columns.as_ref());
             }
         }
     }
 
     let mut out = Vec::with_capacity(rows.len());
-    for ((table, row_id), state) in rows {
+    for ((table, row_id), state, columns) in rows {
         match state {
             Some(s) => {
                 if let Some(command) = s.result() {
@@ -160,6 +164,7 @@ pub fn compress_pending(records: &[OplogRecord]) -> Result<Vec<Op>, InvalidPendi
                         table: table.to_owned(),
                         row_id,
                         command,
+                        columns: columns.of(command),
                     });
                 }
             }
@@ -215,6 +220,7 @@ pub fn compress_pulled(ops: &[VersionedOp]) -> CompressedPull {
         first: Command,
         last: Command,
         version: u64,
+        columns: ColumnUnion,
     }
     let mut index: FxHashMap<(&str, RowId), usize> =
         FxHashMap::with_capacity_and_hasher(ops.len(), Default::default());
@@ -238,12 +244,14 @@ pub fn compress_pulled(ops: &[VersionedOp]) -> CompressedPull {
                     first: op.command,
                     last: op.command,
                     version: op.version,
+                    columns: ColumnUnion::start(op.command, op.columns.as_ref()),
                 });
             }
             Some(&i) => {
                 let acc = &mut rows[i];
                 acc.last = op.command;
                 acc.version = op.version;
+                acc.columns.add(op.command, op.columns.as_ref());
             }
         }
     }
@@ -255,6 +263,7 @@ pub fn compress_pulled(ops: &[VersionedOp]) -> CompressedPull {
                 table: acc.key.0.to_owned(),
                 row_id: acc.key.1,
                 command,
+                columns: acc.columns.of(command),
             })
         })
         .collect();
@@ -291,6 +300,7 @@ mod tests {
                 row_id: 7.into(),
                 command: *c,
                 version: None,
+                columns: None,
             })
             .collect()
     }
@@ -308,6 +318,7 @@ mod tests {
                 table: "t".into(),
                 row_id: 7.into(),
                 command: *c,
+                columns: None,
             })
             .collect();
         compress_pulled(&ops)
@@ -417,6 +428,7 @@ mod tests {
                 row_id: RowId::Int(*id),
                 command: *c,
                 version: None,
+                columns: None,
             })
             .collect();
         let ops = compress_pending(&recs).unwrap();
@@ -478,12 +490,14 @@ mod tests {
                 table: "t".into(),
                 row_id: 1.into(),
                 command: I,
+                columns: None,
             },
             VersionedOp {
                 version: 5,
                 table: "t".into(),
                 row_id: 1.into(),
                 command: U,
+                columns: None,
             },
         ];
         let kept = without_versions(ops, &HashSet::from([4]));

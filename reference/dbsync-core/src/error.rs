@@ -102,6 +102,9 @@ error_codes! {
     RepairRequired = "repair_required", 410, true;
     /// (local) Pulled rows hold unique values of other local rows.
     UniqueCollision = "unique_collision", 0, false;
+    /// (local) A unique collision's resolution cannot be applied; nothing
+    /// was changed (spec §12.2.4).
+    ResolutionRefused = "resolution_refused", 0, false;
     /// (local) Pending ops of one row form a sequence no rule allows.
     InvalidPendingSequence = "invalid_pending_sequence", 0, false;
     /// (local) The node has no credentials yet.

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+mod column_union;
 pub mod compress;
 pub mod error;
 pub mod merge;
@@ -35,7 +36,7 @@ pub use error::ErrorCode;
 pub use merge::{plan, LocalView, MergeError, MergeInput, NodeWins, Plan, Policy, ServerWins};
 pub use model::MemoryStore;
 
-pub use protocol::op::{Command, Op, OplogRecord, VersionedOp};
+pub use protocol::op::{ChangedColumns, Command, Op, OplogRecord, VersionedOp};
 pub use protocol::row_id::RowId;
 pub use protocol::value::{Row, Value};
 pub use schema::{

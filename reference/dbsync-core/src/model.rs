@@ -12,7 +12,7 @@ use crate::merge::hash::{FxHashMap, IdHashMap};
 use crate::merge::{
     self, Action, LocalView, MergeError, MergeInput, Plan, Policy, Restore, ViewError,
 };
-use crate::protocol::op::{Command, Op, OplogRecord, VersionedOp};
+use crate::protocol::op::{ChangedColumns, Command, Op, OplogRecord, VersionedOp};
 use crate::protocol::row_id::RowId;
 use crate::protocol::value::{Row, Value, Values};
 use crate::schema::{Schema, TableSchema};
@@ -433,6 +433,18 @@ impl MemoryStore {
     /// Records a pending op without touching the rows (for setting up a
     /// state).
     pub fn record(&mut self, table: &str, row_id: RowId, command: Command) {
+        self.record_columns(table, row_id, command, None);
+    }
+
+    /// Records a pending op that names its changed columns (spec §3.1.1)
+    /// when `columns` is some.
+    pub fn record_columns(
+        &mut self,
+        table: &str,
+        row_id: RowId,
+        command: Command,
+        columns: Option<ChangedColumns>,
+    ) {
         let order = self.next_order;
         self.next_order += 1;
         self.pending.insert(
@@ -443,6 +455,7 @@ impl MemoryStore {
                 row_id,
                 command,
                 version: None,
+                columns,
             },
         );
         self.pending_rows
@@ -583,8 +596,19 @@ impl MemoryStore {
         }
         self.check_unique(table, id, &values)?;
         self.check_parents(table, id, &values)?;
+        let old = self
+            .table(table)?
+            .rows
+            .get(&id)
+            .cloned()
+            .unwrap_or_default();
+        let changed: ChangedColumns = values
+            .iter()
+            .filter(|(c, v)| old.get(*c) != Some(*v))
+            .map(|(c, _)| c.clone())
+            .collect();
         self.table_mut(table)?.put(id, values);
-        self.record(table, id, Command::Update);
+        self.record_columns(table, id, Command::Update, Some(changed));
         Ok(())
     }
 
@@ -747,10 +771,11 @@ impl MemoryStore {
                 table,
                 row_id,
                 command,
+                columns,
             } => {
                 self.table(table)?;
                 self.drop_pending(table, *row_id);
-                self.record(table, *row_id, *command);
+                self.record_columns(table, *row_id, *command, columns.clone());
             }
             Action::Restore {
                 table,

@@ -101,6 +101,7 @@ mod tests {
             table: table.into(),
             row_id: row_id.into(),
             command,
+            columns: None,
         }
     }
 

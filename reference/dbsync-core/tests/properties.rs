@@ -242,19 +242,19 @@ proptest! {
     ) {
         let cmd = |c: u8| [Command::Insert, Command::Update, Command::Delete][c as usize];
         let mut recs: Vec<OplogRecord> = seq.iter().enumerate().map(|(i, (row, c))| OplogRecord {
-            order: i as u64, table: "t".into(), row_id: RowId::Int(*row), command: cmd(*c), version: None,
+            order: i as u64, table: "t".into(), row_id: RowId::Int(*row), command: cmd(*c), version: None, columns: None,
         }).collect();
         if shuffle { recs.reverse(); }
         if let Ok(ops) = compress_pending(&recs) {
             let rows: BTreeSet<RowId> = ops.iter().map(|o| o.row_id).collect();
             prop_assert_eq!(rows.len(), ops.len());
             let again: Vec<OplogRecord> = ops.iter().enumerate().map(|(i, o)| OplogRecord {
-                order: i as u64, table: o.table.clone(), row_id: o.row_id, command: o.command, version: None,
+                order: i as u64, table: o.table.clone(), row_id: o.row_id, command: o.command, version: None, columns: o.columns.clone(),
             }).collect();
             prop_assert_eq!(compress_pending(&again).unwrap(), ops);
         }
         let pulled: Vec<VersionedOp> = seq.iter().enumerate().map(|(i, (row, c))| VersionedOp {
-            version: i as u64, table: "t".into(), row_id: RowId::Int(*row), command: cmd(*c),
+            version: i as u64, table: "t".into(), row_id: RowId::Int(*row), command: cmd(*c), columns: None,
         }).collect();
         let once = compress_pulled(&pulled);
         let rows: BTreeSet<RowId> = once.ops.iter().map(|o| o.row_id).collect();
@@ -309,7 +309,7 @@ proptest! {
         let history = server.pending_records();
         let n = history.len().max(1);
         let ops: Vec<VersionedOp> = history.iter().enumerate().map(|(i, r)| VersionedOp {
-            version: 2 + (i * versions / n) as u64, table: r.table.clone(), row_id: r.row_id, command: r.command,
+            version: 2 + (i * versions / n) as u64, table: r.table.clone(), row_id: r.row_id, command: r.command, columns: None,
         }).collect();
         server.mark_pushed(ops.last().map_or(1, |o| o.version));
         let pending = node.pending_ops().unwrap();
@@ -362,9 +362,9 @@ proptest! {
         let mut store = MemoryStore::new(schema());
         let _ = store.load(local.into_iter().map(row));
         let input = MergeInput {
-            pulled: pulled.into_iter().map(|(t, id, c, v)| VersionedOp { version: v, table: tables[t].into(), row_id: id.into(), command: cmd(c) }).collect(),
+            pulled: pulled.into_iter().map(|(t, id, c, v)| VersionedOp { version: v, table: tables[t].into(), row_id: id.into(), command: cmd(c), columns: None }).collect(),
             rows: rows.into_iter().map(row).collect(),
-            pending: pending.into_iter().map(|(t, id, c)| Op { table: tables[t].into(), row_id: id.into(), command: cmd(c) }).collect(),
+            pending: pending.into_iter().map(|(t, id, c)| Op { table: tables[t].into(), row_id: id.into(), command: cmd(c), columns: None }).collect(),
             restores: restores.into_iter().map(|(t, id, changed)| Restore { table: tables[t].into(), row_id: id.into(), changed }).collect(),
             remote_max_ids: BTreeMap::new(),
             target_version: Some(9),

@@ -532,6 +532,7 @@ pub fn run_case(case: &MergeCase) {
             table: r.table.clone(),
             row_id: r.row_id,
             command: r.command,
+            columns: None,
         })
         .collect();
     let pending = node
@@ -562,6 +563,7 @@ pub fn run_case(case: &MergeCase) {
                     row_id: RowId::Int(i64::from(id % 10) + 1),
                     command: [Command::Insert, Command::Update, Command::Delete]
                         [command as usize % 3],
+                    columns: None,
                 });
             }
             Perturb::ExtraRow { table, id, vals } => {

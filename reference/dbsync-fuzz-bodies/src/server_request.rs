@@ -317,6 +317,7 @@ fn setup() -> Harness {
         table: table.into(),
         row_id: row_id.into(),
         command,
+        columns: None,
     };
     let pushes = [
         (

@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS dbsync_oplog (
     command smallint NOT NULL,
     version bigint
 );
+-- The changed columns of a `u` (spec §3.1.1), a JSON array of names;
+-- NULL: any column. Added to databases made before it.
+ALTER TABLE dbsync_oplog ADD COLUMN IF NOT EXISTS columns text;
 CREATE INDEX IF NOT EXISTS dbsync_oplog_by_version ON dbsync_oplog (version, seq);
 CREATE INDEX IF NOT EXISTS dbsync_oplog_unsealed ON dbsync_oplog (seq) WHERE version IS NULL;
 CREATE TABLE IF NOT EXISTS dbsync_state (
@@ -101,7 +104,10 @@ BEGIN
     INSERT INTO dbsync_oplog (table_id, row_id, command)
       VALUES ({table_id}, OLD."{pk}", 3), ({table_id}, NEW."{pk}", 1);
   ELSE
-    INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES ({table_id}, NEW."{pk}", 2);
+    INSERT INTO dbsync_oplog (table_id, row_id, command, columns) VALUES ({table_id}, NEW."{pk}", 2,
+      (SELECT '[' || coalesce(string_agg(to_json(n.key)::text, ',' ORDER BY n.key COLLATE "C"), '') || ']'
+         FROM jsonb_each(to_jsonb(NEW)) AS n
+        WHERE n.key <> '{pk}' AND n.value IS DISTINCT FROM to_jsonb(OLD) -> n.key));
   END IF;
   RETURN NULL;
 END $$;

@@ -6,7 +6,7 @@ use crate::types::Param;
 use crate::PgStore;
 use dbsync_core::auth::Secret;
 use dbsync_core::protocol::VersionInfo;
-use dbsync_core::{Command, Op, Row, RowId, TableSchema, Value, VersionedOp};
+use dbsync_core::{ChangedColumns, Command, Op, Row, RowId, TableSchema, Value, VersionedOp};
 use dbsync_engine::store::{
     NewNode, NodeCounts, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, RowWriteError,
     StoreFault, StoreResult, WriteTx,
@@ -279,7 +279,7 @@ impl ReadTx for PgTx<'_> {
             limit as i64,
         );
         let rows = self.query(
-            "SELECT seq, version, table_id, row_id, command FROM dbsync_oplog \
+            "SELECT seq, version, table_id, row_id, command, columns FROM dbsync_oplog \
              WHERE version > $1 AND version <= $2 AND (version, seq) > ($3, $4) \
              ORDER BY version, seq LIMIT $5",
             &[&b, &t, &av, &aseq, &n],
@@ -380,6 +380,12 @@ impl ReadTx for PgTx<'_> {
     }
 }
 
+/// The changed columns (spec §3.1.1) of `dbsync_oplog.columns`: a JSON
+/// array of names, or NULL for an op that names none.
+fn changed_columns(text: Option<String>) -> Result<Option<ChangedColumns>, serde_json::Error> {
+    text.map(|t| serde_json::from_str(&t)).transpose()
+}
+
 impl PgTx<'_> {
     fn positioned(&self, r: &tokio_postgres::Row) -> StoreResult<PositionedOp> {
         let corrupt = || StoreFault("an oplog record is corrupt".into());
@@ -400,6 +406,7 @@ impl PgTx<'_> {
                 table: table.clone(),
                 row_id: RowId::Int(r.get(3)),
                 command,
+                columns: changed_columns(r.get(5)).map_err(|_| corrupt())?,
             },
         })
     }
@@ -543,13 +550,21 @@ impl WriteTx for PgTx<'_> {
             .map(|o| int_id(o.row_id))
             .collect::<Result<_, _>>()?;
         let commands: Vec<i16> = ops.iter().map(|o| command_code(o.command)).collect();
+        let columns: Vec<Option<String>> = ops
+            .iter()
+            .map(|o| {
+                o.columns
+                    .as_ref()
+                    .map(|c| serde_json::to_string(c).expect("names serialize"))
+            })
+            .collect();
         let v = info.version as i64;
         // One statement for the whole version, in the order of `ops`.
         self.execute(
-            "INSERT INTO dbsync_oplog (table_id, row_id, command, version) \
-             SELECT t, r, c, $4 FROM unnest($1::int4[], $2::int8[], $3::int2[]) \
-             WITH ORDINALITY AS o(t, r, c, n) ORDER BY n",
-            &[&table_ids, &row_ids, &commands, &v],
+            "INSERT INTO dbsync_oplog (table_id, row_id, command, version, columns) \
+             SELECT t, r, c, $4, k FROM unnest($1::int4[], $2::int8[], $3::int2[], $5::text[]) \
+             WITH ORDINALITY AS o(t, r, c, k, n) ORDER BY n",
+            &[&table_ids, &row_ids, &commands, &v, &columns],
         )?;
         let node = info.node_id.map(|n| n as i64);
         self.execute(

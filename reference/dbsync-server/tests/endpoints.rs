@@ -207,7 +207,8 @@ async fn a_pull_after_another_nodes_push_brings_its_ops_its_rows_and_their_paren
             version: 2,
             table: "person".into(),
             row_id: RowId::Int(1),
-            command: Command::Insert
+            command: Command::Insert,
+            columns: None
         }]
     );
     let mut rows = page.rows.clone();

@@ -53,6 +53,7 @@ fn staged(rows: &[Row]) -> StagedPull {
                 table: "item".into(),
                 row_id: r.id,
                 command: Command::Insert,
+                columns: None,
             })
             .collect(),
         rows.to_vec(),

@@ -10,6 +10,7 @@
 //! - [`oplog`]: reading and marking the captured ops;
 //! - [`node`] and [`server`]: the two sides of the protocol.
 
+pub mod changed_columns;
 pub mod existing;
 pub mod fit;
 pub mod introspect;

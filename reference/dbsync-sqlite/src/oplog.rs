@@ -72,7 +72,7 @@ pub fn all(conn: &Connection) -> Result<Vec<OplogRecord>, StoreError> {
 fn records(conn: &Connection, filter: &str, limit: &str) -> Result<Vec<OplogRecord>, StoreError> {
     let names: HashMap<i64, String> = table_ids(conn)?.into_iter().collect();
     let mut stmt = conn.prepare(&format!(
-        "SELECT seq, table_id, row_id, command, version FROM dbsync_oplog {filter} ORDER BY seq {limit}"
+        "SELECT seq, table_id, row_id, command, version, columns FROM dbsync_oplog {filter} ORDER BY seq {limit}"
     ))?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
@@ -89,6 +89,7 @@ fn records(conn: &Connection, filter: &str, limit: &str) -> Result<Vec<OplogReco
             table: table.clone(),
             row_id,
             command,
+            columns: crate::changed_columns::from_sql(r.get(5)?)?,
             version: version.map(|v| v as u64),
         });
     }

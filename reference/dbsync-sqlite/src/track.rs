@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS dbsync_oplog (
     table_id INTEGER NOT NULL,
     row_id NOT NULL,
     command INTEGER NOT NULL,
-    version INTEGER
+    version INTEGER,
+    columns TEXT
 );
 CREATE TABLE IF NOT EXISTS dbsync_state (
     key TEXT PRIMARY KEY,
@@ -81,6 +82,7 @@ CREATE TABLE IF NOT EXISTS dbsync_reused_keys (
 /// Creates dbsync's tables if they are missing.
 pub fn ensure_meta(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(META_SQL)?;
+    crate::changed_columns::add_to_oplog(conn)?;
     crate::untyped_ids::retype_row_ids(conn, "dbsync_oplog", &retyped(META_SQL, "dbsync_oplog"))?;
     Ok(())
 }
@@ -151,11 +153,17 @@ fn capture_triggers(table_id: i64, t: &TableSchema, reuse: KeyReuse) -> Vec<(Str
     };
     // A written row whose value its column cannot carry is refused first
     // (spec §3.4.2).
-    let checked = |code: i64| match crate::fit::check_statement(t, "NEW") {
-        Some(check) => format!("{check} {}", record("NEW", code)),
-        None => record("NEW", code),
+    let checked = |record: String| match crate::fit::check_statement(t, "NEW") {
+        Some(check) => format!("{check} {record}"),
+        None => record,
     };
-    let inserted = crate::key_floor::insert_trigger_body(table_id, t, reuse, &checked(i));
+    // An update records the columns it changed (spec §3.1.1).
+    let updated = format!(
+        "INSERT INTO dbsync_oplog (table_id, row_id, command, columns) VALUES ({table_id}, NEW.\"{pk}\", {u}, {});",
+        crate::changed_columns::trigger_expr(t)
+    );
+    let inserted =
+        crate::key_floor::insert_trigger_body(table_id, t, reuse, &checked(record("NEW", i)));
     vec![
         (
             ins.clone(),
@@ -163,7 +171,7 @@ fn capture_triggers(table_id: i64, t: &TableSchema, reuse: KeyReuse) -> Vec<(Str
         ),
         (
             upd.clone(),
-            format!("CREATE TRIGGER \"{upd}\" AFTER UPDATE ON \"{name}\" BEGIN {} END", checked(u)),
+            format!("CREATE TRIGGER \"{upd}\" AFTER UPDATE ON \"{name}\" BEGIN {} END", checked(updated)),
         ),
         (
             rekey.clone(),

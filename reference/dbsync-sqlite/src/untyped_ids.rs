@@ -32,13 +32,22 @@ pub fn retype_row_ids(conn: &Connection, table: &str, create: &str) -> rusqlite:
             rusqlite::Error::SqliteFailure(..) => Ok(None),
             e => Err(e),
         })?;
+    // The old table may lack columns added since (they take their
+    // default): copy the ones it has, by name.
+    let copied = conn
+        .prepare(&format!(
+            "SELECT '\"' || name || '\"' FROM pragma_table_info('{table}')"
+        ))?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .join(", ");
     // Legacy renaming leaves the capture triggers' `INSERT INTO
     // dbsync_oplog` as written: they name the rebuilt table afterwards.
     conn.execute_batch(&format!(
         "SAVEPOINT dbsync_retype;
          PRAGMA legacy_alter_table = ON;
          {create};
-         INSERT INTO {table}_retyped SELECT * FROM {table};
+         INSERT INTO {table}_retyped ({copied}) SELECT {copied} FROM {table};
          DROP TABLE {table};
          ALTER TABLE {table}_retyped RENAME TO {table};
          PRAGMA legacy_alter_table = OFF;"

@@ -9,6 +9,7 @@ use super::state::{Fate, PendingAfter, Planner};
 use crate::protocol::op::Command;
 use crate::protocol::row_id::RowId;
 use crate::protocol::value::Values;
+use std::borrow::Cow;
 
 impl Planner<'_> {
     /// The plan, whose inserts and updates have empty values yet: with
@@ -53,11 +54,23 @@ impl Planner<'_> {
         }
         for &i in &puts {
             let s = &self.slots[i];
-            let Fate::Put { row, exists, .. } = s.fate else {
+            let Fate::Put {
+                row,
+                exists,
+                ref values,
+            } = s.fate
+            else {
                 continue;
             };
-            fills.push((actions.len(), row));
-            let values = Values::new();
+            // A row merged column by column (spec §12.4.4) carries its own
+            // values; the others are filled from the pulled row.
+            let values = match values {
+                Cow::Owned(merged) => merged.clone(),
+                Cow::Borrowed(_) => {
+                    fills.push((actions.len(), row));
+                    Values::new()
+                }
+            };
             let (t, row_id) = s.key;
             let swap = s.swap;
             let table = name(&self, t);
@@ -99,12 +112,14 @@ impl Planner<'_> {
                     table: table(),
                     row_id: s.key.1,
                     command,
+                    columns: s.columns_after.clone(),
                 }),
                 PendingAfter::Same if s.cascaded && s.began_with().is_none() && s.kept() => actions
                     .push(Action::SetPending {
                         table: table(),
                         row_id: s.key.1,
                         command: Command::Update,
+                        columns: None,
                     }),
                 _ => {}
             }

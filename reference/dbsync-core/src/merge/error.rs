@@ -4,11 +4,12 @@
 use super::view::ViewError;
 use crate::error::ErrorCode;
 use crate::protocol::row_id::RowId;
+use crate::protocol::value::Values;
 use serde::{Deserialize, Serialize};
 
 /// A pulled row would hold unique values another local row keeps
 /// (spec §12.2.3).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UniqueCollision {
     /// The table of the row the merge would write.
@@ -17,6 +18,11 @@ pub struct UniqueCollision {
     pub row_id: RowId,
     /// The columns of the unique constraint, as the schema lists them.
     pub columns: Vec<String>,
+    /// Each of `columns` with the value both rows hold.
+    pub values: Values,
+    /// The row holding the values: the local holder by its key as the
+    /// node's database has it, or the other written row of a pair.
+    pub holder_row_id: RowId,
 }
 
 /// A merge that cannot be planned: one variant per rule of spec §12.

@@ -150,6 +150,9 @@ impl Planner<'_> {
             })?;
         let rows = self.rows;
         let remote_values = self.message.get(&(t, id)).map(|&r| &rows[r].values);
+        if let (Some(sets), Some(values)) = (self.column_sets(i, remote), remote_values) {
+            return self.merge_columns(i, sets, local, values);
+        }
         let as_seen = if remote == Command::Delete {
             Command::Delete
         } else {
@@ -161,6 +164,7 @@ impl Planner<'_> {
             remote: as_seen,
             remote_values,
             local_values: &local,
+            columns: None,
         });
         let local_op = self.slots[i].began_with();
         let restore = self.slots[i].restore.is_some();

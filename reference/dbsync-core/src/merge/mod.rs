@@ -21,6 +21,7 @@
 
 mod catalog;
 mod closure;
+mod columns;
 mod dependency;
 mod emit;
 mod error;
@@ -120,6 +121,7 @@ impl MergeInput {
                 table: table.to_owned(),
                 row_id,
                 command: Command::Delete,
+                columns: None,
             })
             .collect();
         extra.sort_by(|a, b| (a.version, &a.table, a.row_id).cmp(&(b.version, &b.table, b.row_id)));

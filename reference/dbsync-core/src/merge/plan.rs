@@ -1,7 +1,7 @@
 //! The output of merge planning (spec §12.6, §12.7): the ordered store
 //! actions and the conflict-log entries.
 
-use crate::protocol::op::Command;
+use crate::protocol::op::{ChangedColumns, Command};
 use crate::protocol::row_id::RowId;
 use crate::protocol::value::Values;
 use serde::{Deserialize, Serialize};
@@ -70,6 +70,9 @@ pub enum Action {
         row_id: RowId,
         /// The one pending op left: `u` or `d`.
         command: Command,
+        /// For a `u`: the columns it changed, when known (spec §3.1.1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        columns: Option<ChangedColumns>,
     },
     /// Replace the row's pending ops by one pending `i` that is a restore
     /// (spec §12.3.5): the row the server deleted comes back under its own

@@ -4,7 +4,7 @@
 //! or delete against a local update (per row), and dependency conflicts
 //! (per merge). Every other resolution is fixed by the spec.
 
-use crate::protocol::op::Command;
+use crate::protocol::op::{ChangedColumns, Command};
 use crate::protocol::row_id::RowId;
 use crate::protocol::value::Values;
 
@@ -31,6 +31,11 @@ pub struct DirectConflict<'a> {
     pub remote_values: Option<&'a Values>,
     /// The node's current values.
     pub local_values: &'a Values,
+    /// When both sides named the columns they changed (spec §12.4.4):
+    /// the columns both changed to different values, the only ones the
+    /// decision is about; every other column keeps the side that changed
+    /// it. `None`: the decision is about the whole row.
+    pub columns: Option<&'a ChangedColumns>,
 }
 
 /// A conflict resolution policy (spec §12.4).

@@ -9,10 +9,11 @@ use super::plan::{ConflictEntry, ConflictKind, RowRef, Rule};
 use super::policy::Policy;
 use super::view::LocalView;
 use super::MergeInput;
-use crate::protocol::op::Command;
+use crate::protocol::op::{ChangedColumns, Command};
 use crate::protocol::row_id::RowId;
 use crate::protocol::value::{Row, Values};
 use crate::schema::{KeyType, Schema};
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 
 /// What the plan does to a row.
@@ -24,9 +25,11 @@ pub(crate) enum Fate<'a> {
     Keep,
     /// The row ends with these values; `exists` says whether a local row
     /// is at this key when the plan starts (after rekeys).
-    /// `row` is the index of the pulled row in the merge's input.
+    /// `row` is the index of the pulled row in the merge's input; the
+    /// values are its own, or (owned) the local row with some of its
+    /// columns taken from it (spec §12.4.4).
     Put {
-        values: &'a Values,
+        values: Cow<'a, Values>,
         row: usize,
         exists: bool,
     },
@@ -47,6 +50,13 @@ pub(crate) struct Slot<'a> {
     pub key: Key,
     /// The compressed remote op and its version.
     pub remote: Option<(Command, u64)>,
+    /// The columns the remote `u` changed, when it names them.
+    pub remote_columns: Option<&'a ChangedColumns>,
+    /// The columns the pending `u` changed, when it names them.
+    pub pending_columns: Option<&'a ChangedColumns>,
+    /// The columns of the pending `u` the plan sets (`PendingAfter::Set`),
+    /// when it names them.
+    pub columns_after: Option<ChangedColumns>,
     /// The compressed pending op when planning started (for a slot made by
     /// a rekey: the moved row's `i`). A restore (spec §12.3.5) is here as
     /// the op it stands for: `u` when changed, none when unchanged.
@@ -73,6 +83,9 @@ impl Slot<'_> {
         Slot {
             key,
             remote: None,
+            remote_columns: None,
+            pending_columns: None,
+            columns_after: None,
             pending: None,
             restore: None,
             fate: Fate::Untouched,
@@ -211,6 +224,7 @@ impl<'a> Planner<'a> {
                 });
             }
             p.slots[i].pending = Some(op.command);
+            p.slots[i].pending_columns = op.columns.as_ref();
             p.see(t, op.row_id);
         }
         // A restore takes part as the op it stands for (spec §12.3.5). A
@@ -238,6 +252,7 @@ impl<'a> Planner<'a> {
                 });
             }
             p.slots[i].remote = Some((op.command, op.version));
+            p.slots[i].remote_columns = op.columns.as_ref();
             p.remote_order.push(i);
             p.see(t, op.row_id);
             p.remote_max[t as usize] = p.remote_max[t as usize].max(op.row_id);
@@ -368,7 +383,7 @@ impl<'a> Planner<'a> {
     pub fn put_from_message(&mut self, i: usize, exists: bool) {
         let key = self.slots[i].key;
         if let Some(&row) = self.message.get(&key) {
-            let values = &self.rows[row].values;
+            let values = Cow::Borrowed(&self.rows[row].values);
             self.slots[i].fate = Fate::Put {
                 values,
                 row,

@@ -101,6 +101,7 @@ fn op(version: u64, table: &str, row_id: impl Into<RowId>, command: Command) -> 
         table: table.into(),
         row_id: row_id.into(),
         command,
+        columns: None,
     }
 }
 

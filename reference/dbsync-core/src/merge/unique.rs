@@ -8,10 +8,25 @@ use super::error::{MergeError, UniqueCollision};
 use super::hash::FxHashMap;
 use super::hash::FxHasher;
 use super::state::{Fate, Planner};
+use crate::protocol::row_id::RowId;
 use crate::protocol::value::{Value, Values};
 use std::collections::hash_map::Entry;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+
+/// The values a written row holds for one unique constraint.
+struct Held<'a> {
+    columns: &'a [String],
+    values: Vec<Value>,
+}
+
+/// Every collision of the merge, once per (table, row, constraint).
+type Collisions = BTreeMap<(String, RowId, Vec<String>), UniqueCollision>;
+
+fn add(collisions: &mut Collisions, c: UniqueCollision) {
+    let key = (c.table.clone(), c.row_id, c.columns.clone());
+    collisions.entry(key).or_insert(c);
+}
 
 /// The written rows by a hash of (table, constraint, values): the first
 /// row per hash, and any further rows with the same hash.
@@ -40,7 +55,7 @@ impl Planner<'_> {
             first: FxHashMap::with_capacity_and_hasher(self.puts.len(), Default::default()),
             more: FxHashMap::default(),
         };
-        let mut collisions: BTreeSet<UniqueCollision> = BTreeSet::new();
+        let mut collisions = Collisions::new();
         let mut next = 0;
         loop {
             while next < self.puts.len() {
@@ -57,17 +72,24 @@ impl Planner<'_> {
             Ok(())
         } else {
             Err(MergeError::UniqueCollisions(
-                collisions.into_iter().collect(),
+                collisions.into_values().collect(),
             ))
         }
     }
 
-    fn collision(&self, w: usize, columns: &[String]) -> UniqueCollision {
+    fn collision(&self, w: usize, held: &Held<'_>, holder: RowId) -> UniqueCollision {
         let (t, id) = self.slots[w].key;
         UniqueCollision {
             table: self.cat.name(t).to_owned(),
             row_id: id,
-            columns: columns.to_vec(),
+            columns: held.columns.to_vec(),
+            values: held
+                .columns
+                .iter()
+                .cloned()
+                .zip(held.values.iter().cloned())
+                .collect(),
+            holder_row_id: holder,
         }
     }
 
@@ -75,7 +97,7 @@ impl Planner<'_> {
         &mut self,
         w: usize,
         written: &mut Written,
-        collisions: &mut BTreeSet<UniqueCollision>,
+        collisions: &mut Collisions,
     ) -> Result<(), MergeError> {
         let (t, id) = self.slots[w].key;
         let table = self.cat.table(t);
@@ -99,8 +121,13 @@ impl Planner<'_> {
                 if let Fate::Put { values, .. } = &self.slots[other].fate {
                     let same = project(values, columns).as_ref() == Some(&held);
                     if self.slots[other].key.0 == t && same {
-                        collisions.insert(self.collision(w, columns));
-                        collisions.insert(self.collision(other, columns));
+                        let held = Held {
+                            columns,
+                            values: held.clone(),
+                        };
+                        let other_id = self.slots[other].key.1;
+                        add(collisions, self.collision(w, &held, other_id));
+                        add(collisions, self.collision(other, &held, id));
                     }
                 }
             }
@@ -116,7 +143,11 @@ impl Planner<'_> {
             let h = if hid == id { w } else { self.slot((t, hid)) };
             if self.slots[h].moved_to.is_some() {
                 // A moved local row keeps its values.
-                collisions.insert(self.collision(w, columns));
+                let held = Held {
+                    columns,
+                    values: held,
+                };
+                add(collisions, self.collision(w, &held, hid));
                 continue;
             }
             if h == w {
@@ -147,7 +178,11 @@ impl Planner<'_> {
                         self.slots[w].swap = true;
                         self.slots[h].swap = true;
                     } else {
-                        collisions.insert(self.collision(w, columns));
+                        let held = Held {
+                            columns,
+                            values: held,
+                        };
+                        add(collisions, self.collision(w, &held, hid));
                     }
                 }
             }

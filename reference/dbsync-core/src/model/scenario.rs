@@ -113,7 +113,7 @@ impl LocalState {
                 Some(r) if op.command == Command::Insert => {
                     store.record_restore(&op.table, op.row_id, r.changed)
                 }
-                _ => store.record(&op.table, op.row_id, op.command),
+                _ => store.record_columns(&op.table, op.row_id, op.command, op.columns.clone()),
             }
         }
     }

@@ -52,6 +52,7 @@ fn op(table: &str, row_id: impl Into<RowId>, command: Command) -> Op {
         table: table.into(),
         row_id: row_id.into(),
         command,
+        columns: None,
     }
 }
 

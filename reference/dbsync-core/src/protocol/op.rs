@@ -2,7 +2,13 @@
 
 use super::row_id::RowId;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
+
+/// The columns a `u` changed (spec §3.1.1): non-key column names, each
+/// once, in byte order. An update without them may have changed any
+/// column.
+pub type ChangedColumns = BTreeSet<String>;
 
 /// The kind of write an operation records (spec §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -16,6 +22,19 @@ pub enum Command {
     /// `d`: the row was deleted.
     #[serde(rename = "d")]
     Delete,
+}
+
+impl Op {
+    /// An op without changed columns: an `i`, a `d`, or a `u` that may
+    /// have changed any column.
+    pub fn new(table: impl Into<String>, row_id: RowId, command: Command) -> Op {
+        Op {
+            table: table.into(),
+            row_id,
+            command,
+            columns: None,
+        }
+    }
 }
 
 impl Command {
@@ -56,6 +75,11 @@ pub struct Op {
     pub row_id: RowId,
     /// What happened to the row.
     pub command: Command,
+    /// For a `u`: the columns it changed, when known (spec §3.1.1);
+    /// `None` for `i` and `d`, and for an update that may have changed any
+    /// column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<ChangedColumns>,
 }
 
 /// An operation as the server recorded it, inside a version (spec §3.3, §11).
@@ -71,6 +95,11 @@ pub struct VersionedOp {
     pub row_id: RowId,
     /// What happened to the row.
     pub command: Command,
+    /// For a `u`: the columns it changed, when known (spec §3.1.1);
+    /// `None` for `i` and `d`, and for an update that may have changed any
+    /// column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<ChangedColumns>,
 }
 
 impl VersionedOp {
@@ -80,6 +109,7 @@ impl VersionedOp {
             table: self.table.clone(),
             row_id: self.row_id,
             command: self.command,
+            columns: self.columns.clone(),
         }
     }
 }
@@ -99,6 +129,11 @@ pub struct OplogRecord {
     pub row_id: RowId,
     /// What happened to the row.
     pub command: Command,
+    /// For a `u`: the columns it changed, when known (spec §3.1.1);
+    /// `None` for `i` and `d`, and for an update that may have changed any
+    /// column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<ChangedColumns>,
     /// The version the op belongs to; `None` while it is pending on a node.
     #[serde(default, deserialize_with = "super::integer::option_u64")]
     pub version: Option<u64>,
@@ -111,6 +146,7 @@ impl OplogRecord {
             table: self.table.clone(),
             row_id: self.row_id,
             command: self.command,
+            columns: self.columns.clone(),
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::Rejection;
 use dbsync_core::protocol::PushRequest;
 use dbsync_core::validate::check_row;
 use dbsync_core::RowId;
-use dbsync_core::{Command, ErrorCode, Schema, TableSchema};
+use dbsync_core::{Command, ErrorCode, Op, Schema, TableSchema};
 use serde_json::json;
 use std::collections::HashSet;
 
@@ -30,7 +30,8 @@ pub(crate) fn synced<'s>(schema: &'s Schema, name: &str) -> Result<&'s TableSche
 }
 
 /// P5: O1 (synced table), O2 (a table nodes push), O3 (one op per row),
-/// O4 (a row id of the kind its table's key holds).
+/// O4 (a row id of the kind its table's key holds), O5 (changed columns
+/// its table has).
 /// Returns the rows the `i` and `u` ops need.
 fn check_ops<'r>(
     schema: &Schema,
@@ -66,11 +67,29 @@ fn check_ops<'r>(
             )
             .with(json!({"table": op.table, "row_id": op.row_id})));
         }
+        check_changed_columns(t, op)?;
         if op.command != Command::Delete {
             needs_row.insert((op.table.as_str(), op.row_id));
         }
     }
     Ok(needs_row)
+}
+
+/// O5: a `u`'s changed columns (spec §3.1.1) are non-key columns of its
+/// table.
+fn check_changed_columns(t: &TableSchema, op: &Op) -> Result<(), Rejection> {
+    let unknown = op.columns.iter().flatten().find(|c| t.column(c).is_none());
+    match unknown {
+        None => Ok(()),
+        Some(column) => Err(Rejection::new(
+            ErrorCode::UnknownColumn,
+            format!(
+                "{} {} names the changed column {column}, which {} does not have",
+                op.table, op.row_id, op.table
+            ),
+        )
+        .with(json!({"table": op.table, "row_id": op.row_id, "column": column}))),
+    }
 }
 
 /// P6: every row belongs to an `i` or `u` op, once, and fits its table;

@@ -611,6 +611,7 @@ pub fn op(table: &str, row_id: impl Into<RowId>, command: Command) -> Op {
         table: table.into(),
         row_id: row_id.into(),
         command,
+        columns: None,
     }
 }
 

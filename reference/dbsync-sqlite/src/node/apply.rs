@@ -10,7 +10,7 @@ use crate::sql_id::SqlId;
 use crate::track::{self, command_code};
 use dbsync_core::merge::{Action, Plan};
 use dbsync_core::RowId;
-use dbsync_core::{Command, Schema, TableSchema};
+use dbsync_core::{ChangedColumns, Command, Schema, TableSchema};
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 
@@ -47,8 +47,9 @@ struct Applier<'a> {
     ids: HashMap<String, i64>,
     /// The newest oplog record before the plan is applied.
     before: i64,
-    /// `(table id, row id, command)` of each pending op the plan sets.
-    set_pending: Vec<(i64, RowId, Command)>,
+    /// `(table id, row id, command, columns)` of each pending op the
+    /// plan sets.
+    set_pending: Vec<(i64, RowId, Command, Option<ChangedColumns>)>,
     /// `(table id, row id, changed)` of each restore the plan writes.
     restores: Vec<(i64, RowId, bool)>,
     version: Option<u64>,
@@ -114,10 +115,12 @@ impl<'a> Applier<'a> {
                 table,
                 row_id,
                 command,
+                columns,
             } => {
                 self.drop_pending(table, *row_id)?;
+                let table_id = self.ids[table.as_str()];
                 self.set_pending
-                    .push((self.ids[table.as_str()], *row_id, *command));
+                    .push((table_id, *row_id, *command, columns.clone()));
             }
             Action::Restore {
                 table,
@@ -170,10 +173,15 @@ impl<'a> Applier<'a> {
     /// version the plan records.
     fn finish(self) -> Result<Option<u64>> {
         let insert = "INSERT INTO dbsync_oplog (table_id, row_id, command) VALUES (?1, ?2, ?3)";
-        for (table_id, row_id, command) in self.set_pending {
+        for (table_id, row_id, command, columns) in self.set_pending {
             self.conn.execute(
-                insert,
-                params![table_id, SqlId(row_id), command_code(command)],
+                "INSERT INTO dbsync_oplog (table_id, row_id, command, columns) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    table_id,
+                    SqlId(row_id),
+                    command_code(command),
+                    crate::changed_columns::to_sql(columns.as_ref())
+                ],
             )?;
         }
         // A restore is a pending `i` whose record is marked (spec §12.3.5).

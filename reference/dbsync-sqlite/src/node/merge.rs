@@ -245,6 +245,7 @@ mod tests {
                     table: "item".into(),
                     row_id: row_id.into(),
                     command: Command::Insert,
+                    columns: None,
                 })
                 .collect(),
             rows: ops

@@ -12,6 +12,7 @@
 //! - `repair`: staging and finishing a repair (§13);
 //! - `local_work`: the local work a repair would discard (§13.5);
 //! - `conflicts`: the conflict log;
+//! - `resolve`: settling a unique collision by changing the holder (§12.2.4);
 //! - `reused`: rows that took a key SQLite reused move to a fresh one
 //!   before a push or a merge (§2.2.1).
 //!
@@ -31,6 +32,7 @@ mod pending;
 mod push;
 mod rekeyed;
 mod repair;
+mod resolve;
 mod reused;
 mod state;
 mod view;
@@ -48,7 +50,11 @@ pub use push::{
 pub use repair::{
     repair_begin, repair_finish, repair_progress, repair_stage, repair_version, RepairReport,
 };
-pub use state::{push_only_base, save_registration, set_server_url, state, NodeState};
+pub use resolve::{resolve, Resolution, Resolved};
+pub use state::{
+    push_only_base, save_registration, set_server_url, state, store_policy, stored_policy,
+    NodeState,
+};
 pub use view::LocalDb;
 
 use crate::track::{self, Role, TableSpec};
@@ -113,6 +119,45 @@ pub enum NodeError {
     /// settles the push.
     #[error("a push sent earlier got no answer and may yet be applied with new keys: send it again (push or sync) before pulling")]
     PushUnsettled,
+    /// A resolution named a table this node does not sync.
+    #[error("table {0:?} is not synced")]
+    NotSynced(String),
+    /// A resolution named a row this node does not hold.
+    #[error("{table} has no row {row_id} here")]
+    NoSuchRow {
+        /// The table.
+        table: String,
+        /// The row id.
+        row_id: dbsync_core::RowId,
+    },
+    /// A rename named a column the table lacks.
+    #[error("{table} has no column {column:?}")]
+    UnknownColumn {
+        /// The table.
+        table: String,
+        /// The column named.
+        column: String,
+    },
+    /// A rename named no column.
+    #[error("a rename needs at least one COLUMN=VALUE")]
+    NothingToRename,
+    /// Keeping the server's row would delete a row the server has (spec
+    /// §12.2.4).
+    #[error("{table} row {row_id} is a row the server has: deleting it would delete it for every node; rename it instead")]
+    ServerHasRow {
+        /// The table.
+        table: String,
+        /// The row id.
+        row_id: dbsync_core::RowId,
+    },
+    /// The database refused the resolution's write on a constraint.
+    #[error("the database refused the change to {table}: {reason}")]
+    ResolutionRefused {
+        /// The table.
+        table: String,
+        /// What the database said.
+        reason: String,
+    },
 }
 
 impl From<rusqlite::Error> for NodeError {

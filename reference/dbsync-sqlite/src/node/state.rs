@@ -122,6 +122,17 @@ pub fn save_registration(
     })
 }
 
+/// The name of the resolution policy stored for the node (spec §12.4):
+/// `node_wins` or `server_wins`; `None` when none was chosen.
+pub fn stored_policy(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    get_state(conn, "policy")
+}
+
+/// Stores the name of the node's resolution policy, for later merges.
+pub fn store_policy(conn: &Connection, name: &str) -> rusqlite::Result<()> {
+    set_state(conn, "policy", &name)
+}
+
 /// Sets the server URL later commands use.
 pub fn set_server_url(conn: &Connection, server_url: &str) -> rusqlite::Result<()> {
     set_state(conn, "server_url", &server_url)

@@ -49,6 +49,9 @@ impl SqliteTx<'_> {
                 table: table.clone(),
                 row_id: id_at(r, 3)?,
                 command,
+                // Unreadable columns read as none: an update of any
+                // column, the safe reading (spec §3.1.1).
+                columns: crate::changed_columns::from_sql(r.get(5)?).unwrap_or(None),
             },
         }))
     }
@@ -146,7 +149,7 @@ impl ReadTx for SqliteTx<'_> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT seq, version, table_id, row_id, command FROM dbsync_oplog \
+                "SELECT seq, version, table_id, row_id, command, columns FROM dbsync_oplog \
                  WHERE version > ?1 AND version <= ?2 \
                    AND (version > ?3 OR (version = ?3 AND seq > ?4)) \
                  ORDER BY version, seq LIMIT ?5",

@@ -258,8 +258,8 @@ impl WriteTx for SqliteTx<'_> {
             let mut ins = self
                 .conn
                 .prepare_cached(
-                    "INSERT INTO dbsync_oplog (table_id, row_id, command, version) \
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO dbsync_oplog (table_id, row_id, command, version, columns) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .fault()?;
             for op in ops {
@@ -272,7 +272,8 @@ impl WriteTx for SqliteTx<'_> {
                     table_id,
                     SqlId(op.row_id),
                     command_code(op.command),
-                    info.version as i64
+                    info.version as i64,
+                    crate::changed_columns::to_sql(op.columns.as_ref())
                 ])
                 .fault()?;
             }
