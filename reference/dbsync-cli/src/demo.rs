@@ -1,10 +1,14 @@
 //! `dbsync demo`: a server and two nodes in a temporary folder, offline
-//! edits that conflict, a sync, and what each rule did.
+//! edits that conflict (updates of different columns and of the same
+//! one, an update against a delete, two new rows with one key, a swap of
+//! unique values, a unique collision and its resolution), the ops each
+//! node pushes, and what each rule did, in plain words.
 
 use crate::output::Output;
-use dbsync_client::{ClientError, Node};
+use clap::Args;
+use dbsync_client::{ClientError, Node, Resolution, Resolved};
 use dbsync_core::merge::{ConflictEntry, Rule};
-use dbsync_server::{Config, Server};
+use dbsync_server::{Config, Server, ServerHandle};
 use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
@@ -117,6 +121,21 @@ fn table(path: &Path) -> Vec<String> {
     out
 }
 
+/// The node's pending ops as a push names them: `u city 1 (founded)`.
+fn pending(node: &Node) -> Vec<String> {
+    let db = node.database();
+    let conn = db.lock().unwrap_or_else(|e| e.into_inner());
+    let ops = dbsync_sqlite::node::compressed_pending(&conn).unwrap_or_default();
+    ops.iter()
+        .map(|o| {
+            let columns = o.columns.as_ref().map_or(String::new(), |c| {
+                format!(" ({})", c.iter().cloned().collect::<Vec<_>>().join(", "))
+            });
+            format!("{} {} {}{columns}", o.command, o.table, o.row_id)
+        })
+        .collect()
+}
+
 async fn open_node(dir: &Path, name: &str, url: &str) -> Result<Node, ClientError> {
     let path = dir.join(format!("{name}.db"));
     rusqlite::Connection::open(&path)
@@ -130,6 +149,10 @@ async fn open_node(dir: &Path, name: &str, url: &str) -> Result<Node, ClientErro
 
 async fn sync(name: &str, node: &Node, seen: &mut Vec<Rule>) -> Result<(), ClientError> {
     let before = node.conflicts().await?.len();
+    let ops = pending(node);
+    if !ops.is_empty() {
+        say!("  {name}'s pending ops (its push, unless a merge changes them): {}", ops.join(", "));
+    }
     let r = node.sync().await?;
     say!(
         "  {name} syncs: pushed {} ops, pulled {} time(s), now at version {}",
@@ -144,6 +167,29 @@ async fn sync(name: &str, node: &Node, seen: &mut Vec<Rule>) -> Result<(), Clien
     Ok(())
 }
 
+/// What `dbsync demo` is given.
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Keep the demo's folder (server and node databases) and print its
+    /// path, so `dbsync conflicts --db …/bob.db` can be run afterwards.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// The rules the demo's edits are made to show, each with a sentence in
+/// plain words.
+const EXPECTED: [(Rule, &str); 5] = [
+    (Rule::LocalUpdateKept, "both changed the same column: the policy decided (node_wins, the default, keeps the merging node's value) and the merging node's log holds the losing value"),
+    (Rule::DeletedRowRestored, "one deleted a row the other updated: under node_wins a delete never destroys another node's update, so the row came back with the server's values and the delete was dropped"),
+    (Rule::LocalInsertRekeyed, "both added a row with the same key: they are different rows, so the merging node's row moved to a fresh key and the rows pointing at it followed"),
+    (Rule::UniqueSwapApplied, "a unique column's values were exchanged between rows: applied as one swap"),
+    (Rule::ReusedKeyMoved, "SQLite gave a new row a deleted row's key: the new row moved to a fresh key"),
+];
+
+/// How many of the rules the demo must show (the last one is shown only
+/// when SQLite reuses a key, which these edits do not make it do).
+const MUST_SHOW: usize = 4;
+
 /// What the demo showed.
 struct Outcome {
     /// The server and both nodes hold the same rows.
@@ -152,122 +198,225 @@ struct Outcome {
     rows: Vec<String>,
     /// The rules the merges applied, in order.
     seen: Vec<Rule>,
-    /// How many of the rules the demo sets out to show it showed.
-    shown: usize,
+    /// Both nodes' edits of different columns of one row survived.
+    columns_kept: bool,
+    /// The unique collision stopped a merge and one resolution settled it.
+    collision_resolved: bool,
+    /// Where the demo's folder is, when `--keep` kept it.
+    kept: Option<std::path::PathBuf>,
+}
+
+impl Outcome {
+    fn shown(&self) -> usize {
+        EXPECTED[..MUST_SHOW]
+            .iter()
+            .filter(|(r, _)| self.seen.contains(r))
+            .count()
+    }
+
+    fn converged(&self) -> bool {
+        self.same && self.columns_kept && self.collision_resolved && self.shown() == MUST_SHOW
+    }
 }
 
 /// Runs the demo: the story as text, or with `--json` its outcome.
-pub async fn run(out: Output) -> ExitCode {
+pub async fn run(out: Output, args: DemoArgs) -> ExitCode {
     QUIET.store(out.json, Ordering::Relaxed);
-    let outcome = match demo().await {
+    let outcome = match demo(args.keep).await {
         Ok(o) => o,
         Err(e) => return out.fail(&e),
     };
-    let converged = outcome.same && outcome.shown == EXPECTED.len();
     if out.json {
         let report = json!({
             "converged": outcome.same,
             "rows": outcome.rows,
             "rules": outcome.seen,
-            "rules_shown": outcome.shown,
-            "rules_expected": EXPECTED.len(),
+            "rules_shown": outcome.shown(),
+            "rules_expected": MUST_SHOW,
+            "disjoint_columns_kept": outcome.columns_kept,
+            "collision_resolved": outcome.collision_resolved,
+            "folder": outcome.kept,
         });
         println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serializable")
         );
     }
-    if converged {
+    if outcome.converged() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(crate::exit::FAILURE)
     }
 }
 
-/// The rules the demo's edits are made to show.
-const EXPECTED: [Rule; 3] = [
-    Rule::DeletedRowRestored,
-    Rule::LocalInsertRekeyed,
-    Rule::UniqueSwapApplied,
-];
+fn store_err(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Store(e.to_string())
+}
 
-async fn demo() -> Result<Outcome, ClientError> {
-    let dir = tempfile::tempdir().map_err(|e| ClientError::Store(e.to_string()))?;
+async fn start(dir: &Path) -> Result<(ServerHandle, String), ClientError> {
+    let server_db = dir.join("server.db");
+    rusqlite::Connection::open(&server_db)
+        .and_then(|c| c.execute_batch(SCHEMA))
+        .map_err(store_err)?;
+    let store = crate::store::open(&crate::store::ServerDb::Sqlite(server_db), &[])
+        .map_err(ClientError::Store)?;
+    let mut config = Config::new();
+    config.registration_token = Some(TOKEN.into());
+    let server = Server::bind(store, config).await.map_err(store_err)?;
+    let url = format!("http://{}", server.local_addr());
+    Ok((server, url))
+}
+
+async fn demo(keep: bool) -> Result<Outcome, ClientError> {
+    let dir = tempfile::tempdir().map_err(store_err)?;
     say!(
         "dbsync demo: a server and two nodes, alice and bob, in {}",
         dir.path().display()
     );
     say!();
-    let server_db = dir.path().join("server.db");
-    rusqlite::Connection::open(&server_db)
-        .and_then(|c| c.execute_batch(SCHEMA))
-        .map_err(|e| ClientError::Store(e.to_string()))?;
-    let store = crate::store::open(&crate::store::ServerDb::Sqlite(server_db.clone()), &[])
-        .map_err(ClientError::Store)?;
-    let mut config = Config::new();
-    config.registration_token = Some(TOKEN.into());
-    let server = Server::bind(store, config)
-        .await
-        .map_err(|e| ClientError::Store(e.to_string()))?;
-    let url = format!("http://{}", server.local_addr());
+    let (server, url) = start(dir.path()).await?;
     say!("1. The server listens on {url}, syncing tables city and person.");
     let alice = open_node(dir.path(), "alice", &url).await?;
     let bob = open_node(dir.path(), "bob", &url).await?;
     let mut seen = Vec::new();
 
     say!();
-    say!("2. Alice adds three cities; both sync, so both start from the same data.");
-    sql(&alice, "INSERT INTO city (name, founded) VALUES ('Lisbon', NULL), ('Porto', '0868-01-01'), ('Faro', NULL);
+    say!("2. Alice adds five cities and a person; both sync, so both start from the same data.");
+    sql(&alice, "INSERT INTO city (name, founded) VALUES ('Lisbon', NULL), ('Porto', '0868-01-01'), ('Faro', NULL), ('Braga', NULL), ('Evora', NULL);
                  INSERT INTO person (name, city_id) VALUES ('Rui', 2);");
     sync("alice", &alice, &mut seen).await?;
     sync("bob", &bob, &mut seen).await?;
 
-    say!();
-    say!("3. Offline, they make edits that conflict:");
-    say!("   alice updates Lisbon's founding date         | bob deletes Lisbon");
-    say!("   alice adds person Ana (her next key: 2)       | bob adds person Bruno (his next key: 2 too)");
-    say!("   alice swaps the names of Porto and Faro (a unique column)");
-    sql(
-        &alice,
-        "UPDATE city SET founded = '1147-10-25' WHERE name = 'Lisbon';
-                 INSERT INTO person (name, city_id) VALUES ('Ana', 3);
-                 UPDATE city SET name = 'tmp' WHERE id = 2;
-                 UPDATE city SET name = 'Porto' WHERE id = 3;
-                 UPDATE city SET name = 'Faro' WHERE id = 2;",
-    );
-    sql(
-        &bob,
-        "DELETE FROM city WHERE name = 'Lisbon';
-               INSERT INTO person (name, city_id) VALUES ('Bruno', 2);",
-    );
+    offline_edits(&alice, &bob);
 
     say!();
-    say!("4. They sync: alice first, then bob (whose push is refused until he pulls), then alice again.");
+    say!("4. Alice syncs first; her push needs no merge.");
     sync("alice", &alice, &mut seen).await?;
+    let collision_resolved = collide_and_resolve(&bob, dir.path()).await?;
+
+    say!();
+    say!("6. Bob syncs again: the merge goes through. Then alice syncs and takes bob's work.");
     sync("bob", &bob, &mut seen).await?;
     sync("alice", &alice, &mut seen).await?;
 
+    let outcome = result(dir.path(), seen, collision_resolved);
+    explain(&outcome.seen);
+    let kept = keep.then(|| dir.keep());
+    match &kept {
+        Some(path) => say!(
+            "\nThe folder stays: `dbsync conflicts --db {}` lists bob's resolutions, most recent first.",
+            path.join("bob.db").display()
+        ),
+        None => say!("\n(`dbsync demo --keep` keeps the folder, to run `dbsync conflicts --db …/bob.db` afterwards.)"),
+    }
+    server.shutdown().await;
+    Ok(Outcome { kept, ..outcome })
+}
+
+fn offline_edits(alice: &Node, bob: &Node) {
     say!();
-    say!("5. The result, the same on all three:");
-    let on_server = table(&server_db);
+    say!("3. Offline, they make edits that conflict:");
+    say!("   alice sets Lisbon's founding date             | bob renames Lisbon to Lisboa (another column)");
+    say!("   alice sets Faro's founding date to 1540       | bob sets it to 1544 (the same column)");
+    say!("   alice sets Braga's founding date              | bob deletes Braga");
+    say!("   alice adds person Ana (her next key: 2)       | bob adds person Bruno (his next key: 2 too)");
+    say!("   alice adds city Coimbra                       | bob adds city Coimbra too (a unique name)");
+    say!("   alice swaps the names of Porto and Evora (a unique column, through a temporary name)");
+    sql(
+        alice,
+        "UPDATE city SET founded = '1147-10-25' WHERE name = 'Lisbon';
+         UPDATE city SET founded = '1540-01-01' WHERE name = 'Faro';
+         UPDATE city SET founded = '0001-01-01' WHERE name = 'Braga';
+         INSERT INTO person (name, city_id) VALUES ('Ana', 3);
+         INSERT INTO city (name) VALUES ('Coimbra');
+         UPDATE city SET name = 'tmp' WHERE id = 2;
+         UPDATE city SET name = 'Porto' WHERE id = 5;
+         UPDATE city SET name = 'Evora' WHERE id = 2;",
+    );
+    sql(
+        bob,
+        "UPDATE city SET name = 'Lisboa' WHERE name = 'Lisbon';
+         UPDATE city SET founded = '1544-01-01' WHERE name = 'Faro';
+         DELETE FROM city WHERE name = 'Braga';
+         INSERT INTO person (name, city_id) VALUES ('Bruno', 2);
+         INSERT INTO city (name, founded) VALUES ('Coimbra', '1131-01-01');",
+    );
+}
+
+/// Bob's sync stops on the unique collision; he keeps the server's row.
+async fn collide_and_resolve(bob: &Node, dir: &Path) -> Result<bool, ClientError> {
+    say!();
+    say!("5. Bob syncs: his pull brings alice's Coimbra, whose unique name his own new row holds.");
+    let collisions = match bob.sync().await {
+        Err(ClientError::UniqueCollisions(c)) => c,
+        Ok(_) => {
+            say!("   (no collision: the demo expected one)");
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
+    say!("   bob's merge stopped and changed nothing: a unique collision is never left to a policy.");
+    say!("   error [unique_collision]: {}", ClientError::UniqueCollisions(collisions.clone()));
+    let Some(c) = collisions.first() else {
+        return Ok(false);
+    };
+    say!(
+        "   bob's row was never pushed, so he keeps the server's:\n   $ dbsync resolve --db {} --table {} --row-id {} --keep-remote",
+        dir.join("bob.db").display(),
+        c.table,
+        c.holder_row_id
+    );
+    let resolved = bob
+        .resolve(&c.table, c.holder_row_id, Resolution::KeepRemote)
+        .await?;
+    if let Resolved::Dropped(row) = &resolved {
+        say!(
+            "   deleted city {} {}: its insert and this delete cancel out, nothing of it will be pushed",
+            row.id,
+            json!(row.values)
+        );
+    }
+    Ok(collisions.len() == 1)
+}
+
+fn result(dir: &Path, seen: Vec<Rule>, collision_resolved: bool) -> Outcome {
+    say!();
+    say!("7. The result, the same on all three:");
+    let on_server = table(&dir.join("server.db"));
     for line in &on_server {
         say!("   {line}");
     }
-    let same = table(&dir.path().join("alice.db")) == on_server
-        && table(&dir.path().join("bob.db")) == on_server;
+    let same = table(&dir.join("alice.db")) == on_server && table(&dir.join("bob.db")) == on_server;
+    let columns_kept = on_server.iter().any(|l| l.contains("Lisboa (founded 1147-10-25)"));
     say!();
     say!(
         "   alice, bob and the server hold the same rows: {}",
         if same { "yes" } else { "NO" }
     );
-    let shown = EXPECTED.iter().filter(|r| seen.contains(r)).count();
-    say!("   rules shown: {} of {}", shown, EXPECTED.len());
-    say!("   (each resolution is in the node's conflict log: `dbsync conflicts --db bob.db`)");
-    server.shutdown().await;
-    Ok(Outcome {
+    say!(
+        "   Lisboa kept bob's name and alice's date (different columns, both kept, nothing logged): {}",
+        if columns_kept { "yes" } else { "NO" }
+    );
+    Outcome {
         same,
         rows: on_server,
         seen,
-        shown,
-    })
+        columns_kept,
+        collision_resolved,
+        kept: None,
+    }
+}
+
+/// One sentence per rule the merges applied.
+fn explain(seen: &[Rule]) {
+    say!();
+    say!("In plain words:");
+    say!("   - different columns of one row: both changes are kept (spec §12.4.4)");
+    for (rule, words) in EXPECTED.iter().filter(|(r, _)| seen.contains(r)) {
+        let name = serde_json::to_value(rule).unwrap_or_default();
+        say!("   - {}: {words}", name.as_str().unwrap_or("?"));
+    }
+    say!("   - unique_collision: two rows want one unique value; the merge stops, names both rows, and the node renames or drops its own (`dbsync resolve`)");
+    let shown = EXPECTED[..MUST_SHOW].iter().filter(|(r, _)| seen.contains(r)).count();
+    say!("   rules shown: {shown} of {MUST_SHOW}");
 }

@@ -83,7 +83,7 @@ enum Command {
     /// Drop history nobody needs: on a server, versions every live node holds; on a node, ops already pushed.
     Trim(trim::TrimArgs),
     /// Start a server and two nodes in a temporary folder, make conflicting offline edits, sync, and show what each rule did.
-    Demo,
+    Demo(demo::DemoArgs),
 }
 
 async fn run(out: Output, command: Command) -> ExitCode {
@@ -103,7 +103,7 @@ async fn run(out: Output, command: Command) -> ExitCode {
         Command::Resolve(a) => resolve::resolve(out, a).await,
         Command::Trim(a) => trim::trim(out, a).await,
         Command::Nodes(a) => nodes::run(out, a).await,
-        Command::Demo => demo::run(out).await,
+        Command::Demo(a) => demo::run(out, a).await,
     }
 }
 

@@ -174,12 +174,29 @@ fn a_unique_collision_exits_with_its_own_code() {
 fn the_demo_shows_every_rule_it_claims() {
     let out = ok(&["demo"]);
     for rule in [
+        "local_update_kept",
         "deleted_row_restored",
         "local_insert_rekeyed",
         "unique_swap_applied",
+        "error [unique_collision]",
+        "--keep-remote",
     ] {
         assert!(out.contains(rule), "{rule} missing from:\n{out}");
     }
-    assert!(out.contains("hold the same rows: yes"));
-    assert!(out.contains("rules shown: 3 of 3"));
+    assert!(out.contains("hold the same rows: yes"), "{out}");
+    assert!(out.contains("both kept, nothing logged): yes"), "{out}");
+    assert!(out.contains("rules shown: 4 of 4"), "{out}");
+    assert!(out.contains("bob's pending ops (its push, unless a merge changes them): u city 1 (name), u city 3 (founded), d city 4"), "{out}");
+}
+
+#[test]
+fn the_demo_keeps_its_folder_when_asked_so_its_conflicts_command_works() {
+    let out = ok(&["demo", "--keep", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["collision_resolved"], true, "{report}");
+    let folder = std::path::PathBuf::from(report["folder"].as_str().unwrap());
+    let bob = folder.join("bob.db");
+    let log = ok(&["conflicts", "--db", bob.to_str().unwrap()]);
+    assert!(log.contains("local_update_kept"), "{log}");
+    std::fs::remove_dir_all(folder).unwrap();
 }
