@@ -100,3 +100,22 @@ fn columns_of_writes_no_push_carried_add_up() {
     };
     assert_eq!(columns.iter().collect::<Vec<_>>(), ["code", "label"]);
 }
+
+#[test]
+fn a_text_key_deleted_again_after_its_reinsert_was_pushed_is_deleted_under_the_later_uid() {
+    // Seed 7179065: deleted (uid n0.0), inserted again as n0.3 and pushed
+    // as a `u`, deleted again; the next push's `d` deletes n0.3.
+    let mut ledger = Ledger::new([0usize; 0]);
+    let key = RowId::text("s0k").expect("a text key");
+    ledger.removed(0, "t0".into(), key, "n0.0".into(), true);
+    ledger.removed(0, "t0".into(), key, "n0.3".into(), true);
+    let push: PushRequest = serde_json::from_value(serde_json::json!({
+        "protocol": "1.0", "schema": "f", "push_id": "p", "base_version": 2,
+        "ops": [{"table": "t0", "row_id": "s0k", "command": "d"}], "rows": []
+    }))
+    .expect("a push request");
+    ledger
+        .built(0, &Schema::new(Vec::new()), &push, |_, _| None)
+        .expect("the delete names a deleted row");
+    assert_eq!(ledger.built[&(0, "p".to_string())][0].uid, "n0.3");
+}

@@ -31,6 +31,7 @@ mod checks;
 pub mod edits;
 pub mod generate;
 pub mod ledger;
+mod ledger_notes;
 pub mod model;
 mod procedures;
 pub mod rowset;

@@ -151,7 +151,10 @@ async fn sync(name: &str, node: &Node, seen: &mut Vec<Rule>) -> Result<(), Clien
     let before = node.conflicts().await?.len();
     let ops = pending(node);
     if !ops.is_empty() {
-        say!("  {name}'s pending ops (its push, unless a merge changes them): {}", ops.join(", "));
+        say!(
+            "  {name}'s pending ops (its push, unless a merge changes them): {}",
+            ops.join(", ")
+        );
     }
     let r = node.sync().await?;
     say!(
@@ -317,7 +320,9 @@ fn offline_edits(alice: &Node, bob: &Node) {
     say!();
     say!("3. Offline, they make edits that conflict:");
     say!("   alice sets Lisbon's founding date             | bob renames Lisbon to Lisboa (another column)");
-    say!("   alice sets Faro's founding date to 1540       | bob sets it to 1544 (the same column)");
+    say!(
+        "   alice sets Faro's founding date to 1540       | bob sets it to 1544 (the same column)"
+    );
     say!("   alice sets Braga's founding date              | bob deletes Braga");
     say!("   alice adds person Ana (her next key: 2)       | bob adds person Bruno (his next key: 2 too)");
     say!("   alice adds city Coimbra                       | bob adds city Coimbra too (a unique name)");
@@ -355,8 +360,13 @@ async fn collide_and_resolve(bob: &Node, dir: &Path) -> Result<bool, ClientError
         }
         Err(e) => return Err(e),
     };
-    say!("   bob's merge stopped and changed nothing: a unique collision is never left to a policy.");
-    say!("   error [unique_collision]: {}", ClientError::UniqueCollisions(collisions.clone()));
+    say!(
+        "   bob's merge stopped and changed nothing: a unique collision is never left to a policy."
+    );
+    say!(
+        "   error [unique_collision]: {}",
+        ClientError::UniqueCollisions(collisions.clone())
+    );
     let Some(c) = collisions.first() else {
         return Ok(false);
     };
@@ -387,7 +397,9 @@ fn result(dir: &Path, seen: Vec<Rule>, collision_resolved: bool) -> Outcome {
         say!("   {line}");
     }
     let same = table(&dir.join("alice.db")) == on_server && table(&dir.join("bob.db")) == on_server;
-    let columns_kept = on_server.iter().any(|l| l.contains("Lisboa (founded 1147-10-25)"));
+    let columns_kept = on_server
+        .iter()
+        .any(|l| l.contains("Lisboa (founded 1147-10-25)"));
     say!();
     say!(
         "   alice, bob and the server hold the same rows: {}",
@@ -417,6 +429,9 @@ fn explain(seen: &[Rule]) {
         say!("   - {}: {words}", name.as_str().unwrap_or("?"));
     }
     say!("   - unique_collision: two rows want one unique value; the merge stops, names both rows, and the node renames or drops its own (`dbsync resolve`)");
-    let shown = EXPECTED[..MUST_SHOW].iter().filter(|(r, _)| seen.contains(r)).count();
+    let shown = EXPECTED[..MUST_SHOW]
+        .iter()
+        .filter(|(r, _)| seen.contains(r))
+        .count();
     say!("   rules shown: {shown} of {MUST_SHOW}");
 }

@@ -6,7 +6,7 @@ use crate::args::DbArgs;
 use crate::database;
 use crate::output::Output;
 use clap::{Args, ValueEnum};
-use dbsync_client::{ClientError, Resolution, Resolved, RowId, SpecPolicy, UniqueCollision};
+use dbsync_client::{ClientError, Resolution, Resolved, RowId, SpecPolicy, UniqueCollision, Value};
 use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
@@ -85,7 +85,7 @@ pub async fn resolve(out: Output, r: ResolveArgs) -> ExitCode {
             r.how
                 .rename
                 .iter()
-                .map(|(c, v)| (c.clone(), serde_json::Value::String(v.clone())))
+                .map(|(c, v)| (c.clone(), Value::Text(v.clone())))
                 .collect(),
         )
     };

@@ -8,14 +8,14 @@
 //! key on both), a key SQLite reuses (spec §2.2.1), and convergence.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 mod support {
     pub mod app_rows;
     pub mod run;
     pub mod serving;
 }
-use support::app_rows::{conflicts, every_row, sync, track_and_register};
+use support::app_rows::{app, conflicts, every_row, sync, track_and_register};
 use support::run::{ok, BIN};
 use support::serving::serve;
 
@@ -116,20 +116,6 @@ INSERT INTO Invoice (CustomerId, InvoiceDate, BillingCity, BillingCountry, Total
   (2, '2009-01-01 00:00:00', 'Stuttgart', 'Germany', 1.98), (1, '2009-01-02 00:00:00', 'São José dos Campos', 'Brazil', 0.99);
 INSERT INTO InvoiceLine (InvoiceId, TrackId, UnitPrice, Quantity) VALUES (1, 1, 0.99, 1), (1, 2, 0.99, 1), (2, 3, 0.99, 1);
 ";
-
-/// Runs `sql` in the application: Python's sqlite3, one transaction.
-fn app(db: &Path, sql: &str) {
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.executescript(sys.argv[2])\nc.commit()",
-            db.to_str().unwrap(),
-            sql,
-        ])
-        .status()
-        .expect("python3 runs (the application of this test)");
-    assert!(status.success(), "the application ran {sql}");
-}
 
 /// A node database: the application makes the schema (and `rows`), then
 /// `dbsync track` (unchanged tables) and `register`.

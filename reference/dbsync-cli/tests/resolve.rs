@@ -5,14 +5,14 @@
 //! row that holds the values, and one `dbsync resolve` lets it sync.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Output, Stdio};
 
 mod support {
     pub mod app_rows;
     pub mod run;
     pub mod serving;
 }
-use support::app_rows::{conflicts, every_row, sync, track_and_register};
+use support::app_rows::{app, conflicts, every_row, sync, track_and_register};
 use support::run::{dbsync, ok, BIN};
 use support::serving::{serve, Serving};
 
@@ -22,20 +22,6 @@ CREATE TABLE playlist_track (id INTEGER PRIMARY KEY, playlist_id INTEGER NOT NUL
   track_id INTEGER NOT NULL, position INTEGER, UNIQUE (playlist_id, track_id));
 ";
 const TABLES: [&str; 2] = ["playlist", "playlist_track"];
-
-/// Runs `sql` in the application: Python's sqlite3, one transaction.
-fn app(db: &Path, sql: &str) {
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.executescript(sys.argv[2])\nc.commit()",
-            db.to_str().unwrap(),
-            sql,
-        ])
-        .status()
-        .expect("python3 runs (the application of this test)");
-    assert!(status.success(), "the application ran {sql}");
-}
 
 /// A server and two registered nodes that share playlist 1 and track 10
 /// in it (row 1).
@@ -81,6 +67,22 @@ fn db(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `dbsync resolve` of `playlist_track` row `row_id` in `node`, settled
+/// as `how` says.
+fn resolve(node: &Path, row_id: &str, how: &[&str]) -> Output {
+    let mut args = vec![
+        "resolve",
+        "--db",
+        db(node),
+        "--table",
+        "playlist_track",
+        "--row-id",
+        row_id,
+    ];
+    args.extend(how);
+    dbsync(&args)
+}
+
 #[test]
 fn a_collision_names_both_rows_and_renaming_the_local_row_lets_the_node_sync() {
     let dir = tempfile::tempdir().unwrap();
@@ -100,32 +102,14 @@ fn a_collision_names_both_rows_and_renaming_the_local_row_lets_the_node_sync() {
     let before = every_row(&b, &TABLES);
 
     // A rename to values another row holds changes nothing.
-    let refused = dbsync(&[
-        "resolve",
-        "--db",
-        db(&b),
-        "--table",
-        "playlist_track",
-        "--row-id",
-        "7",
-        "--rename",
-        "track_id=10",
-    ]);
+    let refused = resolve(&b, "7", &["--rename", "track_id=10"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("resolution_refused"));
     assert_eq!(every_row(&b, &TABLES), before);
 
-    let said = ok(&[
-        "resolve",
-        "--db",
-        db(&b),
-        "--table",
-        "playlist_track",
-        "--row-id",
-        "7",
-        "--rename",
-        "track_id=43",
-    ]);
+    let renamed = resolve(&b, "7", &["--rename", "track_id=43"]);
+    assert!(renamed.status.success());
+    let said = String::from_utf8(renamed.stdout).unwrap();
     assert!(
         said.contains("renamed playlist_track row 7: track_id 42 -> 43"),
         "{said}"
@@ -150,16 +134,9 @@ fn keeping_the_remote_row_drops_a_local_row_the_server_never_had_and_the_node_sy
     let dir = tempfile::tempdir().unwrap();
     let (_server, server_db, a, b) = two_nodes(dir.path());
     collide(&a, &b);
-    let said = ok(&[
-        "resolve",
-        "--db",
-        db(&b),
-        "--table",
-        "playlist_track",
-        "--row-id",
-        "7",
-        "--keep-remote",
-    ]);
+    let kept = resolve(&b, "7", &["--keep-remote"]);
+    assert!(kept.status.success());
+    let said = String::from_utf8(kept.stdout).unwrap();
     assert!(said.contains("deleted playlist_track row 7"), "{said}");
     let status = ok(&["status", "--db", db(&b), "--json"]);
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
@@ -182,17 +159,7 @@ fn keeping_the_remote_row_refuses_a_row_the_server_has() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, _server_db, _a, b) = two_nodes(dir.path());
     let before = every_row(&b, &TABLES);
-    let out = dbsync(&[
-        "resolve",
-        "--db",
-        db(&b),
-        "--table",
-        "playlist_track",
-        "--row-id",
-        "1",
-        "--keep-remote",
-        "--json",
-    ]);
+    let out = resolve(&b, "1", &["--keep-remote", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let error: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(error["error"]["code"], "resolution_refused", "{error}");

@@ -83,17 +83,15 @@ pub mod doctest_support;
 // other dbsync crate to call them.
 pub use dbsync_core::compress::InvalidPendingSequence;
 pub use dbsync_core::merge::{
-    ConflictEntry, ConflictKind, DirectConflict, NodeWins, Policy, RowRef, Rule, ServerWins,
-    UniqueCollision, Winner,
+    ConflictEntry, ConflictKind, DirectConflict, NodeWins, Policy, Resolution, RowRef, Rule,
+    ServerWins, UniqueCollision, Winner,
 };
 pub use dbsync_core::protocol::value::Values;
 pub use dbsync_core::protocol::{AppData, QueryResponse, RegisterResponse};
 pub use dbsync_core::{
     Command, Direction, ErrorCode, KeyType, Row, RowId, Schema, TableSpec, Value,
 };
-pub use dbsync_sqlite::node::{
-    LocalWork, LoggedConflict, MergeReport, RepairReport, Resolution, Resolved,
-};
+pub use dbsync_sqlite::node::{LocalWork, LoggedConflict, MergeReport, RepairReport, Resolved};
 pub use dbsync_sqlite::{ExistingRows, ExistingRowsRefused};
 pub use error::ClientError;
 pub use node::Node;

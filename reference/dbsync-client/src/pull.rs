@@ -6,6 +6,7 @@ use crate::error::ClientError;
 use crate::node::{page_with_retries, Node};
 use crate::progress::Procedure;
 use crate::transport::now;
+use dbsync_core::merge::{Resolution, UniqueCollision};
 use dbsync_core::protocol::{PullRequest, PullResponse};
 use dbsync_sqlite::node::{self as store, MergeReport, StagedPull};
 
@@ -13,6 +14,10 @@ use dbsync_sqlite::node::{self as store, MergeReport, StagedPull};
 /// complete so far as one step (spec §11.6). A single version with more
 /// ops is merged whole.
 pub const STEP_OPS: usize = 20_000;
+
+/// How many times one pull settles unique collisions through the policy
+/// and pulls again before it leaves the rest to the application.
+const COLLISION_ROUNDS: usize = 3;
 
 impl Node {
     /// How many pulled ops gather before the versions complete so far are
@@ -30,6 +35,20 @@ impl Node {
     ///
     #[doc = include_str!("../doc/pull.md")]
     pub async fn pull(&self) -> Result<MergeReport, ClientError> {
+        for _ in 0..COLLISION_ROUNDS {
+            match self.pull_settled().await {
+                Err(ClientError::UniqueCollisions(c)) => {
+                    if !self.settle_collisions(&c).await? {
+                        return Err(ClientError::UniqueCollisions(c));
+                    }
+                }
+                pulled => return pulled,
+            }
+        }
+        self.pull_settled().await
+    }
+
+    async fn pull_settled(&self) -> Result<MergeReport, ClientError> {
         match self.pull_once().await {
             // §11.5: a copy of the unanswered push may yet be applied with
             // its inserts re-keyed; its answer settles it, then the pull
@@ -40,6 +59,25 @@ impl Node {
             }
             pulled => pulled,
         }
+    }
+
+    /// Asks the policy how to settle each unique collision (spec
+    /// §12.2.4). When it settles every one, applies them and says so; the
+    /// merge changed nothing, so the pull then runs again. Otherwise
+    /// changes nothing: the application decides.
+    async fn settle_collisions(&self, collisions: &[UniqueCollision]) -> Result<bool, ClientError> {
+        let choices: Option<Vec<Resolution>> = collisions
+            .iter()
+            .map(|c| self.policy.collision(c))
+            .collect();
+        let Some(choices) = choices else {
+            return Ok(false);
+        };
+        for (c, choice) in collisions.iter().zip(choices) {
+            tracing::debug!(table = %c.table, holder = %c.holder_row_id, ?choice, "policy settles a unique collision");
+            self.resolve(&c.table, c.holder_row_id, choice).await?;
+        }
+        Ok(true)
     }
 
     async fn pull_once(&self) -> Result<MergeReport, ClientError> {

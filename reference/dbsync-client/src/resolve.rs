@@ -3,9 +3,9 @@
 
 use crate::error::ClientError;
 use crate::node::Node;
-use dbsync_core::merge::{NodeWins, Policy, ServerWins};
+use dbsync_core::merge::{NodeWins, Policy, Resolution, ServerWins};
 use dbsync_core::RowId;
-use dbsync_sqlite::node::{self as store, Resolution, Resolved};
+use dbsync_sqlite::node::{self as store, Resolved};
 use rusqlite::Connection;
 use std::sync::Arc;
 

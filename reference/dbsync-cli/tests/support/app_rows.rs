@@ -5,6 +5,21 @@
 
 use super::run::ok;
 use std::path::Path;
+use std::process::Command;
+
+/// Runs `sql` as the application: Python's `sqlite3`, one transaction.
+pub fn app(db: &Path, sql: &str) {
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.executescript(sys.argv[2])\nc.commit()",
+            db.to_str().unwrap(),
+            sql,
+        ])
+        .status()
+        .expect("python3 runs (the application of this test)");
+    assert!(status.success(), "the application ran {sql}");
+}
 
 /// A value as SQL writes it, with its kind: `1`, `0.99` (a real), `'x'`.
 pub fn cell(v: rusqlite::types::ValueRef<'_>) -> String {

@@ -11,6 +11,7 @@ use super::state::{Fate, PendingAfter, Planner};
 use crate::protocol::op::Command;
 use crate::protocol::row_id::RowId;
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 impl<'a> Planner<'a> {
@@ -57,6 +58,13 @@ impl<'a> Planner<'a> {
         winner: Winner,
         queue: &mut VecDeque<usize>,
     ) -> Result<(), MergeError> {
+        if self.merged_child(c, column, p) {
+            // Local work, as a child with a pending `u`.
+            return match winner {
+                Winner::Local => self.keep_parent(p),
+                Winner::Remote => self.drop_child(c, queue),
+            };
+        }
         match &self.slots[c].fate {
             Fate::Remove => Ok(()),
             Fate::Put { values, .. } => {
@@ -79,6 +87,18 @@ impl<'a> Planner<'a> {
                 Winner::Local => self.keep_parent(p),
                 Winner::Remote => self.drop_child(c, queue),
             },
+        }
+    }
+
+    /// Whether slot `c` is a row merged column by column (spec §12.4.4)
+    /// that keeps the node's value of `column`, naming slot `p`'s row.
+    fn merged_child(&self, c: usize, column: &str, p: usize) -> bool {
+        match &self.slots[c].fate {
+            Fate::Put {
+                values: Cow::Owned(merged),
+                ..
+            } => merged.get(column).and_then(RowId::from_value) == Some(self.slots[p].key.1),
+            _ => false,
         }
     }
 
@@ -144,8 +164,8 @@ impl<'a> Planner<'a> {
     /// local child that references it), one per dropped child.
     fn log_dependencies(&mut self) -> Result<(), MergeError> {
         for p in std::mem::take(&mut self.kept_parents) {
-            for (c, _) in self.local_children(p)? {
-                if self.slots[c].kept() {
+            for (c, column) in self.local_children(p)? {
+                if self.slots[c].kept() || self.merged_child(c, column, p) {
                     let local_op = self.slots[c].pending_now();
                     let key = self.slots[c].key;
                     self.log(

@@ -62,15 +62,7 @@ impl Planner<'_> {
             else {
                 continue;
             };
-            // A row merged column by column (spec §12.4.4) carries its own
-            // values; the others are filled from the pulled row.
-            let values = match values {
-                Cow::Owned(merged) => merged.clone(),
-                Cow::Borrowed(_) => {
-                    fills.push((actions.len(), row));
-                    Values::new()
-                }
-            };
+            let values = put_values(values, &mut fills, actions.len(), row);
             let (t, row_id) = s.key;
             let swap = s.swap;
             let table = name(&self, t);
@@ -173,5 +165,27 @@ impl Planner<'_> {
             None,
             None,
         );
+    }
+}
+
+/// The values of the put action at `at`: a row merged column by column
+/// (spec §12.4.4) carries its own; the others are filled from pulled row
+/// `row` afterwards, as `fills` records.
+#[allow(
+    clippy::ptr_arg,
+    reason = "owned or borrowed is what tells a merged row from a pulled one"
+)]
+fn put_values(
+    values: &Cow<'_, Values>,
+    fills: &mut Vec<(usize, usize)>,
+    at: usize,
+    row: usize,
+) -> Values {
+    match values {
+        Cow::Owned(merged) => merged.clone(),
+        Cow::Borrowed(_) => {
+            fills.push((at, row));
+            Values::new()
+        }
     }
 }

@@ -38,7 +38,9 @@ mod tests;
 
 pub use error::{MergeError, UniqueCollision};
 pub use plan::{Action, ConflictEntry, ConflictKind, Plan, Restore, RowRef, Rule};
-pub use policy::{by_name as policy_by_name, DirectConflict, NodeWins, Policy, ServerWins, Winner};
+pub use policy::{
+    by_name as policy_by_name, DirectConflict, NodeWins, Policy, Resolution, ServerWins, Winner,
+};
 pub use view::{LocalView, ViewError};
 
 use crate::compress::{compress_pulled, CompressedPull};

@@ -2,8 +2,11 @@
 //!
 //! A policy decides only where spec §12.4 leaves a choice: a remote update
 //! or delete against a local update (per row), and dependency conflicts
-//! (per merge). Every other resolution is fixed by the spec.
+//! (per merge). Every other resolution is fixed by the spec. A unique
+//! collision stops the merge (§12.2.3); a policy may say how the node
+//! settles it (§12.2.4), and the node then merges again.
 
+use super::error::UniqueCollision;
 use crate::protocol::op::{ChangedColumns, Command};
 use crate::protocol::row_id::RowId;
 use crate::protocol::value::Values;
@@ -38,6 +41,18 @@ pub struct DirectConflict<'a> {
     pub columns: Option<&'a ChangedColumns>,
 }
 
+/// How a node settles a unique collision by changing its own row, the
+/// holder (spec §12.2.4).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution {
+    /// The holder, a row the server never had, is deleted; the server's
+    /// row arrives at the next pull.
+    KeepRemote,
+    /// The holder takes these values (text values are converted by the
+    /// column's type where the database does so, as SQLite's affinity).
+    Rename(Values),
+}
+
 /// A conflict resolution policy (spec §12.4).
 pub trait Policy {
     /// The policy's name in conflict-log entries: `node_wins`,
@@ -51,6 +66,14 @@ pub trait Policy {
     /// every parent a local row still references; `Remote` applies the
     /// remote deletes and deletes or reverts the local children.
     fn dependency(&self) -> Winner;
+
+    /// A unique collision stopped the merge (spec §12.2.3): how the node
+    /// settles it, changing its holder, or `None` (the default) to leave
+    /// it to the application, the merge having changed nothing.
+    fn collision(&self, collision: &UniqueCollision) -> Option<Resolution> {
+        let _ = collision;
+        None
+    }
 }
 
 /// The default policy (spec §12.4.1): the node's work wins, nothing is

@@ -384,12 +384,16 @@ impl<'a> Planner<'a> {
         let key = self.slots[i].key;
         if let Some(&row) = self.message.get(&key) {
             let values = Cow::Borrowed(&self.rows[row].values);
+            let written = matches!(self.slots[i].fate, Fate::Put { .. });
             self.slots[i].fate = Fate::Put {
                 values,
                 row,
                 exists,
             };
-            self.puts.push(i);
+            // A row merged column by column is written already.
+            if !written {
+                self.puts.push(i);
+            }
         }
     }
 

@@ -99,94 +99,108 @@ impl Planner<'_> {
         written: &mut Written,
         collisions: &mut Collisions,
     ) -> Result<(), MergeError> {
-        let (t, id) = self.slots[w].key;
+        let t = self.slots[w].key.0;
         let table = self.cat.table(t);
         for (u, columns) in table.unique.iter().enumerate() {
             let Fate::Put { values, .. } = &self.slots[w].fate else {
                 return Ok(());
             };
-            let Some(held) = project(values, columns) else {
+            let Some(values) = project(values, columns) else {
                 continue;
             };
+            let held = Held { columns, values };
             // Against the local row holding the values.
-            let holder = self.view.row_with_unique(&table.name, columns, &held)?;
-            // Against the other written rows: keyed by a hash of the
-            // values, confirmed on the rows themselves.
-            let mut hasher = FxHasher::default();
-            (t, u, &held).hash(&mut hasher);
-            let hash = hasher.finish();
-            let others = written.first.get(&hash).into_iter();
-            let others = others.chain(written.more.get(&hash).into_iter().flatten());
-            for &other in others {
-                if let Fate::Put { values, .. } = &self.slots[other].fate {
-                    let same = project(values, columns).as_ref() == Some(&held);
-                    if self.slots[other].key.0 == t && same {
-                        let held = Held {
-                            columns,
-                            values: held.clone(),
-                        };
-                        let other_id = self.slots[other].key.1;
-                        add(collisions, self.collision(w, &held, other_id));
-                        add(collisions, self.collision(other, &held, id));
-                    }
-                }
-            }
-            match written.first.entry(hash) {
-                Entry::Occupied(_) => written.more.entry(hash).or_default().push(w),
-                Entry::Vacant(v) => {
-                    v.insert(w);
-                }
-            }
-            let Some(hid) = holder else {
-                continue;
-            };
-            let h = if hid == id { w } else { self.slot((t, hid)) };
-            if self.slots[h].moved_to.is_some() {
-                // A moved local row keeps its values.
-                let held = Held {
-                    columns,
-                    values: held,
-                };
-                add(collisions, self.collision(w, &held, hid));
-                continue;
-            }
-            if h == w {
-                continue;
-            }
-            match &self.slots[h].fate {
-                Fate::Remove => {}
-                Fate::Put { values, .. } => {
-                    if project(values, columns).as_ref() != Some(&held) {
-                        self.slots[w].swap = true;
-                        self.slots[h].swap = true;
-                    }
-                    // Otherwise both written rows hold the values: the
-                    // `written` map reports it.
-                }
-                Fate::Untouched | Fate::Keep => {
-                    let updatable = self.slots[h].fate == Fate::Untouched
-                        && self.slots[h].pending.is_none()
-                        && self.slots[h].pending_now().is_none()
-                        && self.slots[h].remote.is_none()
-                        && self.message.get(&(t, hid)).is_some_and(|&m| {
-                            project(&self.rows[m].values, columns).as_ref() != Some(&held)
-                        });
-                    if updatable {
-                        // The holder comes in the message with new values
-                        // and has no pending op: part of the swap.
-                        self.put_from_message(h, true);
-                        self.slots[w].swap = true;
-                        self.slots[h].swap = true;
-                    } else {
-                        let held = Held {
-                            columns,
-                            values: held,
-                        };
-                        add(collisions, self.collision(w, &held, hid));
-                    }
-                }
+            let holder = self
+                .view
+                .row_with_unique(&table.name, columns, &held.values)?;
+            self.against_written(w, u, &held, written, collisions);
+            if let Some(hid) = holder {
+                self.against_holder(w, hid, &held, collisions);
             }
         }
         Ok(())
+    }
+
+    /// Against the other written rows: keyed by a hash of the values,
+    /// confirmed on the rows themselves. Each row of a pair holding the
+    /// same values is a collision, its holder the other row.
+    fn against_written(
+        &self,
+        w: usize,
+        u: usize,
+        held: &Held<'_>,
+        written: &mut Written,
+        collisions: &mut Collisions,
+    ) {
+        let (t, id) = self.slots[w].key;
+        let mut hasher = FxHasher::default();
+        (t, u, &held.values).hash(&mut hasher);
+        let hash = hasher.finish();
+        let others = written.first.get(&hash).into_iter();
+        for &other in others.chain(written.more.get(&hash).into_iter().flatten()) {
+            if let Fate::Put { values, .. } = &self.slots[other].fate {
+                let same = project(values, held.columns).as_ref() == Some(&held.values);
+                if self.slots[other].key.0 == t && same {
+                    add(collisions, self.collision(w, held, self.slots[other].key.1));
+                    add(collisions, self.collision(other, held, id));
+                }
+            }
+        }
+        match written.first.entry(hash) {
+            Entry::Occupied(_) => written.more.entry(hash).or_default().push(w),
+            Entry::Vacant(v) => {
+                v.insert(w);
+            }
+        }
+    }
+
+    /// Against `hid`, the local row holding the values: no collision when
+    /// it is the row itself, is deleted, or gives the values up in a swap.
+    fn against_holder(
+        &mut self,
+        w: usize,
+        hid: RowId,
+        held: &Held<'_>,
+        collisions: &mut Collisions,
+    ) {
+        let (t, id) = self.slots[w].key;
+        let h = if hid == id { w } else { self.slot((t, hid)) };
+        if self.slots[h].moved_to.is_some() {
+            // A moved local row keeps its values.
+            add(collisions, self.collision(w, held, hid));
+            return;
+        }
+        if h == w {
+            return;
+        }
+        match &self.slots[h].fate {
+            Fate::Remove => {}
+            Fate::Put { values, .. } => {
+                if project(values, held.columns).as_ref() != Some(&held.values) {
+                    self.slots[w].swap = true;
+                    self.slots[h].swap = true;
+                }
+                // Otherwise both written rows hold the values: the
+                // `written` map reports it.
+            }
+            Fate::Untouched | Fate::Keep => {
+                let updatable = self.slots[h].fate == Fate::Untouched
+                    && self.slots[h].pending.is_none()
+                    && self.slots[h].pending_now().is_none()
+                    && self.slots[h].remote.is_none()
+                    && self.message.get(&(t, hid)).is_some_and(|&m| {
+                        project(&self.rows[m].values, held.columns).as_ref() != Some(&held.values)
+                    });
+                if updatable {
+                    // The holder comes in the message with new values
+                    // and has no pending op: part of the swap.
+                    self.put_from_message(h, true);
+                    self.slots[w].swap = true;
+                    self.slots[h].swap = true;
+                } else {
+                    add(collisions, self.collision(w, held, hid));
+                }
+            }
+        }
     }
 }

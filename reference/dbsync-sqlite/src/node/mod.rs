@@ -50,7 +50,7 @@ pub use push::{
 pub use repair::{
     repair_begin, repair_finish, repair_progress, repair_stage, repair_version, RepairReport,
 };
-pub use resolve::{resolve, Resolution, Resolved};
+pub use resolve::{resolve, Resolved};
 pub use state::{
     push_only_base, save_registration, set_server_url, state, store_policy, stored_policy,
     NodeState,

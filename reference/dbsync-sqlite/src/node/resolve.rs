@@ -5,21 +5,12 @@
 
 use super::pending::{compressed_pending, restores};
 use super::{in_write_transaction, NodeError, Result};
-use crate::rows;
+use crate::rows::{self, Param};
 use crate::sql_id::SqlId;
+use dbsync_core::merge::Resolution;
+use dbsync_core::protocol::value::Values;
 use dbsync_core::{Command, Row, RowId, Schema, TableSchema};
 use rusqlite::types::ToSql;
-
-/// How the holder of a collision settles it (spec §12.2.4).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Resolution {
-    /// The holder, a row the server never had, is deleted; the server's
-    /// row arrives at the next pull.
-    KeepRemote,
-    /// The holder takes these values (column name to value, as text that
-    /// the column's affinity converts, or typed JSON values).
-    Rename(Vec<(String, serde_json::Value)>),
-}
 
 /// What a resolution changed.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,17 +78,12 @@ fn only_the_node_has(conn: &rusqlite::Connection, table: &str, id: RowId) -> Res
     }
 }
 
-fn rename(
-    conn: &rusqlite::Connection,
-    t: &TableSchema,
-    id: RowId,
-    values: &[(String, serde_json::Value)],
-) -> Result<()> {
+fn rename(conn: &rusqlite::Connection, t: &TableSchema, id: RowId, values: &Values) -> Result<()> {
     if values.is_empty() {
         return Err(NodeError::NothingToRename);
     }
     let mut sets = Vec::with_capacity(values.len());
-    let mut params: Vec<Box<dyn ToSql>> = vec![Box::new(SqlId(id))];
+    let mut params: Vec<Box<dyn ToSql + '_>> = vec![Box::new(SqlId(id))];
     for (i, (column, value)) in values.iter().enumerate() {
         if !t.columns.iter().any(|c| &c.name == column) {
             return Err(NodeError::UnknownColumn {
@@ -106,7 +92,7 @@ fn rename(
             });
         }
         sets.push(format!("\"{column}\" = ?{}", i + 2));
-        params.push(Box::new(sql_value(value)));
+        params.push(Box::new(Param(value)));
     }
     let sql = format!(
         "UPDATE \"{}\" SET {} WHERE \"{}\" = ?1",
@@ -129,21 +115,5 @@ fn refused(t: &TableSchema, e: rusqlite::Error) -> NodeError {
             reason: e.to_string(),
         },
         _ => e.into(),
-    }
-}
-
-/// A JSON value as SQLite stores it: text for strings (the column's
-/// affinity converts `"3403"` in an INTEGER column), numbers as numbers.
-fn sql_value(v: &serde_json::Value) -> rusqlite::types::Value {
-    use rusqlite::types::Value as Sql;
-    match v {
-        serde_json::Value::Null => Sql::Null,
-        serde_json::Value::Bool(b) => Sql::Integer(i64::from(*b)),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Sql::Integer(i),
-            None => Sql::Real(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        serde_json::Value::String(s) => Sql::Text(s.clone()),
-        other => Sql::Text(other.to_string()),
     }
 }
