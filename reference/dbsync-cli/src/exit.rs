@@ -30,7 +30,8 @@ pub const TABLE: &str = "Exit codes:
   2  usage error (also a malformed server URL, an unusable CA file, a missing --db file)
   3  rejected by the server (the error code is printed; after rate_limited, retrying
      after the seconds its details give is safe)
-  4  unique collision: pulled rows take unique values local rows hold; decide, then pull again
+  4  unique collision: pulled rows take unique values local rows hold; settle each with
+     `dbsync resolve` (the error prints the command), then pull again
   5  network unreachable: the server could not be reached (retrying is safe)
   6  not registered: run `dbsync register` first
   7  untrusted certificate: the https server's certificate is not signed by a trusted CA

@@ -475,6 +475,27 @@ async fn a_write_made_directly_on_the_server_database_reaches_pulling_nodes_as_a
     assert_eq!(err.error.details.unwrap()["reason"], "row");
 }
 
+async fn an_update_made_directly_on_the_server_database_names_only_the_columns_it_changed() {
+    let ts = TestServer::start(|_| {}).await;
+    let a = ts.register().await;
+    ts.db
+        .exec("INSERT INTO person (id, name, born) VALUES (1, 'Ann', '1990-01-01');");
+    ts.pull(&a, 0, None).await.parse::<PullResponse>();
+    // The name is set to what it was: only `born` changed (spec §3.1.1).
+    ts.db
+        .exec("UPDATE person SET name = 'Ann', born = '1991-02-03' WHERE id = 1;");
+    let page: PullResponse = ts.pull(&a, 1, None).await.parse();
+    assert_eq!(page.ops.len(), 1);
+    assert_eq!(page.ops[0].command, Command::Update);
+    let columns: Vec<&str> = page.ops[0]
+        .columns
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(columns, ["born"]);
+}
+
 async fn trim_drops_versions_every_node_holds_and_a_node_unseen_too_long_must_repair() {
     let ts = TestServer::start(|_| {}).await;
     let a = ts.register().await;
@@ -628,6 +649,7 @@ both_stores!(
     a_query_returns_the_rows_matching_every_filter_up_to_its_limit,
     the_before_push_hook_may_refuse_and_the_after_push_hook_sees_each_commit_once,
     a_write_made_directly_on_the_server_database_reaches_pulling_nodes_as_a_version,
+    an_update_made_directly_on_the_server_database_names_only_the_columns_it_changed,
     trim_drops_versions_every_node_holds_and_a_node_unseen_too_long_must_repair,
     a_background_trim_runs_at_the_configured_interval,
     shutdown_stops_accepting_connections_and_the_database_stays_usable,
