@@ -9,7 +9,7 @@ use crate::rows::{self, Param};
 use crate::sql_id::SqlId;
 use dbsync_core::merge::Resolution;
 use dbsync_core::protocol::value::Values;
-use dbsync_core::{Command, Row, RowId, Schema, TableSchema};
+use dbsync_core::{Command, Direction, Row, RowId, Schema, TableSchema};
 use rusqlite::types::ToSql;
 
 /// What a resolution changed.
@@ -38,6 +38,13 @@ pub fn resolve(
     let t = schema
         .table(table)
         .ok_or_else(|| NodeError::NotSynced(table.to_owned()))?;
+    if t.direction == Direction::PullOnly {
+        // Not captured on a node: a change would never reach the server.
+        return Err(NodeError::ResolutionRefused {
+            table: table.to_owned(),
+            reason: "the table is pull-only: the node does not write it".into(),
+        });
+    }
     in_write_transaction(conn, |conn| {
         let before = rows::read(conn, t, holder)?.ok_or_else(|| NodeError::NoSuchRow {
             table: table.to_owned(),
