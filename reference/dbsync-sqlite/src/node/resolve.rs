@@ -39,7 +39,8 @@ pub fn resolve(
         .table(table)
         .ok_or_else(|| NodeError::NotSynced(table.to_owned()))?;
     if t.direction == Direction::PullOnly {
-        // Not captured on a node: a change would never reach the server.
+        // A node never writes a pull-only table (its guard trigger would
+        // refuse the write): say why before trying.
         return Err(NodeError::ResolutionRefused {
             table: table.to_owned(),
             reason: "the table is pull-only: the node does not write it".into(),
