@@ -9,15 +9,7 @@ use rusqlite::Connection;
 
 /// Adds `dbsync_oplog.columns` to a database made before it existed.
 pub(crate) fn add_to_oplog(conn: &Connection) -> rusqlite::Result<()> {
-    let has: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('dbsync_oplog') WHERE name = 'columns'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has {
-        conn.execute_batch("ALTER TABLE dbsync_oplog ADD COLUMN columns TEXT;")?;
-    }
-    Ok(())
+    crate::introspect::add_missing_column(conn, "dbsync_oplog", "columns", "TEXT")
 }
 
 /// The SQL expression an `AFTER UPDATE` trigger of `t` records as the

@@ -449,3 +449,24 @@ pub fn user_tables(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let names = stmt.query_map([], |r| r.get(0))?.collect();
     names
 }
+
+/// Adds `column` (its SQL definition `definition`) to `table` of a
+/// database made before the column existed; does nothing otherwise.
+pub(crate) fn add_missing_column(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    definition: &str,
+) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+        [table, column],
+        |r| r.get(0),
+    )?;
+    if !has {
+        conn.execute_batch(&format!(
+            "ALTER TABLE \"{table}\" ADD COLUMN {column} {definition};"
+        ))?;
+    }
+    Ok(())
+}

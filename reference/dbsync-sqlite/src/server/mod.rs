@@ -219,14 +219,12 @@ pub fn prepare(conn: &mut Connection, specs: &[TableSpec]) -> Result<Schema, Sto
 /// known (its last-seen time may be its registration's second), so every
 /// existing node counts as seen: none is purged by mistake.
 fn add_seen_column(conn: &Connection) -> Result<(), StoreError> {
-    let has_it: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('dbsync_nodes') WHERE name = 'seen')",
-        [],
-        |r| r.get(0),
+    crate::introspect::add_missing_column(
+        conn,
+        "dbsync_nodes",
+        "seen",
+        "INTEGER NOT NULL DEFAULT 1",
     )?;
-    if !has_it {
-        conn.execute_batch("ALTER TABLE dbsync_nodes ADD COLUMN seen INTEGER NOT NULL DEFAULT 1")?;
-    }
     Ok(())
 }
 
