@@ -73,6 +73,7 @@ impl World {
             schema: schema.fingerprint(),
             app_data: None,
             token: None,
+            user: None,
         };
         let mut nodes = Vec::new();
         for i in 0..case.nodes.max(1) {

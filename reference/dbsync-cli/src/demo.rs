@@ -63,6 +63,7 @@ pub fn describe(e: &ConflictEntry) -> String {
         ),
         Rule::UniqueSwapApplied => "its unique values were swapped with another row's on the server: applied as a swap".to_string(),
         Rule::LocalChangeDiscarded => "a repair discarded its local work, as asked: it never reached the server".to_string(),
+        Rule::MovedOut => "it left this node's scope: its local change was dropped, never pushed".to_string(),
         Rule::ReusedKeyMoved => format!(
             "SQLite gave a new row the key of a deleted one: the new row moved to key {}",
             e.new_row_id.map_or("?".into(), |k| k.to_string())

@@ -37,6 +37,11 @@ pub struct RegisterArgs {
     /// The server's registration token.
     #[arg(long)]
     pub token: Option<String>,
+    /// The application user this node is for (spec §19.1): on a server
+    /// with scopes it receives that user's rows. Needs --token, unless
+    /// the server's register hook decides.
+    #[arg(long, value_name = "ID")]
+    pub user: Option<String>,
     /// Trust this CA (a PEM file) for an https:// server, besides the
     /// system's root certificates; stored with the credentials.
     #[arg(long, value_name = "FILE")]
@@ -81,7 +86,9 @@ pub async fn register(out: Output, r: RegisterArgs) -> ExitCode {
         if let Some(ca) = ca {
             node = node.with_ca_cert(ca);
         }
-        let resp = node.register(&r.server, r.token.as_deref()).await?;
+        let resp = node
+            .register_as(&r.server, r.token.as_deref(), r.user.as_deref())
+            .await?;
         if let Some(p) = r.policy {
             node.store_policy(p.spec()).await?;
         }

@@ -4,7 +4,7 @@ use crate::args::{duration, TableArgs};
 use crate::output::Output;
 use crate::store::ServerDb;
 use clap::Args;
-use dbsync_server::{Config, RegisterRate, Server, ServerHandle, Store};
+use dbsync_server::{Config, RegisterRate, Scopes, Server, ServerHandle, Store};
 use serde_json::json;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -47,6 +47,11 @@ pub struct ServeArgs {
     /// The token nodes must present to register.
     #[arg(long)]
     registration_token: Option<String>,
+    /// Partial sync: the scope rules (a JSON file, spec §19.2) saying
+    /// which rows each node reads and writes; checked against the served
+    /// tables at start [default: every node reads every row].
+    #[arg(long, value_name = "FILE")]
+    scopes: Option<PathBuf>,
     /// Let any node register without a token.
     #[arg(long)]
     open_registration: bool,
@@ -265,6 +270,16 @@ fn announce(out: Output, handle: &ServerHandle, db: &ServerDb, config: &Config) 
     }
 }
 
+/// The scope rules in `file`, checked against the served tables.
+fn read_scopes(file: &std::path::Path, store: &dyn Store) -> Result<Arc<Scopes>, String> {
+    let shown = file.display();
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read scopes file {shown}: {e}"))?;
+    Scopes::parse(&text, store.schema())
+        .map(Arc::new)
+        .map_err(|e| format!("scopes file {shown}: {e}"))
+}
+
 /// Serves until Ctrl-C.
 pub async fn run(out: Output, args: ServeArgs) -> ExitCode {
     let db = match server_db(out, args.db.as_deref()) {
@@ -275,7 +290,13 @@ pub async fn run(out: Output, args: ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return out.local_failure(e),
     };
-    let config = config(args);
+    let scopes = match args.scopes.as_deref().map(|f| read_scopes(f, &*store)) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return out.usage(e),
+    };
+    let mut config = config(args);
+    config.scopes = scopes;
     let shown = config.clone();
     let handle = match Server::bind(store, config).await {
         Ok(h) => h,

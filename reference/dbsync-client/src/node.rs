@@ -254,12 +254,26 @@ impl Node {
         url: &str,
         token: Option<&str>,
     ) -> Result<RegisterResponse, ClientError> {
+        self.register_as(url, token, None).await
+    }
+
+    /// [`Node::register`] for the application user `user` (spec §9.1,
+    /// §19.1): on a server with scopes, the node receives and may write
+    /// that user's rows. The server accepts a named user under a
+    /// registration token, or its register hook decides.
+    pub async fn register_as(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<RegisterResponse, ClientError> {
         let transport = Transport::new(url, self.timeouts, self.ca_cert.as_ref())?;
         let req = RegisterRequest {
             protocol: dbsync_core::PROTOCOL_VERSION.into(),
             schema: self.fingerprint.clone(),
             app_data: self.app_data.clone(),
             token: token.map(str::to_string),
+            user: user.map(str::to_string),
         };
         let resp: RegisterResponse = transport
             .post(

@@ -144,6 +144,7 @@ fn setup(n: i64) -> (MemoryStore, MergeInput) {
             row_id: id.into(),
             command,
             columns: None,
+            out: false,
         });
         if command == Command::Update {
             rows.push(row(id, item(id, format!("r{id}"), 2)));

@@ -221,6 +221,7 @@ pub fn compress_pulled(ops: &[VersionedOp]) -> CompressedPull {
         last: Command,
         version: u64,
         columns: ColumnUnion,
+        out: bool,
     }
     let mut index: FxHashMap<(&str, RowId), usize> =
         FxHashMap::with_capacity_and_hasher(ops.len(), Default::default());
@@ -245,6 +246,7 @@ pub fn compress_pulled(ops: &[VersionedOp]) -> CompressedPull {
                     last: op.command,
                     version: op.version,
                     columns: ColumnUnion::start(op.command, op.columns.as_ref()),
+                    out: op.out,
                 });
             }
             Some(&i) => {
@@ -252,6 +254,7 @@ pub fn compress_pulled(ops: &[VersionedOp]) -> CompressedPull {
                 acc.last = op.command;
                 acc.version = op.version;
                 acc.columns.add(op.command, op.columns.as_ref());
+                acc.out = op.out;
             }
         }
     }
@@ -264,6 +267,8 @@ pub fn compress_pulled(ops: &[VersionedOp]) -> CompressedPull {
                 row_id: acc.key.1,
                 command,
                 columns: acc.columns.of(command),
+                // §19.6: a `d` that is a move-out stays one.
+                out: command == Command::Delete && acc.out,
             })
         })
         .collect();
@@ -319,6 +324,7 @@ mod tests {
                 row_id: 7.into(),
                 command: *c,
                 columns: None,
+                out: false,
             })
             .collect();
         compress_pulled(&ops)
@@ -491,6 +497,7 @@ mod tests {
                 row_id: 1.into(),
                 command: I,
                 columns: None,
+                out: false,
             },
             VersionedOp {
                 version: 5,
@@ -498,6 +505,7 @@ mod tests {
                 row_id: 1.into(),
                 command: U,
                 columns: None,
+                out: false,
             },
         ];
         let kept = without_versions(ops, &HashSet::from([4]));

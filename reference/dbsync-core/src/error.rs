@@ -129,6 +129,9 @@ error_codes! {
     /// (local) Pending ops that must travel in one push do not fit in one
     /// request, and none may go ahead in a part (spec §10.1.2).
     PushTooLarge = "push_too_large", 0, false;
+    /// The request writes a row outside the node's write scope (spec
+    /// §19.7); nothing was changed.
+    Forbidden = "forbidden", 403, true;
 }
 
 impl fmt::Display for ErrorCode {

@@ -255,6 +255,7 @@ proptest! {
         }
         let pulled: Vec<VersionedOp> = seq.iter().enumerate().map(|(i, (row, c))| VersionedOp {
             version: i as u64, table: "t".into(), row_id: RowId::Int(*row), command: cmd(*c), columns: None,
+            out: false,
         }).collect();
         let once = compress_pulled(&pulled);
         let rows: BTreeSet<RowId> = once.ops.iter().map(|o| o.row_id).collect();
@@ -310,6 +311,7 @@ proptest! {
         let n = history.len().max(1);
         let ops: Vec<VersionedOp> = history.iter().enumerate().map(|(i, r)| VersionedOp {
             version: 2 + (i * versions / n) as u64, table: r.table.clone(), row_id: r.row_id, command: r.command, columns: None,
+            out: false,
         }).collect();
         server.mark_pushed(ops.last().map_or(1, |o| o.version));
         let pending = node.pending_ops().unwrap();
@@ -362,7 +364,7 @@ proptest! {
         let mut store = MemoryStore::new(schema());
         let _ = store.load(local.into_iter().map(row));
         let input = MergeInput {
-            pulled: pulled.into_iter().map(|(t, id, c, v)| VersionedOp { version: v, table: tables[t].into(), row_id: id.into(), command: cmd(c), columns: None }).collect(),
+            pulled: pulled.into_iter().map(|(t, id, c, v)| VersionedOp { version: v, table: tables[t].into(), row_id: id.into(), command: cmd(c), columns: None, out: false }).collect(),
             rows: rows.into_iter().map(row).collect(),
             pending: pending.into_iter().map(|(t, id, c)| Op { table: tables[t].into(), row_id: id.into(), command: cmd(c), columns: None }).collect(),
             restores: restores.into_iter().map(|(t, id, changed)| Restore { table: tables[t].into(), row_id: id.into(), changed }).collect(),

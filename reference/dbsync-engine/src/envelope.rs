@@ -294,7 +294,13 @@ pub fn check_register(r: &RegisterRequest) -> Result<(), Rejection> {
             "/token".into(),
             "a token has 1 to 256 characters".into(),
         )),
-        _ => Ok(()),
+        _ => match &r.user {
+            Some(u) if u.is_empty() || u.chars().count() > 256 => Err(at(
+                "/user".into(),
+                "a user id has 1 to 256 characters".into(),
+            )),
+            _ => Ok(()),
+        },
     }
 }
 

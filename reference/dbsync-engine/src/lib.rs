@@ -42,6 +42,7 @@ pub mod register;
 pub mod rejection;
 pub mod repair;
 pub mod rows;
+pub mod scope;
 pub mod settings;
 pub mod store;
 pub mod trim;
@@ -108,8 +109,13 @@ pub struct Engine {
 impl Engine {
     /// An engine over `store`, making the cursor key the first time a
     /// database is served (every process serving it shares that key).
+    /// On a scoped server, it first seals direct writes and indexes every
+    /// row (spec §19.4): linear in the rows.
     pub fn open(store: Arc<dyn Store>, settings: Settings) -> Result<Engine, Rejection> {
         let cursor_key = ensure_cursor_key(&*store)?;
+        if let Some(scopes) = &settings.scopes {
+            start_scoped(&*store, scopes)?;
+        }
         Ok(Engine {
             fingerprint: store.schema().fingerprint(),
             store,
@@ -222,7 +228,7 @@ impl Engine {
             Endpoint::Query => {
                 let req =
                     self.parse_checked(body, envelope::check_query, |r: &QueryRequest| &r.schema)?;
-                encode(&self.query(&req)?)
+                encode(&self.query_as(node()?, &req)?)
             }
         }
     }
@@ -302,6 +308,7 @@ impl Engine {
             &self.cursor_key,
             node,
             req,
+            self.settings.scopes.as_deref(),
         )?;
         if page.next_cursor.is_none() {
             self.note_version(node, page.target_version, false, auth)?;
@@ -328,8 +335,9 @@ impl Engine {
         now: u64,
         auth: Option<&Authenticated>,
     ) -> Result<dbsync_core::protocol::RepairPage, Rejection> {
+        let scopes = self.settings.scopes.as_deref();
         if req.cursor.is_none() {
-            repair::repair_start(&*self.store, node, now)?;
+            repair::repair_start(&*self.store, node, scopes, now)?;
         }
         let page = repair::repair_page(
             &*self.store,
@@ -337,6 +345,7 @@ impl Engine {
             &self.cursor_key,
             node,
             req,
+            scopes,
         )?;
         if page.next_cursor.is_none() {
             self.note_version(node, page.version, true, auth)?;
@@ -344,12 +353,39 @@ impl Engine {
         Ok(page)
     }
 
-    /// Query (spec §14), after the envelope checks.
+    /// Query (spec §14), after the envelope checks, as a server without
+    /// scopes answers it (every row of the table).
     pub fn query(
         &self,
         req: &QueryRequest,
     ) -> Result<dbsync_core::protocol::QueryResponse, Rejection> {
-        query::query(&*self.store, &self.settings.limits, req)
+        query::query(&*self.store, &self.settings.limits, req, None)
+    }
+
+    /// Query (spec §14) by `node`: on a scoped server, only rows in its
+    /// scope (§19.8).
+    pub fn query_as(
+        &self,
+        node: u64,
+        req: &QueryRequest,
+    ) -> Result<dbsync_core::protocol::QueryResponse, Rejection> {
+        let scoped = match &self.settings.scopes {
+            None => None,
+            Some(_) => Some(self.node_view(node)?),
+        };
+        query::query(&*self.store, &self.settings.limits, req, scoped.as_ref())
+    }
+
+    /// The keys `node` reads with (spec §19.1).
+    fn node_view(&self, node: u64) -> Result<scope::view::NodeView, Rejection> {
+        let record = self
+            .store
+            .read()?
+            .node(node)?
+            .ok_or_else(|| Rejection::unknown_node(node))?;
+        Ok(scope::view::NodeView {
+            keys: scope::node_keys(&record),
+        })
     }
 
     /// Trim (spec §15).
@@ -401,7 +437,12 @@ impl Engine {
         };
         let mut tx = self.store.write()?;
         tx.lock_history()?;
-        let sealed = versions::seal_direct_writes(&mut *tx, now)?;
+        let sealed = versions::seal_direct_writes(
+            &mut *tx,
+            self.store.schema(),
+            self.settings.scopes.as_deref(),
+            now,
+        )?;
         commit(tx)?;
         Ok(sealed.max(latest))
     }
@@ -425,6 +466,20 @@ impl Engine {
 /// Commits a transaction that wrote no rows.
 pub(crate) fn commit(tx: Box<dyn WriteTx + '_>) -> Result<(), Rejection> {
     tx.commit().map_err(rejection::commit_failed)
+}
+
+/// Seals what direct writes wait (indexing them), then indexes every row.
+fn start_scoped(store: &dyn Store, scopes: &scope::Scopes) -> Result<(), Rejection> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut tx = store.write()?;
+    let parents = scope::backfill::parent_columns(store.schema(), scopes);
+    tx.enable_scopes(&parents)?;
+    tx.lock_history()?;
+    versions::seal_direct_writes(&mut *tx, store.schema(), Some(scopes), now)?;
+    commit(tx)?;
+    Ok(scope::backfill::index_every_row(store, scopes)?)
 }
 
 /// The cursor key, made and stored the first time (every process serving

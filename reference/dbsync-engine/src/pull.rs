@@ -4,12 +4,14 @@
 use crate::cursor::{self, CursorKind};
 use crate::push::check_base;
 use crate::rows::RowsWithParents;
+use crate::scope::{self, view::NodeView, Scopes};
 use crate::settings::Limits;
 use crate::store::{OpPosition, PositionedOp, ReadTx, Store};
 use crate::Rejection;
 use dbsync_core::auth::Secret;
 use dbsync_core::protocol::{PullRequest, PullResponse};
 use dbsync_core::{Command, Schema};
+use std::collections::HashSet;
 
 /// Where a page starts: the transfer's target, the position of the last
 /// op sent, and the last version listed (spec §11.3.1).
@@ -60,13 +62,15 @@ impl PageStart {
     }
 }
 
-/// Serves one page of a pull (spec §11) from one read snapshot.
+/// Serves one page of a pull (spec §11) from one read snapshot; on a
+/// scoped server (`scopes`), only what the node's scope shows (§19.5).
 pub fn pull_page(
     store: &dyn Store,
     limits: &Limits,
     key: &Secret,
     node_id: u64,
     req: &PullRequest,
+    scopes: Option<&Scopes>,
 ) -> Result<PullResponse, Rejection> {
     let schema = store.schema();
     let mut tx = store.read()?;
@@ -77,8 +81,17 @@ pub fn pull_page(
     check_base(&mut *tx, &node, req.base_version, latest)?;
     let start = PageStart::of(key, node_id, req, latest)?;
     let limit = limits.pull_page_ops.max(1);
-    let mut ops = tx.ops_after(req.base_version, start.target, start.after, limit + 1)?;
-    let (rows, sent) = page_rows(
+    let view = scopes.map(|_| NodeView {
+        keys: scope::node_keys(&node),
+    });
+    let (mut ops, unsent) = match &view {
+        None => (
+            tx.ops_after(req.base_version, start.target, start.after, limit + 1)?,
+            HashSet::new(),
+        ),
+        Some(v) => scoped_ops(&mut *tx, v, req.base_version, &start, limit + 1)?,
+    };
+    let (mut rows, sent) = page_rows(
         &mut *tx,
         schema,
         req,
@@ -88,9 +101,16 @@ pub fn pull_page(
     let following = (ops.len() > sent).then(|| ops.split_off(sent).remove(0));
     let next = following.map(|f| next_start(&start, &ops, &f));
     let listed_through = next.map_or(start.target, |n| n.listed_through);
-    let versions = tx.versions(start.listed_through, listed_through)?;
+    let versions = match &view {
+        None => tx.versions(start.listed_through, listed_through)?,
+        Some(v) => {
+            rows = v.rows_in_scope(&mut *tx, rows)?;
+            listed_with_ops(&mut *tx, &start, &ops, &unsent, listed_through)?
+        }
+    };
     let ops: Vec<_> = ops
         .into_iter()
+        .filter(|p| !unsent.contains(&p.position))
         .map(|p| p.op)
         .filter(|o| schema.table(&o.table).is_some_and(|t| t.direction.pulls()))
         .collect();
@@ -102,6 +122,61 @@ pub fn pull_page(
         rows,
         next_cursor: next.map(|n| n.cursor(key, node_id, req.base_version)),
     })
+}
+
+/// The ops of a scoped page (spec §19.5), as the node receives them, and
+/// the positions of those it receives nothing of (kept in the list so
+/// that the page's cut and cursor are those of the index).
+fn scoped_ops(
+    tx: &mut dyn ReadTx,
+    view: &NodeView,
+    base: u64,
+    start: &PageStart,
+    limit: usize,
+) -> Result<(Vec<PositionedOp>, HashSet<OpPosition>), Rejection> {
+    let found = tx.scoped_ops_after(&view.keys, base, start.target, start.after, limit)?;
+    let mut unsent = HashSet::new();
+    let ops = found
+        .into_iter()
+        .map(|s| {
+            let kept = s.op.clone();
+            view.deliver(s).unwrap_or_else(|| {
+                unsent.insert(kept.position);
+                kept
+            })
+        })
+        .collect();
+    Ok((ops, unsent))
+}
+
+/// The versions a scoped page lists (spec §19.5): those complete by
+/// `listed_through` that have an op sent to the node, in this page or,
+/// for the version the previous page cut, in an earlier one.
+fn listed_with_ops(
+    tx: &mut dyn ReadTx,
+    start: &PageStart,
+    sent: &[PositionedOp],
+    unsent: &HashSet<OpPosition>,
+    listed_through: u64,
+) -> Result<Vec<dbsync_core::protocol::VersionInfo>, Rejection> {
+    let mut versions: Vec<u64> = sent
+        .iter()
+        .filter(|p| !unsent.contains(&p.position))
+        .map(|p| p.position.version)
+        .collect();
+    if start.after.version > start.listed_through {
+        versions.push(start.after.version);
+    }
+    versions.sort_unstable();
+    versions.dedup();
+    let mut listed = Vec::new();
+    for v in versions
+        .into_iter()
+        .filter(|v| *v > start.listed_through && *v <= listed_through)
+    {
+        listed.extend(tx.versions(v - 1, v)?);
+    }
+    Ok(listed)
 }
 
 /// The start of the page after one that sent `sent`, when `following`

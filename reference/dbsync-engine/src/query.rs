@@ -1,6 +1,7 @@
 //! Query (spec §14): a read-only query of one pull-capable table with
 //! equality filters, Q1–Q4, answered from one read snapshot.
 
+use crate::scope::view::NodeView;
 use crate::settings::Limits;
 use crate::store::Store;
 use crate::Rejection;
@@ -8,11 +9,13 @@ use dbsync_core::protocol::{QueryRequest, QueryResponse};
 use dbsync_core::{ErrorCode, TableSchema, Value};
 use serde_json::json;
 
-/// Answers a read-only query.
+/// Answers a read-only query; with a node's `view`, among the rows in its
+/// scope only (spec §19.8).
 pub fn query(
     store: &dyn Store,
     limits: &Limits,
     req: &QueryRequest,
+    view: Option<&NodeView>,
 ) -> Result<QueryResponse, Rejection> {
     let t = store
         .schema()
@@ -30,7 +33,10 @@ pub fn query(
         .limit
         .unwrap_or(limits.query_default)
         .min(limits.query_max) as usize;
-    let mut rows = store.read()?.find(t, &filter, limit + 1)?;
+    let mut rows = match view {
+        None => store.read()?.find(t, &filter, limit + 1)?,
+        Some(v) => store.read()?.scoped_find(t, &filter, &v.keys, limit + 1)?,
+    };
     let truncated = rows.len() > limit;
     rows.truncate(limit);
     Ok(QueryResponse {

@@ -1,7 +1,7 @@
 //! Register (spec §9): R1 the registration token, R2 the register hook,
 //! then a new node (or a reused one, §9.4) with a fresh secret.
 
-use crate::settings::{Registration, Settings};
+use crate::settings::{RegisterDecision, Registration, Settings};
 use crate::store::{NewNode, Store};
 use crate::{commit, random_secret, Rejection};
 use dbsync_core::protocol::{RegisterRequest, RegisterResponse};
@@ -19,7 +19,7 @@ pub fn register(
     check_token(&settings.registration, req.token.as_deref())?;
     let decision = match &settings.hooks.register {
         Some(hook) => hook(req).map_err(|why| hook_rejected("register", why))?,
-        None => Default::default(),
+        None => named_user(&settings.registration, req)?,
     };
     let secret = random_secret();
     let mut tx = store.write()?;
@@ -54,6 +54,25 @@ pub fn register(
         user_id: decision.user_id,
         latest_version: latest,
     })
+}
+
+/// Without a register hook, the user the request names (spec §9.1,
+/// §19.1): only a registration token's holder may name one.
+fn named_user(
+    registration: &Registration,
+    req: &RegisterRequest,
+) -> Result<RegisterDecision, Rejection> {
+    match (&req.user, registration) {
+        (None, _) => Ok(RegisterDecision::default()),
+        (Some(user), Registration::Token(_)) => Ok(RegisterDecision {
+            user_id: Some(user.clone()),
+            reuse_node: None,
+        }),
+        (Some(_), _) => Err(Rejection::new(
+            ErrorCode::RegistrationRefused,
+            "naming a user needs registration by token (or a register hook)",
+        )),
+    }
 }
 
 /// R1: the registration token, unless registration is open.

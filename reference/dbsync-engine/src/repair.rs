@@ -2,6 +2,7 @@
 //! parents before children, cut by cursors.
 
 use crate::cursor;
+use crate::scope::{node_keys, Scopes};
 use crate::settings::Limits;
 use crate::store::{ReadTx, Store};
 use crate::versions::seal_direct_writes;
@@ -43,27 +44,36 @@ pub fn repair_order(schema: &Schema) -> Vec<&TableSchema> {
 
 /// Starts a repair (spec §13.1, first page): seals direct writes, and
 /// records the node as live again, holding the latest version.
-pub fn repair_start(store: &dyn Store, node_id: u64, now: u64) -> Result<(), Rejection> {
+pub fn repair_start(
+    store: &dyn Store,
+    node_id: u64,
+    scopes: Option<&Scopes>,
+    now: u64,
+) -> Result<(), Rejection> {
     let mut tx = store.write()?;
     tx.lock_history()?;
     tx.node(node_id)?
         .ok_or_else(|| Rejection::unknown_node(node_id))?;
-    let latest = seal_direct_writes(&mut *tx, now)?;
+    let latest = seal_direct_writes(&mut *tx, store.schema(), scopes, now)?;
     tx.note_known_version(node_id, latest, true)?;
     commit(tx)
 }
 
-/// Serves one page of a repair snapshot from one read snapshot.
+/// Serves one page of a repair snapshot from one read snapshot; on a
+/// scoped server, of the rows in the node's scope (spec §19.8).
 pub fn repair_page(
     store: &dyn Store,
     limits: &Limits,
     key: &Secret,
     node_id: u64,
     req: &RepairRequest,
+    scopes: Option<&Scopes>,
 ) -> Result<RepairPage, Rejection> {
     let mut tx = store.read()?;
-    tx.node(node_id)?
+    let node = tx
+        .node(node_id)?
         .ok_or_else(|| Rejection::unknown_node(node_id))?;
+    let keys = scopes.map(|_| node_keys(&node));
     let order = repair_order(store.schema());
     let (mut table, mut after) = match &req.cursor {
         None => (0usize, RowId::default()),
@@ -74,8 +84,8 @@ pub fn repair_page(
     let mut bytes = 0;
     while table < order.len() && rows.len() < page_rows && bytes < limits.page_bytes {
         let want = page_rows - rows.len();
-        let mut got = tx.rows_after(order[table], after, want)?;
-        let whole_table = got.len() < want;
+        let (mut got, whole_table) =
+            table_part(&mut *tx, order[table], keys.as_deref(), after, want)?;
         // The rows that fit the page's bytes; at least one row per page.
         let fit = got
             .iter()
@@ -96,7 +106,7 @@ pub fn repair_page(
         (table < order.len()).then(|| cursor::issue_repair(key, node_id, table, after));
     // The first page counts what the whole repair sends (§13.2).
     let total_rows = match req.cursor {
-        None => Some(total_rows(&mut *tx, &order)?),
+        None => Some(total_rows(&mut *tx, &order, keys.as_deref())?),
         Some(_) => None,
     };
     Ok(RepairPage {
@@ -108,11 +118,38 @@ pub fn repair_page(
     })
 }
 
+/// Up to `want` rows of `t` after `after`, those in `keys` on a scoped
+/// server; and whether they end the table.
+fn table_part(
+    tx: &mut dyn ReadTx,
+    t: &TableSchema,
+    keys: Option<&[String]>,
+    after: RowId,
+    want: usize,
+) -> Result<(Vec<Row>, bool), Rejection> {
+    let Some(keys) = keys else {
+        let got = tx.rows_after(t, after, want)?;
+        let whole = got.len() < want;
+        return Ok((got, whole));
+    };
+    let ids = tx.scoped_ids_after(t, keys, after, want)?;
+    let mut got = tx.rows(t, &ids)?;
+    got.sort_by_key(|r| r.id);
+    Ok((got, ids.len() < want))
+}
+
 /// The rows of every table a repair sends, in its snapshot.
-fn total_rows(tx: &mut dyn ReadTx, order: &[&TableSchema]) -> Result<u64, Rejection> {
+fn total_rows(
+    tx: &mut dyn ReadTx,
+    order: &[&TableSchema],
+    keys: Option<&[String]>,
+) -> Result<u64, Rejection> {
     let mut sum = 0;
     for t in order {
-        sum += tx.row_count(t)?;
+        sum += match keys {
+            None => tx.row_count(t)?,
+            Some(keys) => tx.scoped_count(t, keys)?,
+        };
     }
     Ok(sum)
 }

@@ -2,6 +2,7 @@
 //! the clock-skew window, registration, and the application's hooks
 //! (spec §7.3, §8.4, §9, §11.4, §13, §14).
 
+use crate::scope::Scopes;
 use dbsync_core::protocol::{PushRequest, PushResponse, RegisterRequest};
 use std::fmt;
 use std::sync::Arc;
@@ -120,6 +121,9 @@ pub struct Settings {
     pub registration: Registration,
     /// The application's hooks.
     pub hooks: Hooks,
+    /// The scope rules (spec §19); `None`: every node reads and writes
+    /// every row.
+    pub scopes: Option<Arc<Scopes>>,
 }
 
 impl Default for Settings {
@@ -129,6 +133,7 @@ impl Default for Settings {
             skew_window: dbsync_core::auth::DEFAULT_SKEW_SECONDS,
             registration: Registration::Closed,
             hooks: Hooks::default(),
+            scopes: None,
         }
     }
 }

@@ -146,6 +146,42 @@ pub struct PositionedOp {
     pub op: VersionedOp,
 }
 
+/// One mark of the scope index (spec §19.4): the op of `version` on a
+/// row, seen by the nodes holding `key`, with the row's keys before and
+/// after the version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeMark {
+    /// The scope key the mark is found by.
+    pub key: String,
+    /// The version of the op.
+    pub version: u64,
+    /// The op's table.
+    pub table: String,
+    /// The op's row.
+    pub row_id: RowId,
+    /// The row's scope key before the version (`None`: absent or no key).
+    pub before: Option<String>,
+    /// The row's scope key after the version (`None`: absent or no key).
+    pub after: Option<String>,
+}
+
+/// An op found through the scope index, with the row's keys before and
+/// after its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopedOp {
+    /// The op and where it stands.
+    pub op: PositionedOp,
+    /// The row's scope key before the op's version.
+    pub before: Option<String>,
+    /// The row's scope key after the op's version.
+    pub after: Option<String>,
+}
+
+/// What a store without scopes answers to a scope read or write.
+fn no_scopes<T>() -> StoreResult<T> {
+    Err(StoreFault("this store does not support scopes".into()))
+}
+
 /// A server database.
 pub trait Store: Send + Sync {
     /// The synced tables, as the store read them from its catalogue.
@@ -217,6 +253,58 @@ pub trait ReadTx {
     fn live_horizon(&mut self) -> StoreResult<Option<u64>>;
     /// How many nodes are registered, and how many of them are stale.
     fn node_counts(&mut self) -> StoreResult<NodeCounts>;
+    /// The scope keys of the rows `ids` of `table` that have one
+    /// recorded (spec §19.4); `None` for a row in no node's scope. A row
+    /// without an entry is absent (or not yet indexed).
+    fn row_scopes(
+        &mut self,
+        table: &str,
+        ids: &[RowId],
+    ) -> StoreResult<Vec<(RowId, Option<String>)>> {
+        let _ = (table, ids);
+        no_scopes()
+    }
+    /// Up to `limit` ops of the versions `(base, target]` after `after`
+    /// that have a mark with one of `keys`, in history order, each once.
+    fn scoped_ops_after(
+        &mut self,
+        keys: &[String],
+        base: u64,
+        target: u64,
+        after: OpPosition,
+        limit: usize,
+    ) -> StoreResult<Vec<ScopedOp>> {
+        let _ = (keys, base, target, after, limit);
+        no_scopes()
+    }
+    /// Up to `limit` keys above `after` of the rows of `table` whose scope
+    /// key is one of `keys`, by key.
+    fn scoped_ids_after(
+        &mut self,
+        table: &TableSchema,
+        keys: &[String],
+        after: RowId,
+        limit: usize,
+    ) -> StoreResult<Vec<RowId>> {
+        let _ = (table, keys, after, limit);
+        no_scopes()
+    }
+    /// How many rows of `table` have one of `keys`.
+    fn scoped_count(&mut self, table: &TableSchema, keys: &[String]) -> StoreResult<u64> {
+        let _ = (table, keys);
+        no_scopes()
+    }
+    /// [`ReadTx::find`] among the rows whose scope key is one of `keys`.
+    fn scoped_find(
+        &mut self,
+        table: &TableSchema,
+        filter: &[(&str, &Value)],
+        keys: &[String],
+        limit: usize,
+    ) -> StoreResult<Vec<Row>> {
+        let _ = (table, filter, keys, limit);
+        no_scopes()
+    }
 }
 
 /// The reads and writes of one write transaction.
@@ -282,6 +370,36 @@ pub trait WriteTx: ReadTx {
     /// Stores the key that authenticates cursors, unless one is stored
     /// already (then it keeps that one).
     fn set_cursor_key(&mut self, key: &Secret) -> StoreResult<()>;
+    /// Makes what scopes need that a server without them does not: the
+    /// index of ops by row inside a version, and indexes of the
+    /// `columns` (foreign keys children inherit their scope through).
+    fn enable_scopes(&mut self, columns: &[(&TableSchema, &str)]) -> StoreResult<()> {
+        let _ = columns;
+        no_scopes()
+    }
+    /// Records the scope keys of rows of `table` (`None`: in no node's
+    /// scope), replacing those recorded.
+    fn set_row_scopes(&mut self, table: &str, keys: &[(RowId, Option<String>)]) -> StoreResult<()> {
+        let _ = (table, keys);
+        no_scopes()
+    }
+    /// Forgets the scope keys of the rows `ids` of `table` (deleted rows).
+    fn forget_row_scopes(&mut self, table: &str, ids: &[RowId]) -> StoreResult<()> {
+        let _ = (table, ids);
+        no_scopes()
+    }
+    /// Records scope marks (spec §19.4). [`WriteTx::drop_history_through`]
+    /// drops them with their versions.
+    fn append_scope_marks(&mut self, marks: &[ScopeMark]) -> StoreResult<()> {
+        let _ = marks;
+        no_scopes()
+    }
+    /// Appends `ops` to the recorded version `version` (scope moves,
+    /// spec §19.4).
+    fn append_ops(&mut self, version: u64, ops: &[Op]) -> StoreResult<()> {
+        let _ = (version, ops);
+        no_scopes()
+    }
     /// Commits. Foreign keys deferred by [`WriteTx::begin_row_writes`]
     /// are checked here.
     fn commit(self: Box<Self>) -> Result<(), RowWriteError>;

@@ -1,18 +1,28 @@
 //! Versions (spec §6): the server's linear history, and sealing the
 //! writes made directly on the server database into versions (§6.1).
 
+use crate::scope::{record::record_version, Scopes};
 use crate::store::{StoreResult, WriteTx};
+use dbsync_core::Schema;
 
 /// Seals the direct writes waiting in the store into version
-/// `latest + 1` (spec §6.1), under the history lock the caller took;
-/// returns the latest version afterwards.
-pub fn seal_direct_writes(tx: &mut dyn WriteTx, now: u64) -> StoreResult<u64> {
+/// `latest + 1` (spec §6.1), under the history lock the caller took, and
+/// on a scoped server indexes it (§19.4); returns the latest version
+/// afterwards.
+pub fn seal_direct_writes(
+    tx: &mut dyn WriteTx,
+    schema: &Schema,
+    scopes: Option<&Scopes>,
+    now: u64,
+) -> StoreResult<u64> {
     let latest = tx.latest_version()?;
-    if tx.has_unsealed()? && tx.seal(latest + 1, &rfc3339(now))? {
-        Ok(latest + 1)
-    } else {
-        Ok(latest)
+    if !(tx.has_unsealed()? && tx.seal(latest + 1, &rfc3339(now))?) {
+        return Ok(latest);
     }
+    if let Some(scopes) = scopes {
+        record_version(tx, schema, scopes, latest + 1)?;
+    }
+    Ok(latest + 1)
 }
 
 /// RFC 3339 UTC for a Unix time (`created_at`, spec §6.3).

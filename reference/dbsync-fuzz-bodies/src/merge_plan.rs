@@ -533,6 +533,7 @@ pub fn run_case(case: &MergeCase) {
             row_id: r.row_id,
             command: r.command,
             columns: None,
+            out: false,
         })
         .collect();
     let pending = node
@@ -564,6 +565,7 @@ pub fn run_case(case: &MergeCase) {
                     command: [Command::Insert, Command::Update, Command::Delete]
                         [command as usize % 3],
                     columns: None,
+                    out: false,
                 });
             }
             Perturb::ExtraRow { table, id, vals } => {

@@ -288,6 +288,7 @@ fn setup() -> Harness {
             schema: fp.clone(),
             app_data: None,
             token: Some(TOKEN.into()),
+            user: None,
         })
         .unwrap();
         let reply = send(&rt, &server, post("/v1/register", &json, body));

@@ -407,6 +407,7 @@ impl PgTx<'_> {
                 row_id: RowId::Int(r.get(3)),
                 command,
                 columns: changed_columns(r.get(5)).map_err(|_| corrupt())?,
+                out: false,
             },
         })
     }

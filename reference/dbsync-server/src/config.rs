@@ -3,10 +3,12 @@
 //! store's (see [`crate::Server::open`]).
 
 use crate::register_rate::RegisterRate;
+use dbsync_engine::scope::Scopes;
 use dbsync_engine::settings::{Hooks, Limits, Registration, Settings};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The default body limit: 16 MiB (spec §16).
@@ -113,6 +115,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// The application's hooks (spec §7.3).
     pub hooks: Hooks,
+    /// The scope rules (spec §19), validated against the served schema
+    /// ([`Scopes::parse`]); `None`: every node reads every row.
+    pub scopes: Option<Arc<Scopes>>,
 }
 
 impl Config {
@@ -143,6 +148,7 @@ impl Config {
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             shutdown_grace: Duration::from_secs(10),
             hooks: Hooks::default(),
+            scopes: None,
         }
     }
 
@@ -158,6 +164,7 @@ impl Config {
             skew_window: self.skew_window.as_secs(),
             registration,
             hooks: self.hooks.clone(),
+            scopes: self.scopes.clone(),
         }
     }
 }

@@ -69,6 +69,7 @@ async fn the_register_hook_sees_app_data_attaches_a_user_id_reuses_a_node_and_ma
             schema: ts.fingerprint.clone(),
             app_data: app.as_object().cloned(),
             token: Some(TOKEN.into()),
+            user: None,
         })
     };
     let ana: RegisterResponse = ts
@@ -208,7 +209,8 @@ async fn a_pull_after_another_nodes_push_brings_its_ops_its_rows_and_their_paren
             table: "person".into(),
             row_id: RowId::Int(1),
             command: Command::Insert,
-            columns: None
+            columns: None,
+            out: false,
         }]
     );
     let mut rows = page.rows.clone();

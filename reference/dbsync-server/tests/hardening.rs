@@ -167,6 +167,7 @@ async fn register_checks_the_token_before_the_rest_of_the_body() {
         schema: "0".repeat(64),
         app_data: None,
         token: Some("not-the-token".into()),
+        user: None,
     });
     ts.unchanged(ts.post("/v1/register", body))
         .await

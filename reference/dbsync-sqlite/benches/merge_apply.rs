@@ -54,6 +54,7 @@ fn staged(rows: &[Row]) -> StagedPull {
                 row_id: r.id,
                 command: Command::Insert,
                 columns: None,
+                out: false,
             })
             .collect(),
         rows.to_vec(),

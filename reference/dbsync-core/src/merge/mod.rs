@@ -124,6 +124,7 @@ impl MergeInput {
                 row_id,
                 command: Command::Delete,
                 columns: None,
+                out: false,
             })
             .collect();
         extra.sort_by(|a, b| (a.version, &a.table, a.row_id).cmp(&(b.version, &b.table, b.row_id)));

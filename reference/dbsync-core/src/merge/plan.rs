@@ -139,6 +139,9 @@ pub enum ConflictKind {
     /// Not a merge conflict: a row moved off a key its database reused
     /// (spec §2.2.1).
     ReusedKey,
+    /// Not a merge conflict: a row left the node's scope while it had a
+    /// pending change (spec §19.6).
+    Scope,
 }
 
 /// The rule a resolution applied: a stable id (spec §12.4).
@@ -175,6 +178,9 @@ pub enum Rule {
     /// Reused key: the row an insert gave a reused key moves to a fresh
     /// key (spec §2.2.1).
     ReusedKeyMoved,
+    /// Scope: the row left the node's scope; its pending change is
+    /// dropped, never pushed (spec §19.6).
+    MovedOut,
 }
 
 /// A row named by table and key.

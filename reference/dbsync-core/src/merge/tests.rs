@@ -102,6 +102,7 @@ fn op(version: u64, table: &str, row_id: impl Into<RowId>, command: Command) -> 
         row_id: row_id.into(),
         command,
         columns: None,
+        out: false,
     }
 }
 

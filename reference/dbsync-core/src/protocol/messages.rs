@@ -33,6 +33,10 @@ pub struct RegisterRequest {
     /// The registration token, unless the server allows open registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The application user the node is for (spec §9.1, §19.1): accepted
+    /// under a registration token when no register hook decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// The answer to a register request (spec §9.3).

@@ -100,6 +100,14 @@ pub struct VersionedOp {
     /// column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<ChangedColumns>,
+    /// On a `d` of a scoped pull: the row left the node's scope rather
+    /// than being deleted (a *move-out*, spec §19.5, §19.6).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub out: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl VersionedOp {

@@ -14,6 +14,7 @@ pub mod rekey;
 
 use crate::authentication::{self, Authenticated};
 use crate::register::hook_rejected;
+use crate::scope::{node_keys, record::record_version, write::check_write};
 use crate::settings::Settings;
 use crate::store::{NodeRecord, OpPosition, PushRecord, ReadTx, Store, WriteTx};
 use crate::versions::{rfc3339, seal_direct_writes};
@@ -59,7 +60,8 @@ pub fn push(
     let node = tx
         .node(node_id)?
         .ok_or_else(|| Rejection::unknown_node(node_id))?;
-    let latest = seal_direct_writes(&mut *tx, now)?;
+    let scopes = settings.scopes.as_deref();
+    let latest = seal_direct_writes(&mut *tx, schema, scopes, now)?;
     check_base(&mut *tx, &node, req.base_version, latest)?;
     let cleared = if req.base_version == latest {
         Cleared {
@@ -72,11 +74,17 @@ pub fn push(
     // From here on the push is as re-keyed (§10.2.2.2).
     let req = &*cleared.req;
     checks::check_push(schema, req)?;
+    if let Some(s) = scopes {
+        check_write(&mut *tx, s, &node_keys(&node), req)?; // P6a (§19.7)
+    }
     if let Some(hook) = &settings.hooks.before_push {
         hook(node_id, req).map_err(|why| hook_rejected("before_push", why))?;
     }
     let version = latest + 1;
     record(&mut *tx, schema, node_id, req, version, digest, now)?;
+    if let Some(s) = scopes {
+        record_version(&mut *tx, schema, s, version)?;
+    }
     authentication::commit(tx, auth)?;
     let answer = accepted(req, version, false, cleared.rekeyed);
     after_push(settings, node_id, req, &answer);

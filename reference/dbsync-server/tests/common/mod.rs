@@ -406,6 +406,7 @@ impl TestServer {
             schema: self.fingerprint.clone(),
             app_data: None,
             token: token.map(str::to_string),
+            user: None,
         })
     }
 

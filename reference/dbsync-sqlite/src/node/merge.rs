@@ -174,6 +174,9 @@ pub fn merge(
     let ops = without_versions(staged.ops, &own);
     let ops_merged = ops.len();
     super::reused::move_reused_keys(&tx, schema)?;
+    // §19.6: rows that left the node's scope take their pending work out.
+    let left = super::moved_out::leave_scope(&tx, schema, &ops)?;
+    super::conflicts::record(&tx, now, Some(staged.target_version), &left)?;
     let records = oplog::pending(&tx)?;
     let pending = compressed_pending_pruning(&tx, &records)?;
     let restores = pending_restores(&tx, &records)?;
@@ -195,7 +198,7 @@ pub fn merge(
     Ok(MergeReport {
         own_versions: own.into_iter().collect(),
         ops_merged,
-        conflicts: plan.conflicts,
+        conflicts: left.into_iter().chain(plan.conflicts).collect(),
         version: last,
         steps: 1,
     })
@@ -246,6 +249,7 @@ mod tests {
                     row_id: row_id.into(),
                     command: Command::Insert,
                     columns: None,
+                    out: false,
                 })
                 .collect(),
             rows: ops

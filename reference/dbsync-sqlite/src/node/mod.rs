@@ -26,6 +26,7 @@ mod apply;
 mod conflicts;
 mod local_work;
 mod merge;
+mod moved_out;
 mod next_push;
 mod own_versions;
 mod pending;

@@ -13,6 +13,7 @@
 
 pub mod faults;
 pub mod reads;
+pub mod scope;
 pub mod writes;
 
 use crate::rows::SqlCatalog;
@@ -210,6 +211,7 @@ impl SqliteStore {
 pub fn prepare(conn: &mut Connection, specs: &[TableSpec]) -> Result<Schema, StoreError> {
     let schema = track::track(conn, specs, Role::Server)?;
     conn.execute_batch(SERVER_SQL)?;
+    conn.execute_batch(scope::SCOPE_SQL)?;
     add_seen_column(conn)?;
     Ok(schema)
 }

@@ -10,7 +10,8 @@ use dbsync_core::protocol::VersionInfo;
 use dbsync_core::RowId;
 use dbsync_core::{Row, TableSchema, Value, VersionedOp};
 use dbsync_engine::store::{
-    NodeCounts, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, StoreFault, StoreResult,
+    NodeCounts, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, ScopedOp, StoreFault,
+    StoreResult,
 };
 use rusqlite::{params, OptionalExtension};
 
@@ -31,7 +32,10 @@ impl SqliteTx<'_> {
             .ok_or_else(|| StoreFault(format!("table {} is not tracked", table.name)))
     }
 
-    fn positioned(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<PositionedOp>> {
+    pub(crate) fn positioned(
+        &self,
+        r: &rusqlite::Row<'_>,
+    ) -> rusqlite::Result<Option<PositionedOp>> {
         let Some(table) = self.store.table_names.get(&r.get::<_, i64>(2)?) else {
             return Ok(None);
         };
@@ -52,6 +56,7 @@ impl SqliteTx<'_> {
                 // Unreadable columns read as none: an update of any
                 // column, the safe reading (spec §3.1.1).
                 columns: crate::changed_columns::from_sql(r.get(5)?).unwrap_or(None),
+                out: false,
             },
         }))
     }
@@ -271,5 +276,48 @@ impl ReadTx for SqliteTx<'_> {
             registered: registered as u64,
             stale: stale as u64,
         })
+    }
+
+    fn row_scopes(
+        &mut self,
+        table: &str,
+        ids: &[RowId],
+    ) -> StoreResult<Vec<(RowId, Option<String>)>> {
+        self.row_scopes_sql(table, ids)
+    }
+
+    fn scoped_ops_after(
+        &mut self,
+        keys: &[String],
+        base: u64,
+        target: u64,
+        after: OpPosition,
+        limit: usize,
+    ) -> StoreResult<Vec<ScopedOp>> {
+        self.scoped_ops_sql(keys, base, target, after, limit)
+    }
+
+    fn scoped_ids_after(
+        &mut self,
+        table: &TableSchema,
+        keys: &[String],
+        after: RowId,
+        limit: usize,
+    ) -> StoreResult<Vec<RowId>> {
+        self.scoped_ids_sql(table, keys, after, limit)
+    }
+
+    fn scoped_count(&mut self, table: &TableSchema, keys: &[String]) -> StoreResult<u64> {
+        self.scoped_count_sql(table, keys)
+    }
+
+    fn scoped_find(
+        &mut self,
+        table: &TableSchema,
+        filter: &[(&str, &Value)],
+        keys: &[String],
+        limit: usize,
+    ) -> StoreResult<Vec<Row>> {
+        self.scoped_find_sql(table, filter, keys, limit)
     }
 }

@@ -10,8 +10,8 @@ use dbsync_core::protocol::VersionInfo;
 use dbsync_core::RowId;
 use dbsync_core::{Op, Row, TableSchema};
 use dbsync_engine::store::{
-    ForeignKeyViolation, NewNode, NodeRecord, PushRecord, RowWriteError, StoreFault, StoreResult,
-    WriteTx,
+    ForeignKeyViolation, NewNode, NodeRecord, PushRecord, RowWriteError, ScopeMark, StoreFault,
+    StoreResult, WriteTx,
 };
 use rusqlite::params;
 
@@ -347,6 +347,8 @@ impl WriteTx for SqliteTx<'_> {
         .fault()?;
         c.execute("DELETE FROM dbsync_push_ids WHERE version <= ?1", [v])
             .fault()?;
+        c.execute("DELETE FROM dbsync_scope_marks WHERE version <= ?1", [v])
+            .fault()?;
         let dropped = c
             .execute("DELETE FROM dbsync_versions WHERE version <= ?1", [v])
             .fault()?;
@@ -363,6 +365,26 @@ impl WriteTx for SqliteTx<'_> {
             )
             .fault()?;
         Ok(())
+    }
+
+    fn enable_scopes(&mut self, columns: &[(&TableSchema, &str)]) -> StoreResult<()> {
+        self.enable_scopes_sql(columns)
+    }
+
+    fn set_row_scopes(&mut self, table: &str, keys: &[(RowId, Option<String>)]) -> StoreResult<()> {
+        self.set_row_scopes_sql(table, keys)
+    }
+
+    fn forget_row_scopes(&mut self, table: &str, ids: &[RowId]) -> StoreResult<()> {
+        self.forget_row_scopes_sql(table, ids)
+    }
+
+    fn append_scope_marks(&mut self, marks: &[ScopeMark]) -> StoreResult<()> {
+        self.append_scope_marks_sql(marks)
+    }
+
+    fn append_ops(&mut self, version: u64, ops: &[Op]) -> StoreResult<()> {
+        self.append_ops_sql(version, ops)
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), RowWriteError> {

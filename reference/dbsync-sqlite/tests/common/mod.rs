@@ -95,6 +95,7 @@ pub fn node_of(dir: &Path, name: &str, server: &mut Server, app_sql: &str) -> No
         schema: schema.fingerprint(),
         app_data: None,
         token: None,
+        user: None,
     };
     let reg = server.engine.register(&register, NOW).unwrap();
     node::save_registration(&conn, "http://loopback", &reg).unwrap();
