@@ -17,7 +17,9 @@
 //! - [`history`]: multi-node histories on the reference, in process, with
 //!   faults and invariant checks (the property harness's engine);
 //! - [`play`]: the same histories through any implementation's adapter
-//!   over HTTP, with a fault proxy (`dbsync-conformance history`).
+//!   over HTTP, with a fault proxy (`dbsync-conformance history`);
+//! - [`scoped`]: histories on a scoped server (spec §19), with real
+//!   nodes over HTTP (the scoped property harness's engine).
 
 pub mod adapter;
 pub mod compare;
@@ -28,6 +30,7 @@ pub mod play;
 pub mod replica;
 pub mod report;
 pub mod schemas;
+pub mod scoped;
 pub mod spec_examples;
 pub mod spec_scenarios;
 pub mod typed;

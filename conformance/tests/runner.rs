@@ -1,7 +1,8 @@
 //! The runner against the reference: every node vector through the
 //! reference adapter process, every wire vector against the reference
-//! server started in process, and the runner's own behaviour (output,
-//! exit code, adapters that skip or crash).
+//! server started in process (those requiring `scopes` against a scoped
+//! one, spec §19), and the runner's own behaviour (output, exit code,
+//! adapters that skip or crash).
 
 use dbsync_conformance::node::{self, process::Adapter};
 use dbsync_conformance::report::{self, Status, Summary, Verdict};
@@ -74,9 +75,11 @@ fn every_wire_vector_passes_on(store: StoreKind) {
         .unwrap();
     let verdicts = runtime.block_on(async {
         let reference = Reference::start_on(store).await.unwrap();
-        let mut runner = WireRunner::new(reference.target.clone()).unwrap();
+        let scoped = Reference::start_scoped_on(store).await.unwrap();
+        let mut runner = WireRunner::for_reference(&reference, &scoped).unwrap();
         let verdicts = runner.run(&all()).await;
         reference.stop().await;
+        scoped.stop().await;
         verdicts
     });
     assert_eq!(

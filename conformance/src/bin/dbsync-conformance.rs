@@ -90,7 +90,18 @@ enum Command {
         /// The server implements the kit's hook convention (README).
         #[arg(long)]
         hooks: bool,
-        /// Start the reference server in process on 127.0.0.1:0 instead.
+        /// A second server, run with the kit's scopes file
+        /// (conformance/scopes/example.json) and a registration token, for
+        /// the vectors requiring `scopes` (spec §19); without it they are
+        /// skipped.
+        #[arg(long, conflicts_with = "reference")]
+        scoped_url: Option<String>,
+        /// The registration token of the server at --scoped-url (default:
+        /// --token).
+        #[arg(long, requires = "scoped_url")]
+        scoped_token: Option<String>,
+        /// Start the reference server in process on 127.0.0.1:0 instead,
+        /// and a scoped one for the vectors requiring `scopes`.
         #[arg(long)]
         reference: bool,
         /// The reference server's store (with --reference); postgres makes
@@ -178,10 +189,23 @@ fn main() -> ExitCode {
             url,
             token,
             hooks,
+            scoped_url,
+            scoped_token,
             reference,
             store,
             selection,
-        } => run_server(url, token, hooks, reference.then_some(store), &selection),
+        } => {
+            let server = match reference {
+                true => Served::Reference(store),
+                false => Served::Url {
+                    url: url.unwrap_or_default(),
+                    scoped: scoped_url.map(|u| (u, scoped_token.or_else(|| token.clone()))),
+                    token,
+                    hooks,
+                },
+            };
+            run_server(server, &selection)
+        }
         Command::History {
             node,
             server,
@@ -265,13 +289,21 @@ fn run_node(command: &str, timeout: u64, selection: &Selection) -> ExitCode {
     finish(&verdicts, selection.json)
 }
 
-fn run_server(
-    url: Option<String>,
-    token: Option<String>,
-    hooks: bool,
-    reference: Option<StoreKind>,
-    selection: &Selection,
-) -> ExitCode {
+/// The servers `server` plays the wire vectors on.
+enum Served {
+    /// The reference, started in process: plain and scoped.
+    Reference(StoreKind),
+    /// Servers already running.
+    Url {
+        url: String,
+        token: Option<String>,
+        hooks: bool,
+        /// The scoped server's URL and token.
+        scoped: Option<(String, Option<String>)>,
+    },
+}
+
+fn run_server(server: Served, selection: &Selection) -> ExitCode {
     let vectors = match load(selection) {
         Ok(v) => v,
         Err(code) => return code,
@@ -288,34 +320,71 @@ fn run_server(
         }
     };
     runtime.block_on(async move {
-        let (target, running) = if let Some(store) = reference {
-            match Reference::start_on(store).await {
-                Ok(r) => (r.target.clone(), Some(r)),
-                Err(e) => {
-                    eprintln!("error: starting the reference server: {e}");
-                    return ExitCode::from(2);
+        let mut running = Vec::new();
+        let runner = match server {
+            Served::Reference(store) => {
+                let plain = match Reference::start_on(store).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("error: starting the reference server: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+                let runner = WireRunner::new(plain.target.clone())
+                    .map(|r| r.with_direct_writes(plain.direct_writes()));
+                running.push(plain);
+                match (runner, Reference::start_scoped_on(store).await) {
+                    (Ok(r), Ok(scoped)) => {
+                        let r = r.with_scoped(scoped.target.clone(), Some(scoped.direct_writes()));
+                        running.push(scoped);
+                        Ok(r)
+                    }
+                    (Ok(r), Err(e)) => {
+                        eprintln!("warning: the scoped reference server did not start: {e}");
+                        Ok(r.without_scoped(format!(
+                            "the scoped reference server did not start: {e}"
+                        )))
+                    }
+                    (Err(e), _) => Err(e),
                 }
             }
-        } else {
-            let mut capabilities = BTreeSet::new();
-            if token.is_some() {
-                capabilities.insert("token_registration".to_string());
-            }
-            if hooks {
-                capabilities.insert("hooks".to_string());
-            }
-            let base = url.unwrap_or_default().trim_end_matches('/').to_string();
-            (
-                Target {
-                    base,
+            Served::Url {
+                url,
+                token,
+                hooks,
+                scoped,
+            } => {
+                let mut capabilities = BTreeSet::new();
+                if token.is_some() {
+                    capabilities.insert("token_registration".to_string());
+                }
+                if hooks {
+                    capabilities.insert("hooks".to_string());
+                }
+                let target = Target {
+                    base: url.trim_end_matches('/').to_string(),
                     token,
                     capabilities,
                     control: None,
-                },
-                None,
-            )
+                };
+                WireRunner::new(target).map(|r| match scoped {
+                    Some((base, token)) => {
+                        let target = Target {
+                            base: base.trim_end_matches('/').to_string(),
+                            capabilities: token
+                                .iter()
+                                .map(|_| "token_registration".to_string())
+                                .collect(),
+                            token,
+                            control: None,
+                        };
+                        r.with_scoped(target, None)
+                    }
+                    None => r,
+                })
+            }
         };
-        let mut runner = match WireRunner::new(target) {
+        let mut runner = match runner {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -323,7 +392,7 @@ fn run_server(
             }
         };
         let verdicts = runner.run(&vectors).await;
-        if let Some(r) = running {
+        for r in running {
             r.stop().await;
         }
         finish(&verdicts, selection.json)

@@ -61,6 +61,8 @@ pub struct Filled<'a> {
     pub expect: &'a Expect,
     pub details: Option<Value>,
     pub body: Option<Value>,
+    /// `expect.select`, filled: pointer and pattern.
+    pub select: Vec<(String, Value)>,
 }
 
 impl Filled<'_> {
@@ -74,6 +76,13 @@ impl Filled<'_> {
         }
         if let Some(b) = &self.body {
             e["body"] = b.clone();
+        }
+        if !self.select.is_empty() {
+            e["select"] = self
+                .select
+                .iter()
+                .map(|(p, v)| (p.clone(), v.clone()))
+                .collect();
         }
         if !self.expect.headers.is_empty() {
             e["headers"] = json!(self.expect.headers);
@@ -143,6 +152,12 @@ pub fn check(
     }
     if let Some(b) = &want.body {
         let (mut b, mut got) = (b.clone(), json.clone());
+        for (pointer, pattern) in &want.select {
+            let Some(Value::Array(items)) = got.pointer_mut(pointer) else {
+                return Err(fail(format!("body{pointer}: not an array")));
+            };
+            items.retain(|item| subset(pattern, item).is_ok());
+        }
         for pointer in &expect.unordered {
             let (Some(Value::Array(w)), Some(Value::Array(g))) =
                 (b.pointer(pointer).cloned(), got.pointer(pointer).cloned())

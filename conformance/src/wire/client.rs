@@ -26,11 +26,19 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
-    /// Registers a node with the runner's token.
-    pub async fn register(&self, s: &mut Session) -> Result<Credentials, String> {
+    /// Registers a node with the runner's token, for `user` if given
+    /// (spec §9.1, §19.1).
+    pub async fn register(
+        &self,
+        s: &mut Session,
+        user: Option<&str>,
+    ) -> Result<Credentials, String> {
         let mut body = json!({"protocol": "1.0", "schema": EXAMPLE_FINGERPRINT});
         if let Some(t) = &self.token {
             body["token"] = json!(t);
+        }
+        if let Some(u) = user {
+            body["user"] = json!(u);
         }
         let headers = [("Content-Type".to_string(), "application/json".to_string())];
         let reply = self
@@ -45,6 +53,12 @@ impl Client {
         let j = reply.json().unwrap_or(Value::Null);
         if reply.status != 200 {
             return Err(format!("status {}: {j}", reply.status));
+        }
+        if user.is_some() && j["user_id"].as_str() != user {
+            return Err(format!(
+                "the node was registered for user {:?}, not {user:?}: {j}",
+                j["user_id"]
+            ));
         }
         let id = j["node_id"].as_u64().ok_or("no node_id")?;
         let secret = j["secret"].as_str().ok_or("no secret")?.to_string();
@@ -82,12 +96,14 @@ impl Client {
 
     /// What a rejected request must not change, read through the wire: the
     /// server's latest version (a pull from `$latest` lists no version)
-    /// and every row of the queryable tables.
+    /// and every row of the queryable tables, as the runner's observer
+    /// reads them and, on a scoped server, as each node of the vector with
+    /// a user reads them (its own rows, §19.8).
     pub async fn observe(&self, s: &mut Session) -> Result<Value, String> {
         let observer = match &s.observer {
             Some(o) => o.clone(),
             None => {
-                let o = self.register(s).await?;
+                let o = self.register(s, None).await?;
                 s.observer = Some(o.clone());
                 o
             }
@@ -103,18 +119,25 @@ impl Client {
             "target_version": page["target_version"],
             "versions": page["versions"].as_array().map_or(0, Vec::len),
         });
-        for t in QUERYABLE {
-            let q = json!({"protocol": "1.0", "schema": EXAMPLE_FINGERPRINT,
-                           "table": t, "where": {}, "limit": 10000});
-            let reply = self.signed(s, &observer, "/v1/query", &q).await?;
-            let j = reply.json().unwrap_or(Value::Null);
-            if reply.status != 200 {
-                return Err(format!(
-                    "the observer's query of {t} got {}: {j}",
-                    reply.status
-                ));
+        let mut readers = vec![("the observer".to_string(), observer)];
+        for name in s.users.clone() {
+            readers.push((format!("node {name}"), s.node(&name)?.clone()));
+        }
+        for (who, reader) in readers {
+            for t in QUERYABLE {
+                let q = json!({"protocol": "1.0", "schema": EXAMPLE_FINGERPRINT,
+                               "table": t, "where": {}, "limit": 10000});
+                let reply = self.signed(s, &reader, "/v1/query", &q).await?;
+                let j = reply.json().unwrap_or(Value::Null);
+                if reply.status != 200 {
+                    return Err(format!("{who}'s query of {t} got {}: {j}", reply.status));
+                }
+                let key = match who.as_str() {
+                    "the observer" => t.to_string(),
+                    _ => format!("{t} as {who}"),
+                };
+                seen[key] = j["rows"].clone();
             }
-            seen[t] = j["rows"].clone();
         }
         Ok(seen)
     }

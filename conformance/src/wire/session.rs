@@ -2,7 +2,7 @@
 //! credentials of its nodes and of the observer, and fresh nonces.
 
 use super::template::Vars;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The time since the Unix epoch.
@@ -25,6 +25,9 @@ pub struct Session {
     /// The runner's own node, registered on first use, that observes the
     /// server before and after a request that must change nothing.
     pub observer: Option<Credentials>,
+    /// The nodes registered with a user (spec §19.1): on a scoped server
+    /// they observe too, each reading its own rows.
+    pub users: BTreeSet<String>,
     nonces: u64,
 }
 
@@ -41,6 +44,7 @@ impl Session {
             },
             nodes: BTreeMap::new(),
             observer: None,
+            users: BTreeSet::new(),
             nonces: 0,
         }
     }

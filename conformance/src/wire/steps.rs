@@ -9,8 +9,42 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct WireVector {
     #[serde(default)]
-    pub nodes: Vec<String>,
+    pub nodes: Vec<NodeSpec>,
     pub steps: Vec<Step>,
+}
+
+/// A node the runner registers before the first step: a name, or an
+/// object naming the node's user too (spec §9.1, §19.1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum NodeSpec {
+    Name(String),
+    Object(NodeObject),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeObject {
+    pub name: String,
+    /// The `user` of its register request (templated text).
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+impl NodeSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            NodeSpec::Name(n) => n,
+            NodeSpec::Object(o) => &o.name,
+        }
+    }
+
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            NodeSpec::Name(_) => None,
+            NodeSpec::Object(o) => o.user.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,7 +77,13 @@ pub struct Step {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Control {
+    #[serde(default)]
     pub trim: Option<TrimControl>,
+    /// SQL run on the server's database, as a program beside the server
+    /// would (a direct write, spec §6.1; templated text). Needs the
+    /// capability `direct_writes`.
+    #[serde(default)]
+    pub sql: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -97,6 +137,11 @@ pub struct Expect {
     pub body: Option<Value>,
     #[serde(default)]
     pub unordered: Vec<String>,
+    /// JSON pointers into the body of arrays compared in part: before the
+    /// comparison, the answer's items that do not match the pattern (as a
+    /// subset) are left out.
+    #[serde(default)]
+    pub select: BTreeMap<String, Value>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]

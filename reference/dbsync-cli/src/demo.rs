@@ -2,7 +2,9 @@
 //! edits that conflict (updates of different columns and of the same
 //! one, an update against a delete, two new rows with one key, a swap of
 //! unique values, a unique collision and its resolution), the ops each
-//! node pushes, and what each rule did, in plain words.
+//! node pushes, and what each rule did, in plain words; then partial
+//! sync (`scopes`): two users whose nodes hold only their own rows and a
+//! shared parent, and a row moving from one to the other.
 
 use crate::output::Output;
 use clap::Args;
@@ -25,6 +27,8 @@ macro_rules! say {
         }
     };
 }
+
+mod scopes;
 
 /// The demo's application schema (also what `dbsync serve` creates by
 /// default).
@@ -208,6 +212,8 @@ struct Outcome {
     collision_resolved: bool,
     /// Where the demo's folder is, when `--keep` kept it.
     kept: Option<std::path::PathBuf>,
+    /// What the partial-sync act showed.
+    scopes: Option<scopes::ScopesOutcome>,
 }
 
 impl Outcome {
@@ -219,7 +225,11 @@ impl Outcome {
     }
 
     fn converged(&self) -> bool {
-        self.same && self.columns_kept && self.collision_resolved && self.shown() == MUST_SHOW
+        self.same
+            && self.columns_kept
+            && self.collision_resolved
+            && self.shown() == MUST_SHOW
+            && self.scopes.as_ref().is_some_and(|s| s.shown())
     }
 }
 
@@ -239,6 +249,11 @@ pub async fn run(out: Output, args: DemoArgs) -> ExitCode {
             "rules_expected": MUST_SHOW,
             "disjoint_columns_kept": outcome.columns_kept,
             "collision_resolved": outcome.collision_resolved,
+            "scopes": outcome.scopes.as_ref().map(|s| json!({
+                "own_rows_only": s.own_rows_only,
+                "write_outside_refused": s.refused,
+                "row_moved": s.moved,
+            })),
             "folder": outcome.kept,
         });
         println!(
@@ -305,6 +320,8 @@ async fn demo(keep: bool) -> Result<Outcome, ClientError> {
 
     let outcome = result(dir.path(), seen, collision_resolved);
     explain(&outcome.seen);
+    server.shutdown().await;
+    let scopes = scopes::act(dir.path()).await?;
     let kept = keep.then(|| dir.keep());
     match &kept {
         Some(path) => say!(
@@ -313,8 +330,11 @@ async fn demo(keep: bool) -> Result<Outcome, ClientError> {
         ),
         None => say!("\n(`dbsync demo --keep` keeps the folder, to run `dbsync conflicts --db …/bob.db` afterwards.)"),
     }
-    server.shutdown().await;
-    Ok(Outcome { kept, ..outcome })
+    Ok(Outcome {
+        kept,
+        scopes: Some(scopes),
+        ..outcome
+    })
 }
 
 fn offline_edits(alice: &Node, bob: &Node) {
@@ -417,6 +437,7 @@ fn result(dir: &Path, seen: Vec<Rule>, collision_resolved: bool) -> Outcome {
         columns_kept,
         collision_resolved,
         kept: None,
+        scopes: None,
     }
 }
 

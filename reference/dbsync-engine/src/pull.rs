@@ -105,7 +105,7 @@ pub fn pull_page(
         None => tx.versions(start.listed_through, listed_through)?,
         Some(v) => {
             rows = v.rows_in_scope(&mut *tx, rows)?;
-            listed_with_ops(&mut *tx, &start, &ops, &unsent, listed_through)?
+            listed_with_ops(&mut *tx, schema, &start, &ops, &unsent, listed_through)?
         }
     };
     let ops: Vec<_> = ops
@@ -154,6 +154,7 @@ fn scoped_ops(
 /// for the version the previous page cut, in an earlier one.
 fn listed_with_ops(
     tx: &mut dyn ReadTx,
+    schema: &Schema,
     start: &PageStart,
     sent: &[PositionedOp],
     unsent: &HashSet<OpPosition>,
@@ -162,6 +163,7 @@ fn listed_with_ops(
     let mut versions: Vec<u64> = sent
         .iter()
         .filter(|p| !unsent.contains(&p.position))
+        .filter(|p| schema.table(&p.op.table).is_some_and(|t| t.direction.pulls()))
         .map(|p| p.position.version)
         .collect();
     if start.after.version > start.listed_through {

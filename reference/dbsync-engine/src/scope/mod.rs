@@ -20,5 +20,8 @@ pub mod rules;
 pub mod view;
 pub mod write;
 
+#[cfg(test)]
+mod tests;
+
 pub use keys::node_keys;
 pub use rules::{ReadRule, Scopes, ScopesError, TableScope};

@@ -55,8 +55,12 @@ impl SqliteTx<'_> {
         &mut self,
         columns: &[(&TableSchema, &str)],
     ) -> StoreResult<()> {
+        // The index of keys grows at one place per key (per user): with
+        // thousands of users its hot pages outgrow SQLite's default 2 MiB
+        // cache, and every insert would read a page back.
         let mut sql = String::from(
-            "CREATE INDEX IF NOT EXISTS dbsync_oplog_by_row ON dbsync_oplog (version, table_id, row_id);",
+            "PRAGMA cache_size = -65536;\
+             CREATE INDEX IF NOT EXISTS dbsync_oplog_by_row ON dbsync_oplog (version, table_id, row_id);",
         );
         for (t, c) in columns {
             sql.push_str(&format!(
@@ -138,6 +142,9 @@ impl SqliteTx<'_> {
         Ok(out)
     }
 
+    /// One range of the index `(table_id, scope_key, row_id)` per key,
+    /// merged: a query with `IN` over the keys would let SQLite walk the
+    /// table's whole primary key instead.
     pub(crate) fn scoped_ids_sql(
         &mut self,
         table: &TableSchema,
@@ -145,42 +152,45 @@ impl SqliteTx<'_> {
         after: RowId,
         limit: usize,
     ) -> StoreResult<Vec<RowId>> {
-        let sql = format!(
-            "SELECT row_id FROM dbsync_row_scope \
-             WHERE table_id = ?1 AND row_id > ?2 AND scope_key IN ({}) \
-             ORDER BY row_id LIMIT ?3",
-            placeholders(4, keys.len())
-        );
-        let (table_id, after, limit) = (self.table_id(&table.name)?, SqlId(after), limit as i64);
-        let params: Vec<&dyn ToSql> = [&table_id as &dyn ToSql, &after, &limit]
-            .into_iter()
-            .chain(keys.iter().map(|k| k as &dyn ToSql))
-            .collect();
-        let mut stmt = self.conn.prepare_cached(&sql).fault()?;
-        let ids = stmt
-            .query_map(params_from_iter(params), |r| id_at(r, 0))
+        let table_id = self.table_id(&table.name)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT row_id FROM dbsync_row_scope \
+                 WHERE table_id = ?1 AND scope_key = ?2 AND row_id > ?3 \
+                 ORDER BY row_id LIMIT ?4",
+            )
             .fault()?;
-        ids.collect::<rusqlite::Result<_>>().fault()
+        let mut ids = Vec::new();
+        for key in keys {
+            let found = stmt
+                .query_map(params![table_id, key, SqlId(after), limit as i64], |r| {
+                    id_at(r, 0)
+                })
+                .fault()?;
+            for id in found {
+                ids.push(id.fault()?);
+            }
+        }
+        ids.sort();
+        ids.truncate(limit);
+        Ok(ids)
     }
 
-    pub(crate) fn scoped_count_sql(
-        &mut self,
-        table: &TableSchema,
-        keys: &[String],
-    ) -> StoreResult<u64> {
-        let sql = format!(
-            "SELECT count(*) FROM dbsync_row_scope WHERE table_id = ?1 AND scope_key IN ({})",
-            placeholders(2, keys.len())
-        );
+    pub(crate) fn scoped_count_sql(&mut self, table: &TableSchema, keys: &[String]) -> StoreResult<u64> {
         let table_id = self.table_id(&table.name)?;
-        let params: Vec<&dyn ToSql> = std::iter::once(&table_id as &dyn ToSql)
-            .chain(keys.iter().map(|k| k as &dyn ToSql))
-            .collect();
-        let n: i64 = self
+        let mut stmt = self
             .conn
-            .query_row(&sql, params_from_iter(params), |r| r.get(0))
+            .prepare_cached(
+                "SELECT count(*) FROM dbsync_row_scope WHERE table_id = ?1 AND scope_key = ?2",
+            )
             .fault()?;
-        Ok(n as u64)
+        let mut sum = 0;
+        for key in keys {
+            let n: i64 = stmt.query_row(params![table_id, key], |r| r.get(0)).fault()?;
+            sum += n as u64;
+        }
+        Ok(sum)
     }
 
     pub(crate) fn scoped_find_sql(

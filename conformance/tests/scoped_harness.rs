@@ -1,0 +1,212 @@
+//! The scoped property harness (spec §19): random histories on a real
+//! scoped server with real nodes over HTTP, registered for 2–3 users;
+//! offline edits inside each node's scope, direct writes on the server
+//! (lists given to other users among them), syncs and pulls. See
+//! `dbsync_conformance::scoped` for the checks.
+//!
+//! - `DBSYNC_CASES`: how many cases (default below);
+//! - `DBSYNC_SEED`: run only this seed (replaying a failure);
+//! - `DBSYNC_SEED_BASE`: the first seed (default 1; `random` draws it
+//!   from the clock); case i uses seed base + i;
+//! - `DBSYNC_KEEP_GOING=1`: go on after a failure (shrunk and printed
+//!   with its replay command, not saved) and fail at the end.
+//!
+//! Each case's seed is printed before it runs. A failure is shrunk,
+//! its seed saved in `proptest-regressions/scoped_harness.txt`, and
+//! reported with the shrunk case and the command that replays it.
+
+use dbsync_conformance::history::seeds::seed_bytes;
+use dbsync_conformance::history::Stats;
+use dbsync_conformance::scoped::seeds::{self, SeedFailure};
+use dbsync_conformance::scoped::{generate, run_case, Case};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{FailurePersistence, FileFailurePersistence, PersistedSeed, TestRunner};
+use std::str::FromStr;
+use std::time::Instant;
+
+/// Cases per run by default: `cargo test --workspace` stays fast on 2
+/// cores (a case takes about a tenth of a second).
+const DEFAULT_CASES: u64 = 40;
+
+/// Shrinking tries at most this many smaller cases (each a whole run).
+const MAX_SHRINK: u32 = 1024;
+
+const PERSISTENCE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/proptest-regressions/scoped_harness.txt"
+);
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+fn replay_command(seed: u64) -> String {
+    format!("DBSYNC_SEED={seed} cargo test -p dbsync-conformance --test scoped_harness -- --nocapture")
+}
+
+fn persistence() -> FileFailurePersistence {
+    FileFailurePersistence::Direct(PERSISTENCE)
+}
+
+/// The u64 seeds of the failures saved so far (proptest's file holds
+/// ChaCha seeds; the first 8 bytes are the u64, little-endian).
+fn saved_seeds() -> Vec<u64> {
+    persistence()
+        .load_persisted_failures2(None)
+        .into_iter()
+        .filter_map(|p| {
+            let text = p.to_string();
+            let hex = text.strip_prefix("cc ")?;
+            let bytes: Vec<u8> = (0..16)
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect::<Option<_>>()?;
+            Some(u64::from_le_bytes(bytes.try_into().ok()?))
+        })
+        .collect()
+}
+
+fn save(seed: u64, case: &Case, reason: &str) {
+    if saved_seeds().contains(&seed) {
+        return;
+    }
+    let hex: String = seed_bytes(seed).iter().map(|b| format!("{b:02x}")).collect();
+    let persisted = PersistedSeed::from_str(&format!("cc {hex}")).expect("a ChaCha seed");
+    let first_line = reason.lines().next().unwrap_or("");
+    let shrunk = serde_json::to_string(case).unwrap_or_default();
+    persistence().save_persisted_failure2(
+        None,
+        persisted,
+        &format!("seed {seed}: {first_line}; shrinks to {shrunk}"),
+    );
+}
+
+/// Totals over a run.
+#[derive(Default)]
+struct Totals {
+    stats: Stats,
+    cases: u64,
+}
+
+impl Totals {
+    fn get(&self, event: &str) -> u64 {
+        self.stats.events.get(event).copied().unwrap_or(0)
+    }
+
+    fn summary(&self, failed: usize, started: Instant) -> String {
+        format!(
+            "dbsync-scoped-harness: {} cases, {failed} failed, in {:.1?}: {} syncs, {} pulls, \
+             {} edits, {} server writes, {} moves, {} moved_out drops, {} lost in conflicts, \
+             {} conflicts",
+            self.cases,
+            started.elapsed(),
+            self.get("sync"),
+            self.get("pull"),
+            self.get("edit"),
+            self.get("server_write"),
+            self.get("move"),
+            self.get("moved_out_drops"),
+            self.get("lost_in_conflict"),
+            self.get("conflicts"),
+        )
+    }
+}
+
+/// Runs one seed's case; on failure shrinks it (when `shrink`), saves
+/// its seed (when `save`) and returns the report with the shrunk case
+/// and the replay command.
+fn run_seed(seed: u64, totals: &mut Totals, shrink: bool, save_it: bool) -> Result<(), String> {
+    eprintln!("dbsync-scoped-harness: seed {seed}");
+    match seeds::run_seed(seed, shrink, MAX_SHRINK, run_case) {
+        Ok(stats) => {
+            totals.stats.add(&stats);
+            totals.cases += 1;
+            Ok(())
+        }
+        Err(SeedFailure { reason, case, runs }) => {
+            totals.cases += 1;
+            if save_it {
+                save(seed, &case, &reason);
+            }
+            Err(format!(
+                "seed {seed} failed ({runs} runs shrinking): {reason}\nshrunk case: {}\nreplay: {}",
+                serde_json::to_string(&case).unwrap_or_default(),
+                replay_command(seed)
+            ))
+        }
+    }
+}
+
+fn seed_base() -> u64 {
+    match std::env::var("DBSYNC_SEED_BASE").ok().as_deref() {
+        Some("random") => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs())
+            .wrapping_mul(1_000_003),
+        _ => env_u64("DBSYNC_SEED_BASE").unwrap_or(1),
+    }
+}
+
+#[test]
+fn random_scoped_histories() {
+    let started = Instant::now();
+    let mut totals = Totals::default();
+    if let Some(seed) = env_u64("DBSYNC_SEED") {
+        if let Err(report) = run_seed(seed, &mut totals, true, true) {
+            panic!("{report}");
+        }
+        eprintln!("{}", totals.summary(0, started));
+        return;
+    }
+    let cases = env_u64("DBSYNC_CASES").unwrap_or(DEFAULT_CASES);
+    let base = seed_base();
+    let keep_going = std::env::var("DBSYNC_KEEP_GOING").is_ok_and(|v| v == "1");
+    eprintln!(
+        "dbsync-scoped-harness: {cases} cases, seeds {base}..={}",
+        base.wrapping_add(cases.saturating_sub(1))
+    );
+    let mut failures = Vec::new();
+    for i in 0..cases {
+        if let Err(report) = run_seed(base.wrapping_add(i), &mut totals, true, !keep_going) {
+            if !keep_going {
+                eprintln!("{}", totals.summary(1, started));
+                panic!("{report}");
+            }
+            eprintln!("dbsync-scoped-harness: FAILED {report}");
+            failures.push(report);
+        }
+    }
+    eprintln!("{}", totals.summary(failures.len(), started));
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    if cases >= 40 {
+        // The generator reaches what the harness is for.
+        for event in ["move", "moved_out_drops", "sync", "pull", "conflicts"] {
+            assert!(totals.get(event) > 0, "no case reached {event}: {:?}", totals.stats.events);
+        }
+    }
+}
+
+#[test]
+fn the_seeds_of_saved_failures_now_pass() {
+    let mut totals = Totals::default();
+    let failures: Vec<String> = saved_seeds()
+        .into_iter()
+        .filter_map(|seed| run_seed(seed, &mut totals, false, false).err())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_generated_scoped_case_survives_a_trip_through_json() {
+    let mut runner = TestRunner::deterministic();
+    for _ in 0..20 {
+        let case = generate::case().new_tree(&mut runner).unwrap().current();
+        let back: Case = serde_json::from_str(&serde_json::to_string(&case).unwrap()).unwrap();
+        assert_eq!(back, case);
+    }
+}
