@@ -67,6 +67,8 @@ fn the_reference_server_on_postgresql_passes_every_wire_vector() {
     every_wire_vector_passes_on(StoreKind::Postgres);
 }
 
+/// Plays every wire vector on the reference over `store`, those
+/// requiring `scopes` on a scoped reference over `store` too.
 fn every_wire_vector_passes_on(store: StoreKind) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -82,15 +84,24 @@ fn every_wire_vector_passes_on(store: StoreKind) {
         scoped.stop().await;
         verdicts
     });
-    assert_eq!(
-        verdicts.len(),
-        all().iter().filter(|v| v.kind() == Kind::Wire).count()
-    );
+    let wire: Vec<Vector> = all()
+        .into_iter()
+        .filter(|v| v.kind() == Kind::Wire)
+        .collect();
+    assert_eq!(verdicts.len(), wire.len());
     assert_none_failed(&verdicts);
     assert_eq!(
         Summary::of(&verdicts).skipped,
         0,
         "the reference offers every capability"
+    );
+    let scoped = wire
+        .iter()
+        .filter(|v| v.header.requires.iter().any(|c| c == "scopes"))
+        .count();
+    assert!(
+        scoped >= 15,
+        "only {scoped} vectors played on the scoped server"
     );
 }
 
@@ -198,4 +209,29 @@ fn a_wrong_answer_is_printed_with_expected_and_actual() {
         text.contains("expected: {") && text.contains("actual:   {"),
         "{text}"
     );
+}
+
+#[test]
+fn without_a_scoped_server_the_scoped_vectors_are_skipped_saying_why() {
+    // Nothing listens on port 9: a vector that tried it would fail.
+    let out = Command::new(RUNNER)
+        .args([
+            "server",
+            "--url",
+            "http://127.0.0.1:9",
+            "--token",
+            "T",
+            "--filter",
+            "a-visit-under-the-node-s-own-person",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("SKIP a-visit-under-the-node-s-own-person-is-accepted (§19.7, wire)"),
+        "{text}"
+    );
+    assert!(text.contains("--scoped-url"), "{text}");
+    assert!(text.ends_with("0 passed, 0 failed, 1 skipped\n"), "{text}");
 }

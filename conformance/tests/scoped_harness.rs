@@ -20,7 +20,9 @@ use dbsync_conformance::history::Stats;
 use dbsync_conformance::scoped::seeds::{self, SeedFailure};
 use dbsync_conformance::scoped::{generate, run_case, Case};
 use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{FailurePersistence, FileFailurePersistence, PersistedSeed, TestRunner};
+use proptest::test_runner::{
+    FailurePersistence, FileFailurePersistence, PersistedSeed, TestRunner,
+};
 use std::str::FromStr;
 use std::time::Instant;
 
@@ -41,7 +43,9 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 fn replay_command(seed: u64) -> String {
-    format!("DBSYNC_SEED={seed} cargo test -p dbsync-conformance --test scoped_harness -- --nocapture")
+    format!(
+        "DBSYNC_SEED={seed} cargo test -p dbsync-conformance --test scoped_harness -- --nocapture"
+    )
 }
 
 fn persistence() -> FileFailurePersistence {
@@ -70,7 +74,10 @@ fn save(seed: u64, case: &Case, reason: &str) {
     if saved_seeds().contains(&seed) {
         return;
     }
-    let hex: String = seed_bytes(seed).iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = seed_bytes(seed)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let persisted = PersistedSeed::from_str(&format!("cc {hex}")).expect("a ChaCha seed");
     let first_line = reason.lines().next().unwrap_or("");
     let shrunk = serde_json::to_string(case).unwrap_or_default();
@@ -186,7 +193,11 @@ fn random_scoped_histories() {
     if cases >= 40 {
         // The generator reaches what the harness is for.
         for event in ["move", "moved_out_drops", "sync", "pull", "conflicts"] {
-            assert!(totals.get(event) > 0, "no case reached {event}: {:?}", totals.stats.events);
+            assert!(
+                totals.get(event) > 0,
+                "no case reached {event}: {:?}",
+                totals.stats.events
+            );
         }
     }
 }

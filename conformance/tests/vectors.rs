@@ -233,6 +233,8 @@ fn every_push_rejection_and_authentication_failure_has_a_wire_vector() {
         "invalid_value",
         "hook_rejected",
         "integrity_violation",
+        // §19.7 P6a, on a scoped server
+        "forbidden",
         // §8.4 A1–A5
         "missing_credentials",
         "unknown_node",
@@ -265,4 +267,43 @@ fn every_push_rejection_and_authentication_failure_has_a_wire_vector() {
             "no vector expects repair_required with reason {r}"
         );
     }
+}
+
+#[test]
+fn scopes_have_their_wire_vectors() {
+    let scoped: Vec<Vector> = all()
+        .into_iter()
+        .filter(|v| v.header.requires.iter().any(|c| c == "scopes"))
+        .collect();
+    assert!(scoped.len() >= 15, "only {} scoped vectors", scoped.len());
+    // What a scoped server does differently: register with a user, pull,
+    // push, query and repair in a scope, and the moves of a row.
+    for section in ["19.1", "19.4", "19.5", "19.7", "19.8"] {
+        assert!(
+            scoped.iter().any(|v| v.header.section == section),
+            "no scoped vector tests §{section}"
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for v in &scoped {
+        strings_under(&v.json["steps"], "path", &mut seen);
+    }
+    for path in [
+        "/v1/register",
+        "/v1/push",
+        "/v1/pull",
+        "/v1/query",
+        "/v1/repair",
+    ] {
+        assert!(seen.contains(path), "no scoped vector calls {path}");
+    }
+    let text: Vec<String> = scoped.iter().map(|v| v.json.to_string()).collect();
+    assert!(
+        text.iter().any(|t| t.contains(r#""out":true"#)),
+        "no scoped vector expects a move-out"
+    );
+    assert!(
+        text.iter().any(|t| t.contains(r#""user_id":"#)),
+        "no scoped vector expects a register answer's user_id"
+    );
 }

@@ -4,8 +4,9 @@
 //!   and the reference's types;
 //! - `node --adapter "CMD ARGS"`: the node vectors through an adapter
 //!   process (JSON lines on its stdin/stdout, see `conformance/README.md`);
-//! - `server --url BASE --token T` or `server --reference`: the wire
-//!   vectors against a server;
+//! - `server --url BASE --token T [--scoped-url BASE2]` or `server
+//!   --reference`: the wire vectors against a server, those requiring
+//!   `scopes` against a scoped one (spec §19);
 //! - `history --node "CMD ARGS" (--reference | --server URL)`: generated
 //!   divergent histories through a node adapter's history protocol, with
 //!   a fault proxy between the nodes and the server;

@@ -39,7 +39,12 @@ pub fn pending(conn: &Connection) -> Result<Pending, String> {
 }
 
 /// Check 1.
-pub fn rows_in_scope(user: &str, node: &Rows, pending: &Pending, server: &Rows) -> Result<(), String> {
+pub fn rows_in_scope(
+    user: &str,
+    node: &Rows,
+    pending: &Pending,
+    server: &Rows,
+) -> Result<(), String> {
     for (table, rows) in &node.tables {
         for id in rows.keys() {
             if pending.get(&(*table, *id)) == Some(&Command::Insert) {

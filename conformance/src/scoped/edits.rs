@@ -16,7 +16,9 @@ fn sql(who: &str) -> impl Fn(rusqlite::Error) -> Failure + '_ {
 
 /// A row's token on `rows`.
 fn token_of(rows: &Rows, table: Table, id: i64) -> String {
-    rows.get(table, id).map(|r| r.token.clone()).unwrap_or_default()
+    rows.get(table, id)
+        .map(|r| r.token.clone())
+        .unwrap_or_default()
 }
 
 /// Updates `table` row `id`'s token column on `conn` to a fresh token.
@@ -91,8 +93,11 @@ impl World {
                 if from.as_deref() == Some(owner.as_str()) {
                     owner = user_name((to + 1) % self.users);
                 }
-                conn.execute("UPDATE list SET owner = ?1 WHERE id = ?2", params![owner, id])
-                    .map_err(sql("server: moving a list"))?;
+                conn.execute(
+                    "UPDATE list SET owner = ?1 WHERE id = ?2",
+                    params![owner, id],
+                )
+                .map_err(sql("server: moving a list"))?;
                 self.stats.count("move");
                 self.trace.push(format!(
                     "step {}: server gives list {id} of {} to {owner}",
@@ -142,7 +147,10 @@ impl World {
                 for token in &gone {
                     self.ledger.delete(token, step)?;
                 }
-                format!("{who} deletes item {id} with its notes ({})", gone.join(" "))
+                format!(
+                    "{who} deletes item {id} with its notes ({})",
+                    gone.join(" ")
+                )
             }
         };
         self.trace
@@ -189,7 +197,9 @@ fn apply_edit(
         Edit::InsertNote { item } => picked(Table::Item, item)
             .map(|i| insert(Table::Note, Some(i)))
             .transpose()?,
-        Edit::UpdateList { list: pick } | Edit::UpdateItem { item: pick } | Edit::UpdateNote { note: pick } => {
+        Edit::UpdateList { list: pick }
+        | Edit::UpdateItem { item: pick }
+        | Edit::UpdateNote { note: pick } => {
             let table = match edit {
                 Edit::UpdateList { .. } => Table::List,
                 Edit::UpdateItem { .. } => Table::Item,

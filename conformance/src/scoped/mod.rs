@@ -66,7 +66,10 @@ pub async fn play_case(case: &Case) -> Result<Stats, Failure> {
     if let Err(f) = world.quiet_round().await {
         return Err(with_trace(&world, f));
     }
-    world.check_final().await.map_err(|f| with_trace(&world, f))?;
+    world
+        .check_final()
+        .await
+        .map_err(|f| with_trace(&world, f))?;
     world.stats.count("case");
     Ok(world.stats)
 }

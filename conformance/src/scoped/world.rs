@@ -116,7 +116,8 @@ impl World {
         };
         make(&path).map_err(sql("creating a node's tables"))?;
         let who = format!("node {n} ({user})");
-        let fail = |what: &str, e: &dyn std::fmt::Display| Failure::new(format!("{who}: {what}: {e}"));
+        let fail =
+            |what: &str, e: &dyn std::fmt::Display| Failure::new(format!("{who}: {what}: {e}"));
         let node = Node::open(&path, &[]).map_err(|e| fail("open", &e))?;
         // No crash is simulated: durability is not what is tested.
         node.database()
@@ -202,7 +203,12 @@ struct NewRows<'a> {
 }
 
 impl NewRows<'_> {
-    fn row(&mut self, table: Table, sql_text: &str, parent: &dyn rusqlite::ToSql) -> Result<i64, Failure> {
+    fn row(
+        &mut self,
+        table: Table,
+        sql_text: &str,
+        parent: &dyn rusqlite::ToSql,
+    ) -> Result<i64, Failure> {
         let token = self.tokens.next(table);
         self.db
             .execute(sql_text, params![parent, token])
@@ -212,7 +218,11 @@ impl NewRows<'_> {
     }
 
     fn tag(&mut self) -> Result<i64, Failure> {
-        self.row(Table::Tag, "INSERT INTO tag (id, name) VALUES (?1, ?2)", &None::<i64>)
+        self.row(
+            Table::Tag,
+            "INSERT INTO tag (id, name) VALUES (?1, ?2)",
+            &None::<i64>,
+        )
     }
 
     /// A list with items (`notes[i]` notes on item `i`), in one
@@ -226,11 +236,20 @@ impl NewRows<'_> {
         )
         .map_err(sql("inserting a list on the server"))?;
         let list = tx.last_insert_rowid();
-        self.ledger.insert(Table::List, &title, self.step, Writer::Server);
+        self.ledger
+            .insert(Table::List, &title, self.step, Writer::Server);
         for &count in notes {
-            let item = self.row(Table::Item, "INSERT INTO item (list_id, text) VALUES (?1, ?2)", &list)?;
+            let item = self.row(
+                Table::Item,
+                "INSERT INTO item (list_id, text) VALUES (?1, ?2)",
+                &list,
+            )?;
             for _ in 0..count {
-                self.row(Table::Note, "INSERT INTO note (item_id, body) VALUES (?1, ?2)", &item)?;
+                self.row(
+                    Table::Note,
+                    "INSERT INTO note (item_id, body) VALUES (?1, ?2)",
+                    &item,
+                )?;
             }
         }
         tx.commit().map_err(sql("server"))?;

@@ -82,10 +82,45 @@ impl VectorSchema {
                 ));
             }
         }
+        problems.extend(wire_problems(vector));
         if problems.is_empty() {
             Ok(())
         } else {
             Err(problems)
         }
     }
+}
+
+/// What a wire vector needs that its schema cannot say: node names are
+/// unique in whatever form; a node with a user, a `sql` control or a
+/// `trim` control needs its capability (`scopes`, `direct_writes`,
+/// `trim`), since the runner picks the server by it.
+fn wire_problems(vector: &Vector) -> Vec<String> {
+    let mut problems = Vec::new();
+    let requires = |c: &str| vector.header.requires.iter().any(|r| r == c);
+    let nodes = vector.json["nodes"].as_array().cloned().unwrap_or_default();
+    let mut names = std::collections::BTreeSet::new();
+    for n in &nodes {
+        let name = n.as_str().or_else(|| n["name"].as_str()).unwrap_or("");
+        if !names.insert(name.to_string()) {
+            problems.push(format!("node {name:?} is listed twice"));
+        }
+        if n.get("user").is_some() && !requires("scopes") {
+            problems.push(format!(
+                "node {name:?} names a user but the vector does not require \"scopes\""
+            ));
+        }
+    }
+    let steps = vector.json["steps"].as_array().cloned().unwrap_or_default();
+    for (i, step) in steps.iter().enumerate() {
+        for (control, capability) in [("sql", "direct_writes"), ("trim", "trim")] {
+            if step["control"].get(control).is_some() && !requires(capability) {
+                problems.push(format!(
+                    "step {}: the control {control} needs \"requires\": [\"{capability}\"]",
+                    i + 1
+                ));
+            }
+        }
+    }
+    problems
 }

@@ -91,6 +91,18 @@ impl Filled<'_> {
     }
 }
 
+/// Leaves out of each array of `body` named by `select` the items that do
+/// not match its pattern (as a subset).
+fn select(body: &mut Value, select: &[(String, Value)]) -> Result<(), String> {
+    for (pointer, pattern) in select {
+        let Some(Value::Array(items)) = body.pointer_mut(pointer) else {
+            return Err(format!("body{pointer}: not an array"));
+        };
+        items.retain(|item| subset(pattern, item).is_ok());
+    }
+    Ok(())
+}
+
 /// Checks `reply` (an answer to `path`) against `want`; returns its JSON.
 pub fn check(
     schemas: &SchemaSet,
@@ -152,12 +164,7 @@ pub fn check(
     }
     if let Some(b) = &want.body {
         let (mut b, mut got) = (b.clone(), json.clone());
-        for (pointer, pattern) in &want.select {
-            let Some(Value::Array(items)) = got.pointer_mut(pointer) else {
-                return Err(fail(format!("body{pointer}: not an array")));
-            };
-            items.retain(|item| subset(pattern, item).is_ok());
-        }
+        select(&mut got, &want.select).map_err(fail)?;
         for pointer in &expect.unordered {
             let (Some(Value::Array(w)), Some(Value::Array(g))) =
                 (b.pointer(pointer).cloned(), got.pointer(pointer).cloned())
@@ -174,4 +181,27 @@ pub fn check(
         subset(&b, &got).map_err(|e| fail(format!("body: {e}")))?;
     }
     Ok(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_keeps_the_items_matching_the_pattern_in_order() {
+        let mut body = json!({"rows": [
+            {"table": "city", "id": 1},
+            {"table": "person", "id": 2},
+            {"table": "city", "id": 3},
+            {"table": "person", "id": 4},
+        ]});
+        let pattern = vec![("/rows".to_string(), json!({"table": "person"}))];
+        select(&mut body, &pattern).unwrap();
+        assert_eq!(
+            body,
+            json!({"rows": [{"table": "person", "id": 2}, {"table": "person", "id": 4}]})
+        );
+        let missing = vec![("/nothing".to_string(), json!({}))];
+        assert!(select(&mut body, &missing).is_err());
+    }
 }

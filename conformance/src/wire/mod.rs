@@ -6,7 +6,8 @@
 //! - `sign`: the MAC of spec §8.3; `http`: the transport;
 //! - `client`: the runner as a node (register, sign, observe);
 //! - `answer`: judging an answer; `run`: the runner;
-//! - `reference`: the reference server in process.
+//! - `reference`: the reference server in process, plain or scoped
+//!   (spec §19, the kit's `scopes/example.json`).
 
 mod answer;
 mod client;
@@ -20,5 +21,5 @@ pub mod steps;
 pub mod template;
 
 pub use client::EXAMPLE_FINGERPRINT;
-pub use reference::{Reference, StoreKind};
-pub use run::{Target, WireRunner};
+pub use reference::{example_scopes_path, Reference, StoreKind, EXAMPLE_SCOPES};
+pub use run::{DirectWrites, Target, WireRunner};

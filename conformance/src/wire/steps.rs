@@ -147,3 +147,26 @@ pub struct Expect {
     #[serde(default)]
     pub unchanged: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nodes_are_names_or_objects_with_a_user() {
+        let v: WireVector = serde_json::from_value(json!({
+            "nodes": ["c", {"name": "a", "user": "alice-${run}"}, {"name": "b"}],
+            "steps": [{"control": {"sql": "DELETE FROM city"}}]
+        }))
+        .unwrap();
+        let got: Vec<(&str, Option<&str>)> = v.nodes.iter().map(|n| (n.name(), n.user())).collect();
+        assert_eq!(got, [("c", None), ("a", Some("alice-${run}")), ("b", None)]);
+        assert_eq!(
+            v.steps[0].control.as_ref().unwrap().sql.as_deref(),
+            Some("DELETE FROM city")
+        );
+        let bad = json!({"nodes": [{"name": "a", "users": "x"}], "steps": []});
+        assert!(serde_json::from_value::<WireVector>(bad).is_err());
+    }
+}

@@ -163,7 +163,11 @@ fn listed_with_ops(
     let mut versions: Vec<u64> = sent
         .iter()
         .filter(|p| !unsent.contains(&p.position))
-        .filter(|p| schema.table(&p.op.table).is_some_and(|t| t.direction.pulls()))
+        .filter(|p| {
+            schema
+                .table(&p.op.table)
+                .is_some_and(|t| t.direction.pulls())
+        })
         .map(|p| p.position.version)
         .collect();
     if start.after.version > start.listed_through {

@@ -12,6 +12,8 @@
 //! - [`meta`]: dbsync's own tables and the capture triggers (§6.1);
 //! - [`sql`]: each table's statements;
 //! - [`tx`]: the store's transactions;
+//! - `oplog`: how ops are kept;
+//! - `scope`: the scope index of partial sync (§19.4);
 //! - [`scratch`]: throw-away databases for tests and examples.
 //!
 //! Architecture invariant: versions are assigned under a row lock
@@ -28,6 +30,8 @@
 
 pub mod catalog;
 pub mod meta;
+mod oplog;
+mod scope;
 pub mod scratch;
 pub mod sql;
 pub mod tx;

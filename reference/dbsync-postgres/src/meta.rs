@@ -11,7 +11,7 @@ use dbsync_core::{Direction, Schema, TableSchema, TableSpec};
 use tokio_postgres::{Client, Error, Transaction};
 
 /// The advisory lock key of dbsync's schema changes.
-const SCHEMA_LOCK: i64 = 0x6462_7379_6e63_0001;
+pub(crate) const SCHEMA_LOCK: i64 = 0x6462_7379_6e63_0001;
 
 /// The domains and functions an application's tables may use. Run it
 /// before creating tables that use `dbsync_time` or `dbsync_datetime`;
@@ -125,6 +125,7 @@ pub async fn track(client: &mut Client, specs: &[TableSpec]) -> Result<Vec<PgTab
         .await?;
     tx.batch_execute(DOMAINS_SQL).await?;
     tx.batch_execute(META_SQL).await?;
+    tx.batch_execute(crate::scope::SCOPE_SQL).await?;
     let specs = match specs {
         [] => user_tables(&tx)
             .await?

@@ -108,10 +108,24 @@ impl TableSql {
     /// The SELECT of rows whose `columns` equal the filter's values (NULL
     /// matching NULL), by key, with its parameters; `None` when a value
     /// cannot occur in its column (so no row matches). Columns are
-    /// compared in their wire form, so no value makes the query fail.
+    /// compared in their wire form, so no value makes the query fail;
+    /// an integer column is compared as it is, so that an index of it
+    /// serves the filter (a scope move finds a parent's children so).
     pub fn find(
         &self,
         filter: &[(&str, &Value)],
+        limit: usize,
+    ) -> Result<Option<(String, Vec<Param>)>, StoreFault> {
+        self.find_where(filter, None, limit)
+    }
+
+    /// [`TableSql::find`] among the rows that also meet `extra`, a
+    /// condition whose parameters are numbered after the filter's (from
+    /// `filter.len() + 1`), for the caller to add.
+    pub fn find_where(
+        &self,
+        filter: &[(&str, &Value)],
+        extra: Option<&str>,
         limit: usize,
     ) -> Result<Option<(String, Vec<Param>)>, StoreFault> {
         let t = self.schema();
@@ -132,12 +146,21 @@ impl TableSql {
                 return Ok(None);
             };
             params.push(p);
-            conds.push(format!(
-                "{} IS NOT DISTINCT FROM {}",
-                read_expr(column, kind),
-                compare_expr(params.len(), kind)
-            ));
+            let compared = compare_expr(params.len(), kind);
+            conds.push(match (kind, value) {
+                (_, Value::Null) => {
+                    format!(
+                        "{} IS NOT DISTINCT FROM {compared}",
+                        read_expr(column, kind)
+                    )
+                }
+                // `=` on the column itself: int2, int4 and int8 compare
+                // exactly with an int8, and the column's index applies.
+                (PgKind::Int, _) => format!("\"{column}\" = {compared}"),
+                _ => format!("{} = {compared}", read_expr(column, kind)),
+            });
         }
+        conds.extend(extra.map(str::to_string));
         let mut sql = self.select.clone();
         if !conds.is_empty() {
             sql.push_str(" WHERE ");

@@ -6,10 +6,10 @@ use crate::types::Param;
 use crate::PgStore;
 use dbsync_core::auth::Secret;
 use dbsync_core::protocol::VersionInfo;
-use dbsync_core::{ChangedColumns, Command, Op, Row, RowId, TableSchema, Value, VersionedOp};
+use dbsync_core::{Op, Row, RowId, TableSchema, Value};
 use dbsync_engine::store::{
     NewNode, NodeCounts, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, RowWriteError,
-    StoreFault, StoreResult, WriteTx,
+    ScopeMark, ScopedOp, StoreFault, StoreResult, WriteTx,
 };
 use deadpool_postgres::Object;
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ use tokio_postgres::types::ToSql;
 
 /// One open transaction; rolled back when dropped uncommitted.
 pub struct PgTx<'s> {
-    store: &'s PgStore,
+    pub(crate) store: &'s PgStore,
     client: Option<Object>,
     /// The largest key inserted per table, to move its sequence past it.
     inserted: HashMap<String, i64>,
@@ -26,28 +26,11 @@ pub struct PgTx<'s> {
 
 type Params<'a> = Vec<&'a (dyn ToSql + Sync)>;
 
-fn refs(params: &[Param]) -> Params<'_> {
+pub(crate) fn refs(params: &[Param]) -> Params<'_> {
     params
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect()
-}
-
-fn command_code(c: Command) -> i16 {
-    match c {
-        Command::Insert => 1,
-        Command::Update => 2,
-        Command::Delete => 3,
-    }
-}
-
-fn command_of(code: i16) -> Option<Command> {
-    match code {
-        1 => Some(Command::Insert),
-        2 => Some(Command::Update),
-        3 => Some(Command::Delete),
-        _ => None,
-    }
 }
 
 impl<'s> PgTx<'s> {
@@ -59,7 +42,7 @@ impl<'s> PgTx<'s> {
         }
     }
 
-    fn client(&self) -> &Object {
+    pub(crate) fn client(&self) -> &Object {
         self.client.as_ref().expect("held until the end")
     }
 
@@ -72,7 +55,7 @@ impl<'s> PgTx<'s> {
         client.query(&stmt, params).await
     }
 
-    fn query(
+    pub(crate) fn query(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -82,7 +65,7 @@ impl<'s> PgTx<'s> {
             .map_err(StoreFault::of)
     }
 
-    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+    pub(crate) fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
         let client = self.client();
         self.store
             .block(async {
@@ -109,7 +92,11 @@ impl<'s> PgTx<'s> {
             .map_err(|e| row_write_error(&e, key_constraint))
     }
 
-    fn rows_of(&self, t: &TableSchema, found: Vec<tokio_postgres::Row>) -> StoreResult<Vec<Row>> {
+    pub(crate) fn rows_of(
+        &self,
+        t: &TableSchema,
+        found: Vec<tokio_postgres::Row>,
+    ) -> StoreResult<Vec<Row>> {
         let sql = self.store.table(&t.name)?;
         found.iter().map(|r| sql.row_from(r)).collect()
     }
@@ -378,38 +365,48 @@ impl ReadTx for PgTx<'_> {
             stale: rows[0].get::<_, i64>(1) as u64,
         })
     }
-}
 
-/// The changed columns (spec §3.1.1) of `dbsync_oplog.columns`: a JSON
-/// array of names, or NULL for an op that names none.
-fn changed_columns(text: Option<String>) -> Result<Option<ChangedColumns>, serde_json::Error> {
-    text.map(|t| serde_json::from_str(&t)).transpose()
-}
+    fn row_scopes(
+        &mut self,
+        table: &str,
+        ids: &[RowId],
+    ) -> StoreResult<Vec<(RowId, Option<String>)>> {
+        self.row_scopes_sql(table, ids)
+    }
 
-impl PgTx<'_> {
-    fn positioned(&self, r: &tokio_postgres::Row) -> StoreResult<PositionedOp> {
-        let corrupt = || StoreFault("an oplog record is corrupt".into());
-        let table = self
-            .store
-            .table_names
-            .get(&r.get::<_, i32>(2))
-            .ok_or_else(corrupt)?;
-        let command = command_of(r.get(4)).ok_or_else(corrupt)?;
-        let version = r.get::<_, i64>(1) as u64;
-        Ok(PositionedOp {
-            position: OpPosition {
-                version,
-                seq: r.get::<_, i64>(0) as u64,
-            },
-            op: VersionedOp {
-                version,
-                table: table.clone(),
-                row_id: RowId::Int(r.get(3)),
-                command,
-                columns: changed_columns(r.get(5)).map_err(|_| corrupt())?,
-                out: false,
-            },
-        })
+    fn scoped_ops_after(
+        &mut self,
+        keys: &[String],
+        base: u64,
+        target: u64,
+        after: OpPosition,
+        limit: usize,
+    ) -> StoreResult<Vec<ScopedOp>> {
+        self.scoped_ops_sql(keys, base, target, after, limit)
+    }
+
+    fn scoped_ids_after(
+        &mut self,
+        table: &TableSchema,
+        keys: &[String],
+        after: RowId,
+        limit: usize,
+    ) -> StoreResult<Vec<RowId>> {
+        self.scoped_ids_sql(table, keys, after, limit)
+    }
+
+    fn scoped_count(&mut self, table: &TableSchema, keys: &[String]) -> StoreResult<u64> {
+        self.scoped_count_sql(table, keys)
+    }
+
+    fn scoped_find(
+        &mut self,
+        table: &TableSchema,
+        filter: &[(&str, &Value)],
+        keys: &[String],
+        limit: usize,
+    ) -> StoreResult<Vec<Row>> {
+        self.scoped_find_sql(table, filter, keys, limit)
     }
 }
 
@@ -537,36 +534,8 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn append_version(&mut self, info: &VersionInfo, ops: &[Op]) -> StoreResult<()> {
-        let mut table_ids = Vec::with_capacity(ops.len());
-        for op in ops {
-            let id = self
-                .store
-                .table_ids
-                .get(&op.table)
-                .ok_or_else(|| StoreFault(format!("table {} is not tracked", op.table)))?;
-            table_ids.push(*id);
-        }
-        let row_ids: Vec<i64> = ops
-            .iter()
-            .map(|o| int_id(o.row_id))
-            .collect::<Result<_, _>>()?;
-        let commands: Vec<i16> = ops.iter().map(|o| command_code(o.command)).collect();
-        let columns: Vec<Option<String>> = ops
-            .iter()
-            .map(|o| {
-                o.columns
-                    .as_ref()
-                    .map(|c| serde_json::to_string(c).expect("names serialize"))
-            })
-            .collect();
+        self.insert_ops(info.version, ops)?;
         let v = info.version as i64;
-        // One statement for the whole version, in the order of `ops`.
-        self.execute(
-            "INSERT INTO dbsync_oplog (table_id, row_id, command, version, columns) \
-             SELECT t, r, c, $4, k FROM unnest($1::int4[], $2::int8[], $3::int2[], $5::text[]) \
-             WITH ORDINALITY AS o(t, r, c, k, n) ORDER BY n",
-            &[&table_ids, &row_ids, &commands, &v, &columns],
-        )?;
         let node = info.node_id.map(|n| n as i64);
         self.execute(
             "INSERT INTO dbsync_versions (version, node_id, push_id, created_at) VALUES ($1, $2, $3, $4)",
@@ -619,6 +588,7 @@ impl WriteTx for PgTx<'_> {
             &[&v],
         )?;
         self.execute("DELETE FROM dbsync_push_ids WHERE version <= $1", &[&v])?;
+        self.execute("DELETE FROM dbsync_scope_marks WHERE version <= $1", &[&v])?;
         let dropped = self.execute("DELETE FROM dbsync_versions WHERE version <= $1", &[&v])?;
         self.set_state("trimmed_through", &v.to_string())?;
         Ok(dropped)
@@ -630,6 +600,26 @@ impl WriteTx for PgTx<'_> {
             &[&key.encode()],
         )?;
         Ok(())
+    }
+
+    fn enable_scopes(&mut self, columns: &[(&TableSchema, &str)]) -> StoreResult<()> {
+        self.enable_scopes_sql(columns)
+    }
+
+    fn set_row_scopes(&mut self, table: &str, keys: &[(RowId, Option<String>)]) -> StoreResult<()> {
+        self.set_row_scopes_sql(table, keys)
+    }
+
+    fn forget_row_scopes(&mut self, table: &str, ids: &[RowId]) -> StoreResult<()> {
+        self.forget_row_scopes_sql(table, ids)
+    }
+
+    fn append_scope_marks(&mut self, marks: &[ScopeMark]) -> StoreResult<()> {
+        self.append_scope_marks_sql(marks)
+    }
+
+    fn append_ops(&mut self, version: u64, ops: &[Op]) -> StoreResult<()> {
+        self.append_ops_sql(version, ops)
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), RowWriteError> {

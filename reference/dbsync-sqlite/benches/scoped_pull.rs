@@ -69,7 +69,8 @@ fn fill(path: &Path, users: i64) {
             let owner = format!("u{}", i % users);
             list.execute(rusqlite::params![i, owner, format!("list {i}")])
                 .unwrap();
-            item.execute(rusqlite::params![i, format!("item {i}")]).unwrap();
+            item.execute(rusqlite::params![i, format!("item {i}")])
+                .unwrap();
         }
     }
     tx.commit().unwrap();
@@ -153,7 +154,9 @@ fn baseline(path: &Path) -> Duration {
         .prepare_cached("SELECT id, owner, title FROM list WHERE owner = ?1")
         .unwrap();
     let n = stmt
-        .query_map(["u7"], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(2)?)))
+        .query_map(["u7"], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(2)?))
+        })
         .unwrap()
         .count();
     assert_eq!(n as i64, ROWS_PER_USER);
@@ -176,7 +179,10 @@ fn measure(dir: &Path, users: i64) -> Figures {
     let conn = Connection::open(&path).unwrap();
     let changed = conn
         .execute(
-            &format!("UPDATE list SET title = title || ' (renamed)' WHERE id <= {}", users * CHANGED_PER_USER),
+            &format!(
+                "UPDATE list SET title = title || ' (renamed)' WHERE id <= {}",
+                users * CHANGED_PER_USER
+            ),
             [],
         )
         .unwrap();

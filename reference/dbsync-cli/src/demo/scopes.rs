@@ -105,7 +105,10 @@ pub async fn act(dir: &Path) -> Result<ScopesOutcome, ClientError> {
     let b_rows = say_rows("bob", &b);
     let own_rows_only = a_rows.len() == 3
         && b_rows.len() == 2
-        && a_rows.iter().chain(&b_rows).all(|r| !r.contains("(bob)") || b_rows.contains(r))
+        && a_rows
+            .iter()
+            .chain(&b_rows)
+            .all(|r| !r.contains("(bob)") || b_rows.contains(r))
         && a_rows.iter().any(|r| r.starts_with("project 1"))
         && b_rows.iter().any(|r| r.starts_with("project 1"));
     let refused = refuse_outside(&alice, &a).await?;

@@ -10,9 +10,7 @@ use serde_json::json;
 
 fn schema() -> Schema {
     let col = |name: &str, ty: &str| json!({"name": name, "type": ty, "not_null": false});
-    let table = |name: &str, columns: Vec<serde_json::Value>, fks: serde_json::Value| {
-        json!({"name": name, "primary_key": "id", "columns": columns, "foreign_keys": fks})
-    };
+    let table = |name: &str, columns: Vec<serde_json::Value>, fks: serde_json::Value| json!({"name": name, "primary_key": "id", "columns": columns, "foreign_keys": fks});
     serde_json::from_value(json!({"tables": [
         table("item", vec![col("list_id", "integer"), col("tag_id", "integer"), col("text", "text")],
               json!([{"column": "list_id", "references": "list"}, {"column": "tag_id", "references": "tag"}])),
@@ -85,7 +83,10 @@ fn a_parent_column_that_is_no_foreign_key_is_refused() {
 fn a_foreign_key_to_a_table_some_readers_cannot_read_breaks_closure() {
     // Tags owned by users: an item's reader might not read its tag.
     let why = refused(|t| t["tag"] = json!({"read": {"owner": "name"}}));
-    assert!(why.contains("foreign key \"tag_id\" references \"tag\""), "{why}");
+    assert!(
+        why.contains("foreign key \"tag_id\" references \"tag\""),
+        "{why}"
+    );
 }
 
 #[test]
@@ -131,14 +132,23 @@ fn an_update_into_the_scope_is_a_move_in_and_out_of_it_a_move_out() {
     assert_eq!(seen(Command::Update, b, a), Some((Command::Insert, false)));
     assert_eq!(seen(Command::Update, a, b), Some((Command::Delete, true)));
     assert_eq!(seen(Command::Update, b, b), None);
-    assert_eq!(seen(Command::Update, a, None), Some((Command::Delete, true)));
+    assert_eq!(
+        seen(Command::Update, a, None),
+        Some((Command::Delete, true))
+    );
 }
 
 #[test]
 fn inserts_and_deletes_are_sent_only_to_nodes_that_read_the_row() {
     let (a, b) = (Some("u:alice"), Some("u:bob"));
-    assert_eq!(seen(Command::Insert, None, a), Some((Command::Insert, false)));
+    assert_eq!(
+        seen(Command::Insert, None, a),
+        Some((Command::Insert, false))
+    );
     assert_eq!(seen(Command::Insert, None, b), None);
-    assert_eq!(seen(Command::Delete, a, None), Some((Command::Delete, false)));
+    assert_eq!(
+        seen(Command::Delete, a, None),
+        Some((Command::Delete, false))
+    );
     assert_eq!(seen(Command::Delete, b, None), None);
 }

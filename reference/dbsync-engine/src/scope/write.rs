@@ -18,7 +18,11 @@ pub fn check_write(
     req: &PushRequest,
 ) -> Result<(), Rejection> {
     let pushed = Pushed {
-        rows: req.rows.iter().map(|r| ((r.table.as_str(), r.id), r)).collect(),
+        rows: req
+            .rows
+            .iter()
+            .map(|r| ((r.table.as_str(), r.id), r))
+            .collect(),
         deleted: req
             .ops
             .iter()

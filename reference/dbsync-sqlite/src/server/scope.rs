@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS dbsync_scope_marks (
     key_before TEXT,
     key_after TEXT,
     PRIMARY KEY (scope_key, version, table_id, row_id)
-) WITHOUT ROWID;
+) WITHOUT ROWID;-- Trim drops marks by version.
+CREATE INDEX IF NOT EXISTS dbsync_scope_marks_by_version ON dbsync_scope_marks (version);
 ";
 
 /// `?n, ?n+1, ...` for `count` parameters from `first`.
@@ -177,7 +178,11 @@ impl SqliteTx<'_> {
         Ok(ids)
     }
 
-    pub(crate) fn scoped_count_sql(&mut self, table: &TableSchema, keys: &[String]) -> StoreResult<u64> {
+    pub(crate) fn scoped_count_sql(
+        &mut self,
+        table: &TableSchema,
+        keys: &[String],
+    ) -> StoreResult<u64> {
         let table_id = self.table_id(&table.name)?;
         let mut stmt = self
             .conn
@@ -187,7 +192,9 @@ impl SqliteTx<'_> {
             .fault()?;
         let mut sum = 0;
         for key in keys {
-            let n: i64 = stmt.query_row(params![table_id, key], |r| r.get(0)).fault()?;
+            let n: i64 = stmt
+                .query_row(params![table_id, key], |r| r.get(0))
+                .fault()?;
             sum += n as u64;
         }
         Ok(sum)
