@@ -18,7 +18,7 @@
 use dbsync_conformance::history::seeds::seed_bytes;
 use dbsync_conformance::history::Stats;
 use dbsync_conformance::scoped::seeds::{self, SeedFailure};
-use dbsync_conformance::scoped::{generate, run_case, Case};
+use dbsync_conformance::scoped::{generate, run_case, Case, Keys};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{
     FailurePersistence, FileFailurePersistence, PersistedSeed, TestRunner,
@@ -33,6 +33,9 @@ const DEFAULT_CASES: u64 = 40;
 /// Shrinking tries at most this many smaller cases (each a whole run).
 const MAX_SHRINK: u32 = 1024;
 
+/// See `keys_from_env`.
+const DEFAULT_KEYS: Keys = Keys::Shared;
+
 const PERSISTENCE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/proptest-regressions/scoped_harness.txt"
@@ -42,9 +45,24 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
-fn replay_command(seed: u64) -> String {
+/// How writers choose keys: `DBSYNC_SCOPED_KEYS=shared` (SQLite's next
+/// key, as applications do) or `disjoint` (a range per writer).
+fn keys_from_env() -> Keys {
+    match std::env::var("DBSYNC_SCOPED_KEYS").ok().as_deref() {
+        Some("shared") => Keys::Shared,
+        Some("disjoint") => Keys::Disjoint,
+        _ => DEFAULT_KEYS,
+    }
+}
+
+fn replay_command(seed: u64, keys: Keys) -> String {
+    let env = match keys {
+        k if k == DEFAULT_KEYS => "",
+        Keys::Shared => "DBSYNC_SCOPED_KEYS=shared ",
+        Keys::Disjoint => "DBSYNC_SCOPED_KEYS=disjoint ",
+    };
     format!(
-        "DBSYNC_SEED={seed} cargo test -p dbsync-conformance --test scoped_harness -- --nocapture"
+        "{env}DBSYNC_SEED={seed} cargo test -p dbsync-conformance --test scoped_harness -- --nocapture"
     )
 }
 
@@ -123,8 +141,9 @@ impl Totals {
 /// its seed (when `save`) and returns the report with the shrunk case
 /// and the replay command.
 fn run_seed(seed: u64, totals: &mut Totals, shrink: bool, save_it: bool) -> Result<(), String> {
+    let keys = keys_from_env();
     eprintln!("dbsync-scoped-harness: seed {seed}");
-    match seeds::run_seed(seed, shrink, MAX_SHRINK, run_case) {
+    match seeds::run_seed(seed, shrink, MAX_SHRINK, |case| run_case(case, keys)) {
         Ok(stats) => {
             totals.stats.add(&stats);
             totals.cases += 1;
@@ -138,7 +157,7 @@ fn run_seed(seed: u64, totals: &mut Totals, shrink: bool, save_it: bool) -> Resu
             Err(format!(
                 "seed {seed} failed ({runs} runs shrinking): {reason}\nshrunk case: {}\nreplay: {}",
                 serde_json::to_string(&case).unwrap_or_default(),
-                replay_command(seed)
+                replay_command(seed, keys)
             ))
         }
     }

@@ -4,6 +4,7 @@
 //! Every written value is a fresh token, noted in the ledger.
 
 use super::case::{user_name, Edit, ServerWrite};
+use super::fresh::Fresh;
 use super::ledger::Writer;
 use super::rows::{Rows, Table};
 use super::world::World;
@@ -25,12 +26,12 @@ fn token_of(rows: &Rows, table: Table, id: i64) -> String {
 /// Returns (old, new).
 fn retoken(
     conn: &Connection,
-    world_tokens: &mut super::world::Tokens,
+    fresh: &mut Fresh,
     rows: &Rows,
     table: Table,
     id: i64,
 ) -> rusqlite::Result<(String, String)> {
-    let new = world_tokens.next(table);
+    let new = fresh.token(table);
     conn.execute(
         &format!(
             "UPDATE {table} SET {} = ?1 WHERE id = ?2",
@@ -72,7 +73,7 @@ impl World {
         let conn = db.lock().unwrap_or_else(|p| p.into_inner());
         let rows = Rows::read(&conn).map_err(sql("reading the node"))?;
         let user = self.nodes[n].user.clone();
-        let done = apply_edit(&conn, &mut self.tokens, &rows, &user, edit)
+        let done = apply_edit(&conn, &mut self.fresh, &rows, (n, &user), edit)
             .map_err(|e| self.about(n, format!("edit {edit:?}: {e}")))?;
         drop(conn);
         self.note(Writer::Node(n), done, &format!("node {n} ({user})"))
@@ -116,7 +117,7 @@ impl World {
                 return Ok(());
             }
             ServerWrite::UpdateItem { item } => rows.pick(Table::Item, item).map(|id| {
-                retoken(conn, &mut self.tokens, &rows, Table::Item, id)
+                retoken(conn, &mut self.fresh, &rows, Table::Item, id)
                     .map(|(old, new)| Done::Replaced(Table::Item, id, old, new))
             }),
             ServerWrite::DeleteItem { item } => rows
@@ -162,25 +163,26 @@ impl World {
 /// Applies `edit` on a node's connection.
 fn apply_edit(
     conn: &Connection,
-    tokens: &mut super::world::Tokens,
+    fresh: &mut Fresh,
     rows: &Rows,
-    user: &str,
+    (n, user): (usize, &str),
     edit: &Edit,
 ) -> rusqlite::Result<Option<Done>> {
     let mut insert = |table: Table, parent: Option<i64>| -> rusqlite::Result<Done> {
-        let token = tokens.next(table);
+        let token = fresh.token(table);
+        let id = fresh.id(Writer::Node(n));
         match table {
             Table::List => conn.execute(
-                "INSERT INTO list (owner, title, tag_id) VALUES (?1, ?2, ?3)",
-                params![user, token, parent],
+                "INSERT INTO list (id, owner, title, tag_id) VALUES (?1, ?2, ?3, ?4)",
+                params![id, user, token, parent],
             )?,
             Table::Item => conn.execute(
-                "INSERT INTO item (list_id, text) VALUES (?1, ?2)",
-                params![parent, token],
+                "INSERT INTO item (id, list_id, text) VALUES (?1, ?2, ?3)",
+                params![id, parent, token],
             )?,
             _ => conn.execute(
-                "INSERT INTO note (item_id, body) VALUES (?1, ?2)",
-                params![parent, token],
+                "INSERT INTO note (id, item_id, body) VALUES (?1, ?2, ?3)",
+                params![id, parent, token],
             )?,
         };
         Ok(Done::Inserted(table, conn.last_insert_rowid(), token))
@@ -207,7 +209,7 @@ fn apply_edit(
             };
             picked(table, pick)
                 .map(|id| {
-                    retoken(conn, tokens, rows, table, id)
+                    retoken(conn, fresh, rows, table, id)
                         .map(|(old, new)| Done::Replaced(table, id, old, new))
                 })
                 .transpose()?

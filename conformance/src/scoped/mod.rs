@@ -24,6 +24,7 @@
 pub mod case;
 pub mod checks;
 mod edits;
+pub mod fresh;
 pub mod generate;
 pub mod ledger;
 mod procedures;
@@ -32,25 +33,27 @@ pub mod seeds;
 mod world;
 
 pub use case::Case;
+pub use fresh::Keys;
 pub use ledger::Accounting;
 pub use world::World;
 
 use crate::history::{Failure, Stats};
 
 /// Plays `case` from scratch on a single-threaded tokio runtime of its
-/// own and checks every invariant; the events it went through.
-pub fn run_case(case: &Case) -> Result<Stats, Failure> {
+/// own, the writers choosing keys as `keys` says, and checks every
+/// invariant; the events it went through.
+pub fn run_case(case: &Case, keys: Keys) -> Result<Stats, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::new(format!("a tokio runtime: {e}")))?;
-    runtime.block_on(play_case(case))
+    runtime.block_on(play_case(case, keys))
 }
 
 /// [`run_case`] inside a runtime. A failure carries the trace of what
 /// the steps did.
-pub async fn play_case(case: &Case) -> Result<Stats, Failure> {
-    let mut world = World::new(case).await?;
+pub async fn play_case(case: &Case, keys: Keys) -> Result<Stats, Failure> {
+    let mut world = World::new(case, keys).await?;
     let with_trace = |world: &World, mut f: Failure| {
         f.message = format!("{}\ntrace:\n{}", f.message, world.trace.join("\n"));
         f

@@ -5,6 +5,7 @@
 
 use super::case::{user_name, Case, APP_SQL, RULES, TOKEN};
 use super::checks;
+use super::fresh::{Fresh, Keys};
 use super::ledger::{Ledger, Writer};
 use super::rows::{Rows, Table};
 use crate::history::{Failure, Stats};
@@ -30,7 +31,7 @@ pub struct World {
     pub server_db: Connection,
     pub nodes: Vec<NodeSlot>,
     pub ledger: Ledger,
-    pub tokens: Tokens,
+    pub fresh: Fresh,
     pub stats: Stats,
     /// What each step did, resolved (row ids, tokens), for the report.
     pub trace: Vec<String>,
@@ -43,28 +44,10 @@ fn sql(context: &str) -> impl Fn(rusqlite::Error) -> Failure + '_ {
     move |e| Failure::new(format!("{context}: {e}"))
 }
 
-/// The fresh values of a history: `T1`, `L2`, `I3`, `N4`... (the letter
-/// says the table).
-#[derive(Debug, Default)]
-pub struct Tokens(u64);
-
-impl Tokens {
-    pub fn next(&mut self, table: Table) -> String {
-        self.0 += 1;
-        let prefix = match table {
-            Table::Tag => "T",
-            Table::List => "L",
-            Table::Item => "I",
-            Table::Note => "N",
-        };
-        format!("{prefix}{}", self.0)
-    }
-}
-
 impl World {
     /// Makes the server's file with the case's rows, starts the server,
     /// registers every node for its user and repairs it.
-    pub async fn new(case: &Case) -> Result<World, Failure> {
+    pub async fn new(case: &Case, keys: Keys) -> Result<World, Failure> {
         let dir = tempfile::tempdir().map_err(|e| Failure::new(format!("tempdir: {e}")))?;
         let path = dir.path().join("server.db");
         let server_db = dbsync_sqlite::open(&path).map_err(sql("opening the server's file"))?;
@@ -72,15 +55,15 @@ impl World {
             .execute_batch(APP_SQL)
             .map_err(sql("creating the server's tables"))?;
         let mut ledger = Ledger::default();
-        let mut tokens = Tokens::default();
-        seed_rows(&server_db, case, &mut ledger, &mut tokens)?;
+        let mut fresh = Fresh::new(keys);
+        seed_rows(&server_db, case, &mut ledger, &mut fresh)?;
         let mut world = World {
             server: start_server(&path).await?,
             dir,
             server_db,
             nodes: Vec::new(),
             ledger,
-            tokens,
+            fresh,
             stats: Stats::default(),
             trace: Vec::new(),
             step: 0,
@@ -101,7 +84,7 @@ impl World {
         let mut new = NewRows {
             db: &self.server_db,
             ledger: &mut self.ledger,
-            tokens: &mut self.tokens,
+            fresh: &mut self.fresh,
             step: self.step,
         };
         new.list(owner, None, notes)
@@ -174,12 +157,12 @@ fn seed_rows(
     db: &Connection,
     case: &Case,
     ledger: &mut Ledger,
-    tokens: &mut Tokens,
+    fresh: &mut Fresh,
 ) -> Result<(), Failure> {
     let mut new = NewRows {
         db,
         ledger,
-        tokens,
+        fresh,
         step: 0,
     };
     let mut tags = Vec::new();
@@ -198,7 +181,7 @@ fn seed_rows(
 struct NewRows<'a> {
     db: &'a Connection,
     ledger: &'a mut Ledger,
-    tokens: &'a mut Tokens,
+    fresh: &'a mut Fresh,
     step: usize,
 }
 
@@ -209,9 +192,10 @@ impl NewRows<'_> {
         sql_text: &str,
         parent: &dyn rusqlite::ToSql,
     ) -> Result<i64, Failure> {
-        let token = self.tokens.next(table);
+        let token = self.fresh.token(table);
+        let id = self.fresh.id(Writer::Server);
         self.db
-            .execute(sql_text, params![parent, token])
+            .execute(sql_text, params![id, parent, token])
             .map_err(sql("inserting on the server"))?;
         self.ledger.insert(table, &token, self.step, Writer::Server);
         Ok(self.db.last_insert_rowid())
@@ -229,10 +213,11 @@ impl NewRows<'_> {
     /// transaction.
     fn list(&mut self, owner: &str, tag: Option<i64>, notes: &[u8]) -> Result<i64, Failure> {
         let tx = self.db.unchecked_transaction().map_err(sql("server"))?;
-        let title = self.tokens.next(Table::List);
+        let title = self.fresh.token(Table::List);
+        let id = self.fresh.id(Writer::Server);
         tx.execute(
-            "INSERT INTO list (owner, title, tag_id) VALUES (?1, ?2, ?3)",
-            params![owner, title, tag],
+            "INSERT INTO list (id, owner, title, tag_id) VALUES (?1, ?2, ?3, ?4)",
+            params![id, owner, title, tag],
         )
         .map_err(sql("inserting a list on the server"))?;
         let list = tx.last_insert_rowid();
@@ -241,13 +226,13 @@ impl NewRows<'_> {
         for &count in notes {
             let item = self.row(
                 Table::Item,
-                "INSERT INTO item (list_id, text) VALUES (?1, ?2)",
+                "INSERT INTO item (id, list_id, text) VALUES (?1, ?2, ?3)",
                 &list,
             )?;
             for _ in 0..count {
                 self.row(
                     Table::Note,
-                    "INSERT INTO note (item_id, body) VALUES (?1, ?2)",
+                    "INSERT INTO note (id, item_id, body) VALUES (?1, ?2, ?3)",
                     &item,
                 )?;
             }

@@ -1,5 +1,6 @@
-//! `dbsync nodes list|revoke|purge`: an operator's view of the nodes a
-//! server registered, and the way to forget some (spec §9.7).
+//! `dbsync nodes list|revoke|purge|claims`: an operator's view of the
+//! nodes a server registered, the way to forget some (spec §9.7), and
+//! their claims (§19.1, §19.11).
 
 use crate::args::duration;
 use crate::exit;
@@ -7,7 +8,7 @@ use crate::output::Output;
 use crate::store::ServerDb;
 use clap::{Args, Subcommand};
 use dbsync_core::ErrorCode;
-use dbsync_server::{rfc3339, NodeRecord, Server};
+use dbsync_server::{rfc3339, ClaimChange, NodeRecord, Server};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -28,6 +29,24 @@ enum NodesCommand {
     Revoke(RevokeArgs),
     /// Forget the nodes that never made a request this long after registering.
     Purge(PurgeArgs),
+    /// Set a node's claims (partial sync): its next pull drops the rows of
+    /// the claims it lost and brings those of the claims it gained.
+    Claims(ClaimsArgs),
+}
+
+#[derive(Args)]
+struct ClaimsArgs {
+    #[command(flatten)]
+    db: ServerDbArgs,
+    /// The scope rules the server runs with (`dbsync serve --scopes`).
+    #[arg(long, value_name = "FILE")]
+    scopes: std::path::PathBuf,
+    /// The node.
+    #[arg(long, value_name = "NODE_ID")]
+    node: u64,
+    /// Its claims, all of them (none: it loses every claim).
+    #[arg(long = "claim", value_name = "CLAIM")]
+    claims: Vec<String>,
 }
 
 /// The server database a `nodes` command works on.
@@ -63,6 +82,7 @@ enum Outcome {
     Listed(Vec<NodeRecord>),
     Revoked(Vec<u64>),
     Purged(Vec<NodeRecord>),
+    Claimed(u64, ClaimChange),
 }
 
 /// Runs a `dbsync nodes` command.
@@ -71,8 +91,13 @@ pub async fn run(out: Output, args: NodesArgs) -> ExitCode {
         NodesCommand::List(a) => &a.db,
         NodesCommand::Revoke(a) => &a.db.db,
         NodesCommand::Purge(a) => &a.db.db,
+        NodesCommand::Claims(a) => &a.db.db,
     };
-    let server = match open(out, db).await {
+    let scopes = match &args.command {
+        NodesCommand::Claims(a) => Some(a.scopes.clone()),
+        _ => None,
+    };
+    let server = match open(out, db, scopes).await {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -85,6 +110,9 @@ pub async fn run(out: Output, args: NodesArgs) -> ExitCode {
             NodesCommand::Purge(a) => engine
                 .purge_unseen(now, a.never_seen_for.as_secs())
                 .map(Outcome::Purged),
+            NodesCommand::Claims(a) => engine
+                .set_claims(a.node, &a.claims, now)
+                .map(|c| Outcome::Claimed(a.node, c)),
         }
     })
     .await;
@@ -97,11 +125,30 @@ pub async fn run(out: Output, args: NodesArgs) -> ExitCode {
         Ok(Ok(Outcome::Listed(nodes))) => report_nodes(out, "registered", &nodes, now),
         Ok(Ok(Outcome::Purged(nodes))) => report_nodes(out, "purged", &nodes, now),
         Ok(Ok(Outcome::Revoked(ids))) => report_revoked(out, &ids),
+        Ok(Ok(Outcome::Claimed(node, change))) => report_claims(out, node, &change),
     }
 }
 
-/// Opens the server database `db` names, which must have been served.
-async fn open(out: Output, db: &str) -> Result<Server, ExitCode> {
+fn report_claims(out: Output, node: u64, c: &ClaimChange) -> ExitCode {
+    let report = json!({"node_id": node, "version": c.version, "moved_in": c.moved_in, "moved_out": c.moved_out});
+    out.done(report, || {
+        format!(
+            "node {node}: its next pull brings {} row(s) and removes {} (version {})",
+            c.moved_in,
+            c.moved_out,
+            c.version
+                .map_or("none: no row changed hands".into(), |v| v.to_string())
+        )
+    })
+}
+
+/// Opens the server database `db` names, which must have been served,
+/// with the scope rules in `scopes` when given.
+async fn open(
+    out: Output,
+    db: &str,
+    scopes: Option<std::path::PathBuf>,
+) -> Result<Server, ExitCode> {
     let db = ServerDb::parse(db);
     if let ServerDb::Sqlite(path) = &db {
         if !path.is_file() {
@@ -117,7 +164,11 @@ async fn open(out: Output, db: &str) -> Result<Server, ExitCode> {
     }
     let opened = tokio::task::spawn_blocking(move || {
         let store = crate::store::open_served(&db)?;
-        Server::open(store, dbsync_server::Config::new()).map_err(|e| e.to_string())
+        let mut config = dbsync_server::Config::new();
+        if let Some(file) = scopes {
+            config.scopes = Some(crate::serve::read_scopes(&file, &*store)?);
+        }
+        Server::open(store, config).map_err(|e| e.to_string())
     });
     opened
         .await
@@ -143,6 +194,7 @@ fn node_json(n: &NodeRecord) -> Value {
         "known_version": n.known_version,
         "stale": n.stale,
         "seen": n.seen,
+        "claims": n.claims.iter().map(|c| &c.name).collect::<Vec<_>>(),
     })
 }
 

@@ -271,7 +271,10 @@ fn announce(out: Output, handle: &ServerHandle, db: &ServerDb, config: &Config) 
 }
 
 /// The scope rules in `file`, checked against the served tables.
-fn read_scopes(file: &std::path::Path, store: &dyn Store) -> Result<Arc<Scopes>, String> {
+pub(crate) fn read_scopes(
+    file: &std::path::Path,
+    store: &dyn Store,
+) -> Result<Arc<Scopes>, String> {
     let shown = file.display();
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read scopes file {shown}: {e}"))?;

@@ -376,6 +376,20 @@ impl Engine {
         query::query(&*self.store, &self.settings.limits, req, scoped.as_ref())
     }
 
+    /// Sets `node`'s claims (spec §19.1); on a scoped server, records the
+    /// version that moves the rows of the claims it lost out of its scope
+    /// and those of the claims it gained in, seen by that node only
+    /// (§19.11): its next pull applies them, no repair needed.
+    pub fn set_claims(
+        &self,
+        node: u64,
+        claims: &[String],
+        now: u64,
+    ) -> Result<scope::claims::ClaimChange, Rejection> {
+        let scopes = self.settings.scopes.as_deref();
+        scope::claims::set_claims(&*self.store, scopes, node, claims, now)
+    }
+
     /// The keys `node` reads with (spec §19.1).
     fn node_view(&self, node: u64) -> Result<scope::view::NodeView, Rejection> {
         let record = self
@@ -383,9 +397,7 @@ impl Engine {
             .read()?
             .node(node)?
             .ok_or_else(|| Rejection::unknown_node(node))?;
-        Ok(scope::view::NodeView {
-            keys: scope::node_keys(&record),
-        })
+        Ok(scope::view::NodeView::of(&record))
     }
 
     /// Trim (spec §15).

@@ -4,7 +4,7 @@
 use crate::cursor::{self, CursorKind};
 use crate::push::check_base;
 use crate::rows::RowsWithParents;
-use crate::scope::{self, view::NodeView, Scopes};
+use crate::scope::{view::NodeView, Scopes};
 use crate::settings::Limits;
 use crate::store::{OpPosition, PositionedOp, ReadTx, Store};
 use crate::Rejection;
@@ -81,9 +81,7 @@ pub fn pull_page(
     check_base(&mut *tx, &node, req.base_version, latest)?;
     let start = PageStart::of(key, node_id, req, latest)?;
     let limit = limits.pull_page_ops.max(1);
-    let view = scopes.map(|_| NodeView {
-        keys: scope::node_keys(&node),
-    });
+    let view = scopes.map(|_| NodeView::of(&node));
     let (mut ops, unsent) = match &view {
         None => (
             tx.ops_after(req.base_version, start.target, start.after, limit + 1)?,

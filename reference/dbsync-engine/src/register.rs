@@ -2,7 +2,7 @@
 //! then a new node (or a reused one, §9.4) with a fresh secret.
 
 use crate::settings::{RegisterDecision, Registration, Settings};
-use crate::store::{NewNode, Store};
+use crate::store::{Claim, NewNode, Store};
 use crate::{commit, random_secret, Rejection};
 use dbsync_core::protocol::{RegisterRequest, RegisterResponse};
 use dbsync_core::ErrorCode;
@@ -45,6 +45,16 @@ pub fn register(
             known_version: latest,
         })?,
     };
+    if !decision.claims.is_empty() {
+        let claims: Vec<Claim> = sorted(&decision.claims)
+            .into_iter()
+            .map(|name| Claim {
+                name,
+                since: latest,
+            })
+            .collect();
+        tx.set_node_claims(node_id, &claims)?;
+    }
     commit(tx)?;
     tracing::info!(node = node_id, "registered a node");
     Ok(RegisterResponse {
@@ -66,13 +76,19 @@ fn named_user(
         (None, _) => Ok(RegisterDecision::default()),
         (Some(user), Registration::Token(_)) => Ok(RegisterDecision {
             user_id: Some(user.clone()),
-            reuse_node: None,
+            ..RegisterDecision::default()
         }),
         (Some(_), _) => Err(Rejection::new(
             ErrorCode::RegistrationRefused,
             "naming a user needs registration by token (or a register hook)",
         )),
     }
+}
+
+/// Claims once each, in byte order.
+pub(crate) fn sorted(claims: &[String]) -> Vec<String> {
+    let set: std::collections::BTreeSet<&String> = claims.iter().collect();
+    set.into_iter().cloned().collect()
 }
 
 /// R1: the registration token, unless registration is open.

@@ -50,6 +50,9 @@ pub struct RegisterDecision {
     /// Hand back this existing node id (with a new secret) instead of a
     /// new node (spec §9.4).
     pub reuse_node: Option<u64>,
+    /// The node's claims (spec §19.1): what else it reads on a scoped
+    /// server, by rules `{"claim": COLUMN}`.
+    pub claims: Vec<String>,
 }
 
 /// Runs at register after the token check; `Err(why)` refuses with

@@ -94,6 +94,19 @@ pub struct NodeRecord {
     /// Whether a request of the node ever passed authentication after it
     /// registered: a node never seen may be purged (§9.7).
     pub seen: bool,
+    /// Its claims (spec §19.1), in byte order.
+    pub claims: Vec<Claim>,
+}
+
+/// A claim of a node (spec §19.1) and the version it took effect after:
+/// a node reads a claim's rows through the ops of later versions only
+/// (the version that gave it the claim brought the rows themselves).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Claim {
+    /// The claim.
+    pub name: String,
+    /// The latest version when the node gained it.
+    pub since: u64,
 }
 
 /// How many nodes a server knows (for its operators' metrics).
@@ -326,6 +339,8 @@ pub trait WriteTx: ReadTx {
         user_id: Option<&str>,
         now: u64,
     ) -> StoreResult<bool>;
+    /// Sets the claims of node `node_id` (spec §19.1); false if unknown.
+    fn set_node_claims(&mut self, node_id: u64, claims: &[Claim]) -> StoreResult<bool>;
     /// Forgets the nodes `ids` (spec §9.7): their records and the nonces
     /// they used, so nothing authenticates them any more; their versions
     /// and push records stay. Returns how many of them were registered.

@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS dbsync_nodes (
 -- request is not known, so they all count as seen (none is purged by
 -- mistake). New nodes are inserted with seen = false.
 ALTER TABLE dbsync_nodes ADD COLUMN IF NOT EXISTS seen boolean NOT NULL DEFAULT true;
+-- Claims (spec §19.1): a JSON array of {name, since}; NULL for none.
+ALTER TABLE dbsync_nodes ADD COLUMN IF NOT EXISTS claims text;
 CREATE TABLE IF NOT EXISTS dbsync_push_ids (
     node_id bigint NOT NULL,
     push_id text NOT NULL,

@@ -8,8 +8,8 @@ use dbsync_core::auth::Secret;
 use dbsync_core::protocol::VersionInfo;
 use dbsync_core::{Op, Row, RowId, TableSchema, Value};
 use dbsync_engine::store::{
-    NewNode, NodeCounts, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, RowWriteError,
-    ScopeMark, ScopedOp, StoreFault, StoreResult, WriteTx,
+    Claim, NewNode, NodeCounts, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx,
+    RowWriteError, ScopeMark, ScopedOp, StoreFault, StoreResult, WriteTx,
 };
 use deadpool_postgres::Object;
 use std::collections::HashMap;
@@ -174,7 +174,7 @@ impl Drop for PgTx<'_> {
 
 /// The columns of `dbsync_nodes` that [`node_from`] reads, in its order.
 const NODE_COLUMNS: &str =
-    "node_id, secret, user_id, registered_at, last_seen, known_version, stale, seen";
+    "node_id, secret, user_id, registered_at, last_seen, known_version, stale, seen, claims";
 
 /// A node from a row of [`NODE_COLUMNS`].
 fn node_from(r: &tokio_postgres::Row) -> NodeRecord {
@@ -188,6 +188,10 @@ fn node_from(r: &tokio_postgres::Row) -> NodeRecord {
         known_version: r.get::<_, i64>(5) as u64,
         stale: r.get(6),
         seen: r.get(7),
+        claims: r
+            .get::<_, Option<String>>(8)
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default(),
     }
 }
 
@@ -457,6 +461,16 @@ impl WriteTx for PgTx<'_> {
         let n = self.execute(
             "UPDATE dbsync_nodes SET secret = $2, user_id = $3, last_seen = $4 WHERE node_id = $1",
             &[&id, &secret.encode(), &user_id, &now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn set_node_claims(&mut self, node_id: u64, claims: &[Claim]) -> StoreResult<bool> {
+        let id = node_id as i64;
+        let claims = (!claims.is_empty()).then(|| serde_json::to_string(claims).expect("strings"));
+        let n = self.execute(
+            "UPDATE dbsync_nodes SET claims = $2 WHERE node_id = $1",
+            &[&id, &claims],
         )?;
         Ok(n == 1)
     }

@@ -89,7 +89,7 @@ pub use axum;
 pub use builder::ServerBuilder;
 pub use config::Config;
 pub use dbsync_core::protocol::{PushRequest, PushResponse, RegisterRequest};
-pub use dbsync_engine::scope::{Scopes, ScopesError};
+pub use dbsync_engine::scope::{claims::ClaimChange, Scopes, ScopesError};
 pub use dbsync_engine::settings::{
     AfterPushHook, BeforePushHook, Hooks, Limits, RegisterDecision, RegisterHook,
 };

@@ -57,6 +57,7 @@ async fn the_register_hook_sees_app_data_attaches_a_user_id_reuses_a_node_and_ma
                 Some(user) => Ok(RegisterDecision {
                     user_id: Some(user.to_string()),
                     reuse_node: app.get("reuse").and_then(|n| n.as_u64()),
+                    claims: Vec::new(),
                 }),
                 None => Ok(RegisterDecision::default()),
             }

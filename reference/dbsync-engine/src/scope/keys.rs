@@ -10,13 +10,25 @@ use std::collections::HashMap;
 /// The key of every row of an `all` table: every node holds it.
 pub const ALL: &str = "*";
 
-/// The keys a node holds: [`ALL`], and `u:` with its user when it has one.
+/// The keys a node holds (spec §19.1): [`ALL`], its own ([`node_key`]),
+/// `u:` with its user when it has one, and `c:` with each claim.
 pub fn node_keys(node: &NodeRecord) -> Vec<String> {
-    let mut keys = vec![ALL.to_string()];
+    let mut keys = vec![ALL.to_string(), node_key(node.node_id)];
     if let Some(user) = &node.user_id {
         keys.push(user_key(user));
     }
+    keys.extend(node.claims.iter().map(|c| claim_key(&c.name)));
     keys
+}
+
+/// The key only node `id` holds: the marks of its claim changes.
+pub fn node_key(id: u64) -> String {
+    format!("n:{id}")
+}
+
+/// The key of the rows a claim reads.
+pub fn claim_key(claim: &str) -> String {
+    format!("c:{claim}")
 }
 
 /// The key of the rows a user owns.
@@ -77,6 +89,10 @@ impl Scopes {
                     row.id.to_value() // the owner column is the key
                 };
                 Ok(owner_text(&v).map(|u| user_key(&u)))
+            }
+            ReadRule::Claim { column } => {
+                let v = row.values.get(column).cloned().unwrap_or(row.id.to_value());
+                Ok(owner_text(&v).map(|c| claim_key(&c)))
             }
             ReadRule::Parent { column, table } => match row.values.get(column).and_then(id_of) {
                 Some(parent) => source.key(tx, table, parent),

@@ -5,6 +5,7 @@
 //! - [`record`]: the scope index, kept in the transaction of each
 //!   version, and scope moves (§19.4);
 //! - [`backfill`]: the index made whole when a scoped server starts;
+//! - [`claims`]: a node's claims changed, its rows moved (§19.11);
 //! - [`view`]: what a pull, a repair or a query shows a node (§19.5,
 //!   §19.8);
 //! - [`write`]: check P6a, a push inside the write scope (§19.7).
@@ -14,6 +15,7 @@
 //! query) goes through [`view`].
 
 pub mod backfill;
+pub mod claims;
 pub mod keys;
 pub mod record;
 pub mod rules;

@@ -16,6 +16,11 @@ pub enum ReadRule {
         /// The column naming the owner.
         column: String,
     },
+    /// The rows whose `column` holds one of the node's claims.
+    Claim {
+        /// The column naming the claim.
+        column: String,
+    },
     /// The rows whose parent (the row `column` references in `table`)
     /// is in the node's scope.
     Parent {
@@ -120,7 +125,7 @@ impl Scopes {
             }
             if matches!(self.tables[at].read, ReadRule::Parent { .. }) {
                 return err(format!(
-                    "table {:?}: its parent rules loop back without reaching an owner or \"all\" rule",
+                    "table {:?}: its parent rules loop back without reaching an owner, claim or \"all\" rule",
                     t.name
                 ));
             }
@@ -196,19 +201,22 @@ fn read_rule(t: &TableSchema, r: &Json) -> Result<ReadRule, ScopesError> {
     let one = r.as_object().filter(|o| o.len() == 1);
     let Some((kind, column)) = one.and_then(|o| o.iter().next()) else {
         return err(format!(
-            "table {name:?}: \"read\" must be \"all\", {{\"owner\": COLUMN}} or {{\"parent\": COLUMN}}"
+            "table {name:?}: \"read\" must be \"all\", {{\"owner\": COLUMN}}, {{\"claim\": COLUMN}} or {{\"parent\": COLUMN}}"
         ));
     };
     let Some(column) = column.as_str() else {
         return err(format!("table {name:?}: {kind:?} must name a column"));
     };
     match kind.as_str() {
-        "owner" => {
+        "owner" | "claim" => {
             if t.column(column).is_none() && t.primary_key != column {
-                return err(format!("table {name:?} has no column {column:?} (owner)"));
+                return err(format!("table {name:?} has no column {column:?} ({kind})"));
             }
-            Ok(ReadRule::Owner {
-                column: column.into(),
+            let column = column.to_string();
+            Ok(if kind == "owner" {
+                ReadRule::Owner { column }
+            } else {
+                ReadRule::Claim { column }
             })
         }
         "parent" => match t.foreign_keys.iter().find(|fk| fk.column == column) {
@@ -224,7 +232,7 @@ fn read_rule(t: &TableSchema, r: &Json) -> Result<ReadRule, ScopesError> {
             )),
         },
         other => err(format!(
-            "table {name:?}: unknown rule {other:?} (\"owner\" or \"parent\")"
+            "table {name:?}: unknown rule {other:?} (\"owner\", \"claim\" or \"parent\")"
         )),
     }
 }

@@ -119,6 +119,7 @@ fn scoped(command: Command, before: Option<&str>, after: Option<&str>) -> Scoped
 fn seen(command: Command, before: Option<&str>, after: Option<&str>) -> Option<(Command, bool)> {
     let alice = NodeView {
         keys: vec!["*".into(), "u:alice".into()],
+        since: Vec::new(),
     };
     alice
         .deliver(scoped(command, before, after))

@@ -2,7 +2,8 @@
 //! node must see it (as it is, a move-in, a move-out, or not at all),
 //! and only the rows in its scope.
 
-use crate::store::{PositionedOp, ReadTx, ScopedOp, StoreResult};
+use super::keys::{claim_key, node_keys};
+use crate::store::{NodeRecord, PositionedOp, ReadTx, ScopedOp, StoreResult};
 use dbsync_core::{Command, Row};
 use std::collections::BTreeMap;
 
@@ -11,18 +12,46 @@ use std::collections::BTreeMap;
 pub struct NodeView {
     /// The keys of the rows the node reads.
     pub keys: Vec<String>,
+    /// The keys of its claims, each with the version it gained it at: it
+    /// sees their ops only after that version (spec §19.11).
+    pub since: Vec<(String, u64)>,
 }
 
 impl NodeView {
-    fn holds(&self, key: &Option<String>) -> bool {
+    /// The view of `node`.
+    pub fn of(node: &NodeRecord) -> NodeView {
+        NodeView {
+            keys: node_keys(node),
+            since: node
+                .claims
+                .iter()
+                .map(|c| (claim_key(&c.name), c.since))
+                .collect(),
+        }
+    }
+
+    /// Whether `key` is one of the node's keys now.
+    fn reads(&self, key: &Option<String>) -> bool {
         key.as_ref().is_some_and(|k| self.keys.contains(k))
+    }
+
+    /// Whether the node saw rows of `key` at `version`.
+    fn holds_at(&self, key: &Option<String>, version: u64) -> bool {
+        let since = |k: &String| {
+            self.since
+                .iter()
+                .find(|(s, _)| s == k)
+                .map_or(0, |(_, v)| *v)
+        };
+        self.reads(key) && key.as_ref().is_some_and(|k| version > since(k))
     }
 
     /// The op as this node receives it (spec §19.5), or `None` when it
     /// receives nothing of it: a `u` that brings the row into the scope
     /// is an `i`, one that takes it out is a `d` marked `out`.
     pub fn deliver(&self, s: ScopedOp) -> Option<PositionedOp> {
-        let (before, after) = (self.holds(&s.before), self.holds(&s.after));
+        let v = s.op.position.version;
+        let (before, after) = (self.holds_at(&s.before, v), self.holds_at(&s.after, v));
         let mut p = s.op;
         let sent = match p.op.command {
             Command::Insert => after,
@@ -55,7 +84,7 @@ impl NodeView {
                 tx.row_scopes(&table, &ids)?.into_iter().collect();
             kept.extend(
                 rows.into_iter()
-                    .filter(|r| keys.get(&r.id).is_some_and(|k| self.holds(k))),
+                    .filter(|r| keys.get(&r.id).is_some_and(|k| self.reads(k))),
             );
         }
         Ok(kept)

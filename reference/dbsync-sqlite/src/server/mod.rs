@@ -227,6 +227,8 @@ fn add_seen_column(conn: &Connection) -> Result<(), StoreError> {
         "seen",
         "INTEGER NOT NULL DEFAULT 1",
     )?;
+    // Claims (spec §19.1): a JSON array, NULL for none.
+    crate::introspect::add_missing_column(conn, "dbsync_nodes", "claims", "TEXT")?;
     Ok(())
 }
 

@@ -10,8 +10,8 @@ use dbsync_core::protocol::VersionInfo;
 use dbsync_core::RowId;
 use dbsync_core::{Row, TableSchema, Value, VersionedOp};
 use dbsync_engine::store::{
-    NodeCounts, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, ScopedOp, StoreFault,
-    StoreResult,
+    Claim, NodeCounts, NodeRecord, OpPosition, PositionedOp, PushRecord, ReadTx, ScopedOp,
+    StoreFault, StoreResult,
 };
 use rusqlite::{params, OptionalExtension};
 
@@ -64,7 +64,14 @@ impl SqliteTx<'_> {
 
 /// The columns of `dbsync_nodes` that [`node_from`] reads, in its order.
 pub(crate) const NODE_COLUMNS: &str =
-    "node_id, secret, user_id, registered_at, last_seen, known_version, stale, seen";
+    "node_id, secret, user_id, registered_at, last_seen, known_version, stale, seen, claims";
+
+/// Claims as stored: a JSON array of strings (none when NULL or
+/// unreadable).
+pub(crate) fn claims_from(text: Option<String>) -> Vec<Claim> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
 
 /// A node from a row of [`NODE_COLUMNS`].
 pub(crate) fn node_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<NodeRecord> {
@@ -78,6 +85,7 @@ pub(crate) fn node_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<NodeRecord> {
         known_version: r.get::<_, i64>(5)? as u64,
         stale: r.get::<_, i64>(6)? != 0,
         seen: r.get::<_, i64>(7)? != 0,
+        claims: claims_from(r.get(8)?),
     })
 }
 

@@ -10,8 +10,8 @@ use dbsync_core::protocol::VersionInfo;
 use dbsync_core::RowId;
 use dbsync_core::{Op, Row, TableSchema};
 use dbsync_engine::store::{
-    ForeignKeyViolation, NewNode, NodeRecord, PushRecord, RowWriteError, ScopeMark, StoreFault,
-    StoreResult, WriteTx,
+    Claim, ForeignKeyViolation, NewNode, NodeRecord, PushRecord, RowWriteError, ScopeMark,
+    StoreFault, StoreResult, WriteTx,
 };
 use rusqlite::params;
 
@@ -171,6 +171,18 @@ impl WriteTx for SqliteTx<'_> {
             .and_then(|mut s| s.execute(params![node_id as i64, now as i64]))
             .fault()?;
         Ok(fresh == 1)
+    }
+
+    fn set_node_claims(&mut self, node_id: u64, claims: &[Claim]) -> StoreResult<bool> {
+        let text = (!claims.is_empty()).then(|| serde_json::to_string(claims).expect("strings"));
+        let n = self
+            .conn
+            .execute(
+                "UPDATE dbsync_nodes SET claims = ?2 WHERE node_id = ?1",
+                params![node_id as i64, text],
+            )
+            .fault()?;
+        Ok(n > 0)
     }
 
     fn delete_nodes(&mut self, ids: &[u64]) -> StoreResult<u64> {
