@@ -155,3 +155,60 @@ async fn work_pending_on_a_lost_claims_rows_is_logged_and_never_pushed() {
         .unwrap();
     assert_eq!(text, "draft");
 }
+
+#[tokio::test]
+async fn claims_the_register_hook_gives_count_from_the_start_so_a_pull_from_zero_brings_their_rows()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("server.db");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(APP).unwrap();
+    drop(conn);
+    let store = common::sqlite_store(&db);
+    let mut config = Config::new();
+    config.registration_token = Some(TOKEN.into());
+    config.scopes = Some(Arc::new(Scopes::parse(RULES, store.schema()).unwrap()));
+    config.hooks.register = Some(Arc::new(|req: &dbsync_server::RegisterRequest| {
+        let team = req
+            .app_data
+            .as_ref()
+            .and_then(|a| a.get("team"))
+            .and_then(|t| t.as_str());
+        Ok(dbsync_server::RegisterDecision {
+            claims: team.map(|t| vec![t.to_string()]).unwrap_or_default(),
+            ..Default::default()
+        })
+    }));
+    let server = Server::bind(store, config).await.unwrap();
+    // Rows written before the node registers, through versions.
+    server_sql(
+        d,
+        "INSERT INTO doc VALUES (1, 'red', 'plan'), (2, 'blue', 'budget')",
+    );
+    server
+        .server()
+        .engine()
+        .seal(dbsync_server::unix_now())
+        .unwrap();
+    let path = d.join("alice.db");
+    Connection::open(&path).unwrap().execute_batch(APP).unwrap();
+    let app_data = serde_json::json!({"team": "red"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    let node = Node::open(&path, &[]).unwrap().with_app_data(app_data);
+    node.register(&url(server.local_addr()), Some(TOKEN))
+        .await
+        .unwrap();
+    // A pull from version 0, not a repair: the claim counts from 0.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE dbsync_state SET value = 0 WHERE key = 'last_version'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    node.pull().await.unwrap();
+    assert_eq!(rows(d), ["doc 1 red plan"]);
+}

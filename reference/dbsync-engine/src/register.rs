@@ -45,13 +45,12 @@ pub fn register(
             known_version: latest,
         })?,
     };
+    // Claims given at registration count from version 0, as the user
+    // does (spec §9.4, §19.11): a pull from 0 brings their rows.
     if !decision.claims.is_empty() {
         let claims: Vec<Claim> = sorted(&decision.claims)
             .into_iter()
-            .map(|name| Claim {
-                name,
-                since: latest,
-            })
+            .map(|name| Claim { name, since: 0 })
             .collect();
         tx.set_node_claims(node_id, &claims)?;
     }
