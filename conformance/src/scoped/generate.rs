@@ -17,12 +17,12 @@ fn seed_list() -> impl Strategy<Value = SeedList> {
 fn edit() -> impl Strategy<Value = Edit> {
     let row = any::<u16>();
     prop_oneof![
-        2 => prop::option::weighted(0.6, row.clone()).prop_map(|tag| Edit::InsertList { tag }),
-        4 => row.clone().prop_map(|list| Edit::InsertItem { list }),
-        3 => row.clone().prop_map(|item| Edit::InsertNote { item }),
-        2 => row.clone().prop_map(|list| Edit::UpdateList { list }),
-        4 => row.clone().prop_map(|item| Edit::UpdateItem { item }),
-        2 => row.clone().prop_map(|note| Edit::UpdateNote { note }),
+        2 => prop::option::weighted(0.6, row).prop_map(|tag| Edit::InsertList { tag }),
+        4 => row.prop_map(|list| Edit::InsertItem { list }),
+        3 => row.prop_map(|item| Edit::InsertNote { item }),
+        2 => row.prop_map(|list| Edit::UpdateList { list }),
+        4 => row.prop_map(|item| Edit::UpdateItem { item }),
+        2 => row.prop_map(|note| Edit::UpdateNote { note }),
         2 => row.prop_map(|item| Edit::DeleteItem { item }),
     ]
 }
@@ -30,10 +30,10 @@ fn edit() -> impl Strategy<Value = Edit> {
 fn server_write() -> impl Strategy<Value = ServerWrite> {
     let row = any::<u16>();
     prop_oneof![
-        4 => (row.clone(), 0u8..3).prop_map(|(list, to)| ServerWrite::MoveList { list, to }),
+        4 => (row, 0u8..3).prop_map(|(list, to)| ServerWrite::MoveList { list, to }),
         2 => (0u8..3, prop::collection::vec(0u8..3, 0..3))
             .prop_map(|(owner, items)| ServerWrite::InsertList { owner, items }),
-        2 => row.clone().prop_map(|item| ServerWrite::UpdateItem { item }),
+        2 => row.prop_map(|item| ServerWrite::UpdateItem { item }),
         1 => row.prop_map(|item| ServerWrite::DeleteItem { item }),
     ]
 }

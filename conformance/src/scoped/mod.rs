@@ -53,7 +53,10 @@ pub fn run_case(case: &Case, keys: Keys) -> Result<Stats, Failure> {
 /// [`run_case`] inside a runtime. A failure carries the trace of what
 /// the steps did.
 pub async fn play_case(case: &Case, keys: Keys) -> Result<Stats, Failure> {
-    let mut world = World::new(case, keys).await?;
+    let mut world = World::new(case, keys).await.map_err(|mut f| {
+        f.message = format!("setting up: {}", f.message);
+        f
+    })?;
     let with_trace = |world: &World, mut f: Failure| {
         f.message = format!("{}\ntrace:\n{}", f.message, world.trace.join("\n"));
         f

@@ -35,51 +35,77 @@ impl World {
     /// Returns how many ops it pushed. An error is a failure: no write of
     /// the history is outside a node's scope.
     pub async fn sync(&mut self, n: usize) -> Result<usize, Failure> {
-        let report = self.nodes[n]
-            .node
-            .sync()
-            .await
-            .map_err(|e| self.about(n, format!("sync failed: {e}")))?;
+        let report = match self.nodes[n].node.sync().await {
+            Ok(report) => report,
+            Err(e) => return Err(self.failed(n, "sync", &e).await),
+        };
         self.stats.count("sync");
         self.count_n("pushed_ops", report.pushed_ops);
         self.count_n("merged_ops", report.merged_ops);
         self.count_n("conflicts", report.conflicts);
-        self.trace.push(format!(
-            "  node {n} ({}) syncs: pushed {} ops, {} pulls merged {} ops, {} conflicts, at version {}",
-            self.nodes[n].user,
-            report.pushed_ops,
-            report.pulls,
-            report.merged_ops,
-            report.conflicts,
-            report.version
-        ));
+        let done = format!(
+            "syncs: pushed {} ops, {} pulls merged {} ops, at version {}",
+            report.pushed_ops, report.pulls, report.merged_ops, report.version
+        );
+        self.trace_node(n, &done).await?;
         self.check_node(n, false)?;
         Ok(report.pushed_ops)
     }
 
     /// Node `n` pulls only (spec §11), then checks 1 to 3 hold on it.
     pub async fn pull(&mut self, n: usize) -> Result<(), Failure> {
-        let report = self.nodes[n]
-            .node
-            .pull()
-            .await
-            .map_err(|e| self.about(n, format!("pull failed: {e}")))?;
+        let report = match self.nodes[n].node.pull().await {
+            Ok(report) => report,
+            Err(e) => return Err(self.failed(n, "pull", &e).await),
+        };
         self.stats.count("pull");
         self.count_n("merged_ops", report.ops_merged);
         self.count_n("conflicts", report.conflicts.len());
-        let rules: Vec<String> = report
-            .conflicts
+        let done = format!(
+            "pulls: merged {} ops, at version {}",
+            report.ops_merged, report.version
+        );
+        self.trace_node(n, &done).await?;
+        self.check_node(n, false)
+    }
+
+    /// The failure of node `n`'s `procedure`, with the node's pending
+    /// ops and new conflict-log entries in the trace.
+    async fn failed(&mut self, n: usize, procedure: &str, e: &dyn std::fmt::Display) -> Failure {
+        let done = format!("{procedure} fails: {e}");
+        if let Err(f) = self.trace_node(n, &done).await {
+            self.trace
+                .push(format!("  ({done}; tracing the node failed: {f})"));
+        }
+        self.about(n, format!("{procedure} failed: {e}"))
+    }
+
+    /// Traces what node `n` did, the conflict-log entries it wrote since
+    /// the last trace, and its pending ops.
+    async fn trace_node(&mut self, n: usize, done: &str) -> Result<(), Failure> {
+        let log = self.nodes[n]
+            .node
+            .conflicts()
+            .await
+            .map_err(|e| self.about(n, format!("reading the conflict log: {e}")))?;
+        let new: Vec<String> = log[self.nodes[n].logged.min(log.len())..]
             .iter()
-            .map(|c| format!("{} {} {:?}", c.table, c.row_id, c.rule))
+            .map(|c| format!("{} {} {:?}", c.entry.table, c.entry.row_id, c.entry.rule))
+            .collect();
+        self.nodes[n].logged = log.len();
+        let pending: Vec<String> = self
+            .node_state(n)?
+            .1
+            .iter()
+            .map(|((table, id), command)| format!("{command:?} {table} {id}"))
             .collect();
         self.trace.push(format!(
-            "  node {n} ({}) pulls: merged {} ops, at version {}; conflicts: [{}]",
+            "  node {n} ({}) {done}; logged [{}]; pending [{}]",
             self.nodes[n].user,
-            report.ops_merged,
-            report.version,
-            rules.join(", ")
+            new.join(", "),
+            pending.join(", ")
         ));
-        self.check_node(n, false)
+        Ok(())
     }
 
     fn count_n(&mut self, event: &str, n: usize) {

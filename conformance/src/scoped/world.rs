@@ -21,6 +21,8 @@ use std::sync::Arc;
 pub struct NodeSlot {
     pub node: Node,
     pub user: String,
+    /// How many conflict-log entries the trace has shown.
+    pub logged: usize,
 }
 
 pub struct World {
@@ -113,7 +115,11 @@ impl World {
             .await
             .map_err(|e| fail("register", &e))?;
         node.repair().await.map_err(|e| fail("repair", &e))?;
-        Ok(NodeSlot { node, user })
+        Ok(NodeSlot {
+            node,
+            user,
+            logged: 0,
+        })
     }
 
     /// Every row on the server's file.
@@ -121,7 +127,8 @@ impl World {
         Rows::read(&self.server_db).map_err(sql("reading the server"))
     }
 
-    /// Node `n`'s rows and compressed pending ops.
+    /// Node `n`'s rows and compressed pending ops, checking on the way
+    /// that no row of it references a row it lacks (check 2).
     pub fn node_state(&self, n: usize) -> Result<(Rows, checks::Pending), Failure> {
         let db = self.nodes[n].node.database();
         let conn = db.lock().unwrap_or_else(|p| p.into_inner());
@@ -186,14 +193,14 @@ struct NewRows<'a> {
 }
 
 impl NewRows<'_> {
-    fn row(
-        &mut self,
-        table: Table,
-        sql_text: &str,
-        parent: &dyn rusqlite::ToSql,
-    ) -> Result<i64, Failure> {
+    /// A row of `table` (item or note) under `parent`.
+    fn row(&mut self, table: Table, parent: i64) -> Result<i64, Failure> {
         let token = self.fresh.token(table);
         let id = self.fresh.id(Writer::Server);
+        let sql_text = match table {
+            Table::Item => "INSERT INTO item (id, list_id, text) VALUES (?1, ?2, ?3)",
+            _ => "INSERT INTO note (id, item_id, body) VALUES (?1, ?2, ?3)",
+        };
         self.db
             .execute(sql_text, params![id, parent, token])
             .map_err(sql("inserting on the server"))?;
@@ -202,11 +209,17 @@ impl NewRows<'_> {
     }
 
     fn tag(&mut self) -> Result<i64, Failure> {
-        self.row(
-            Table::Tag,
-            "INSERT INTO tag (id, name) VALUES (?1, ?2)",
-            &None::<i64>,
-        )
+        let token = self.fresh.token(Table::Tag);
+        let id = self.fresh.id(Writer::Server);
+        self.db
+            .execute(
+                "INSERT INTO tag (id, name) VALUES (?1, ?2)",
+                params![id, token],
+            )
+            .map_err(sql("inserting a tag on the server"))?;
+        self.ledger
+            .insert(Table::Tag, &token, self.step, Writer::Server);
+        Ok(self.db.last_insert_rowid())
     }
 
     /// A list with items (`notes[i]` notes on item `i`), in one
@@ -224,17 +237,9 @@ impl NewRows<'_> {
         self.ledger
             .insert(Table::List, &title, self.step, Writer::Server);
         for &count in notes {
-            let item = self.row(
-                Table::Item,
-                "INSERT INTO item (id, list_id, text) VALUES (?1, ?2, ?3)",
-                &list,
-            )?;
+            let item = self.row(Table::Item, list)?;
             for _ in 0..count {
-                self.row(
-                    Table::Note,
-                    "INSERT INTO note (id, item_id, body) VALUES (?1, ?2, ?3)",
-                    &item,
-                )?;
+                self.row(Table::Note, item)?;
             }
         }
         tx.commit().map_err(sql("server"))?;

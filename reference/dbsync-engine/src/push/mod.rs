@@ -71,7 +71,11 @@ pub fn push(
     } else {
         behind::check_clear(&mut *tx, schema, req, latest)?
     };
-    // From here on the push is as re-keyed (§10.2.2.2).
+    let cleared = match scopes {
+        Some(_) => rekey_held(&mut *tx, schema, cleared)?,
+        None => cleared,
+    };
+    // From here on the push is as re-keyed (§10.2.2.2, §19.7).
     let req = &*cleared.req;
     checks::check_push(schema, req)?;
     if let Some(s) = scopes {
@@ -91,6 +95,27 @@ pub fn push(
     Ok(answer)
 }
 
+/// On a scoped server, the push with its inserts of keys the server holds
+/// re-keyed too (spec §19.7): rows outside the node's scope hold them.
+fn rekey_held<'r>(
+    tx: &mut dyn ReadTx,
+    schema: &Schema,
+    cleared: Cleared<'r>,
+) -> Result<Cleared<'r>, Rejection> {
+    let held = rekey::held(tx, schema, &cleared.req)?;
+    if held.is_empty() {
+        return Ok(cleared);
+    }
+    let mut moved = cleared.req.into_owned();
+    dbsync_core::rekey::rewrite(schema, &mut moved, &held);
+    let mut rekeyed = cleared.rekeyed;
+    rekeyed.extend(held);
+    Ok(Cleared {
+        req: Cow::Owned(moved),
+        rekeyed,
+    })
+}
+
 /// P1: the answer to a push id this node already applied, if it did.
 fn already_applied(
     tx: &mut dyn ReadTx,
@@ -108,9 +133,9 @@ fn already_applied(
         )
         .with(json!({"push_id": req.push_id, "version": done.version})));
     }
-    let rekeyed = if done.version == req.base_version + 1 {
-        Vec::new() // not behind: nothing was re-keyed
-    } else {
+    // A push at the latest version may have been re-keyed too, on a
+    // scoped server (§19.7): compare whatever the version.
+    let rekeyed = {
         let applied = tx.ops_after(
             done.version - 1,
             done.version,

@@ -53,6 +53,42 @@ pub fn choose(
         .collect())
 }
 
+/// On a scoped server (spec §19.7): the moves for the push's inserts of
+/// new rows whose integer key a row of the server holds. The node could
+/// not see that row (it is outside its scope), so it could not avoid the
+/// key; each takes a fresh key as [`choose`] gives.
+pub fn held(
+    tx: &mut dyn ReadTx,
+    schema: &Schema,
+    req: &PushRequest,
+) -> Result<Vec<Rekey>, Rejection> {
+    let mut taken: Vec<(&str, i64)> = Vec::new();
+    for o in req.ops.iter().filter(|o| o.command == Command::Insert) {
+        let (Some(t), Some(key)) = (schema.table(&o.table), o.row_id.as_int()) else {
+            continue;
+        };
+        if req.is_new_row(&o.table, o.row_id) && !tx.rows(t, &[o.row_id])?.is_empty() {
+            taken.push((o.table.as_str(), key));
+        }
+    }
+    if taken.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut next = next_keys(tx, schema, req, &taken)?;
+    Ok(taken
+        .into_iter()
+        .map(|(table, from)| {
+            let to = next.get_mut(table).expect("a key for every table");
+            *to += 1;
+            Rekey {
+                table: table.to_string(),
+                from,
+                to: *to,
+            }
+        })
+        .collect())
+}
+
 /// For each table of `taken`, the greatest key it holds or held on the
 /// server, or that the push names in it.
 fn next_keys<'r>(

@@ -8,7 +8,7 @@
 //! - [`claims`]: a node's claims changed, its rows moved (§19.11);
 //! - [`view`]: what a pull, a repair or a query shows a node (§19.5,
 //!   §19.8);
-//! - [`write`]: check P6a, a push inside the write scope (§19.7).
+//! - [`write`](mod@write): check P6a, a push inside the write scope (§19.7).
 //!
 //! Architecture invariant: a scoped server sends a node only rows whose
 //! current key is one of the node's keys; every read path (pull, repair,

@@ -12,7 +12,7 @@
 use super::Result;
 use crate::rows;
 use crate::track::{self, table_ids};
-use dbsync_core::compress::compress_pending;
+use dbsync_core::compress::{compress_pending, compress_pulled};
 use dbsync_core::merge::{ConflictEntry, ConflictKind, RowRef, Rule};
 use dbsync_core::{Command, OplogRecord, RowId, Schema, VersionedOp};
 use rusqlite::{params, Connection};
@@ -71,18 +71,17 @@ pub(super) fn leave_scope(
     Ok(entries)
 }
 
-/// The rows whose last pulled op is a `d` marked `out`, with its version.
+/// The rows whose pulled ops compress (spec §5.3) to a `d` marked `out`,
+/// with its version. A row that came in and moved out again within the
+/// pull compresses to nothing: the node never held it, and a local row
+/// of the same key is the node's own (it leaves only with a parent).
 fn moved_out(pulled: &[VersionedOp]) -> Vec<(RowRef, u64)> {
-    let mut last: HashMap<(&str, RowId), &VersionedOp> = HashMap::new();
-    let mut order = Vec::new();
-    for op in pulled {
-        if last.insert((op.table.as_str(), op.row_id), op).is_none() {
-            order.push((op.table.as_str(), op.row_id));
-        }
+    if !pulled.iter().any(|op| op.out) {
+        return Vec::new();
     }
-    order
+    compress_pulled(pulled)
+        .ops
         .into_iter()
-        .map(|k| last[&k])
         .filter(|op| op.command == Command::Delete && op.out)
         .map(|op| {
             let row = RowRef {
