@@ -355,3 +355,18 @@ fn a_row_two_nodes_restored_leaves_with_its_list_when_the_list_moves_out() {
         Keys::Disjoint,
     );
 }
+
+/// Seed 16006754 of the first 10k run, shrunk. A node deletes an item
+/// that another node updated offline (that node will restore it: node
+/// wins); a node of the other user, which never saw the item, inserts a
+/// new item under the next key it knows: the deleted item's. Unless the
+/// server re-keys every new key that is not above the greatest the
+/// table held (§19.7), the restore's `i` finds its key taken and is
+/// refused for ever (`integrity_violation`).
+#[test]
+fn a_restored_row_keeps_its_key_when_another_scope_inserts_after_its_delete() {
+    replay(
+        r#"{"users":2,"nodes":[1,0,0],"tags":1,"lists":[{"owner":1,"tag":null,"items":[0]},{"owner":1,"tag":null,"items":[0,0,0]},{"owner":2,"tag":null,"items":[0,0,0]},{"owner":2,"tag":null,"items":[0]}],"steps":[{"server":{"insert_list":{"owner":0,"items":[0,0]}}},{"edit":{"node":1,"edit":{"update_item":{"item":3192}}}},{"edit":{"node":2,"edit":{"delete_item":{"item":0}}}},{"edit":{"node":0,"edit":{"insert_item":{"list":0}}}},{"sync":{"node":2}}]}"#,
+        Keys::Shared,
+    );
+}

@@ -54,20 +54,34 @@ pub fn choose(
 }
 
 /// On a scoped server (spec §19.7): the moves for the push's inserts of
-/// new rows whose integer key a row of the server holds. The node could
-/// not see that row (it is outside its scope), so it could not avoid the
-/// key; each takes a fresh key as [`choose`] gives.
+/// new rows whose integer key is not fresh on the server, not above the
+/// greatest key the table holds or has held. The node could not see the
+/// rows outside its scope, so it could not avoid their keys, nor those
+/// of deleted rows that a restore may bring back; each takes a fresh key
+/// as [`choose`] gives.
 pub fn held(
     tx: &mut dyn ReadTx,
     schema: &Schema,
     req: &PushRequest,
 ) -> Result<Vec<Rekey>, Rejection> {
+    let mut greatest: BTreeMap<&str, i64> = BTreeMap::new();
     let mut taken: Vec<(&str, i64)> = Vec::new();
     for o in req.ops.iter().filter(|o| o.command == Command::Insert) {
         let (Some(t), Some(key)) = (schema.table(&o.table), o.row_id.as_int()) else {
             continue;
         };
-        if req.is_new_row(&o.table, o.row_id) && !tx.rows(t, &[o.row_id])?.is_empty() {
+        if !req.is_new_row(&o.table, o.row_id) {
+            continue;
+        }
+        let held = match greatest.get(o.table.as_str()) {
+            Some(g) => *g,
+            None => {
+                let g = tx.greatest_key(t)?;
+                greatest.insert(o.table.as_str(), g);
+                g
+            }
+        };
+        if key <= held {
             taken.push((o.table.as_str(), key));
         }
     }
