@@ -144,7 +144,7 @@ struct Monitor {
 
 /// The tables [`db_hash`] covers; with `dbsync_nonces` (which it leaves
 /// out), every table of the server database.
-const HASHED_TABLES: [&str; 13] = [
+const HASHED_TABLES: [&str; 15] = [
     "city",
     "person",
     "holiday",
@@ -158,6 +158,8 @@ const HASHED_TABLES: [&str; 13] = [
     "dbsync_state",
     "dbsync_key_floor",
     "dbsync_reused_keys",
+    "dbsync_row_scope",
+    "dbsync_scope_marks",
 ];
 
 struct Harness {
@@ -526,11 +528,13 @@ fn db_hash(conn: &Connection) -> String {
             "SELECT * FROM dbsync_versions ORDER BY version",
             "SELECT * FROM dbsync_oplog ORDER BY seq",
             "SELECT * FROM dbsync_push_ids ORDER BY node_id, push_id",
-            "SELECT node_id, secret, user_id, registered_at, known_version, stale FROM dbsync_nodes ORDER BY node_id",
+            "SELECT node_id, secret, user_id, registered_at, known_version, stale, claims FROM dbsync_nodes ORDER BY node_id",
             "SELECT * FROM dbsync_tables ORDER BY table_id",
             "SELECT * FROM dbsync_state ORDER BY key",
             "SELECT * FROM dbsync_key_floor ORDER BY table_id",
             "SELECT * FROM dbsync_reused_keys ORDER BY seq",
+            "SELECT * FROM dbsync_row_scope ORDER BY table_id, row_id",
+            "SELECT * FROM dbsync_scope_marks ORDER BY scope_key, version, table_id, row_id",
         ]
         .map(String::from),
     );
