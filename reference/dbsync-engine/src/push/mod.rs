@@ -53,7 +53,8 @@ pub fn push(
     let mut tx = store.write()?;
     tx.lock_history()?;
     authentication::record_nonce(auth, &mut *tx)?;
-    if let Some(done) = already_applied(&mut *tx, node_id, req, &digest)? {
+    let scoped = settings.scopes.is_some();
+    if let Some(done) = already_applied(&mut *tx, node_id, req, &digest, scoped)? {
         authentication::commit(tx, auth)?;
         return Ok(done);
     }
@@ -122,6 +123,7 @@ fn already_applied(
     node_id: u64,
     req: &PushRequest,
     digest: &str,
+    scoped: bool,
 ) -> Result<Option<PushResponse>, Rejection> {
     let Some(done) = tx.push_record(node_id, &req.push_id)? else {
         return Ok(None);
@@ -133,9 +135,11 @@ fn already_applied(
         )
         .with(json!({"push_id": req.push_id, "version": done.version})));
     }
-    // A push at the latest version may have been re-keyed too, on a
-    // scoped server (§19.7): compare whatever the version.
-    let rekeyed = {
+    // Not behind, nothing was re-keyed, unless the server is scoped
+    // (§19.7 re-keys at the latest version too).
+    let rekeyed = if done.version == req.base_version + 1 && !scoped {
+        Vec::new()
+    } else {
         let applied = tx.ops_after(
             done.version - 1,
             done.version,

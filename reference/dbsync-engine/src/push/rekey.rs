@@ -35,22 +35,7 @@ pub fn choose(
         .filter(|(table, key)| req.is_new_row(table, *key))
         .filter_map(|(table, key)| Some((table, key.as_int()?)))
         .collect();
-    if taken.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut next = next_keys(tx, schema, req, &taken)?;
-    Ok(taken
-        .into_iter()
-        .map(|(table, from)| {
-            let to = next.get_mut(table).expect("a key for every table");
-            *to += 1;
-            Rekey {
-                table: table.to_string(),
-                from,
-                to: *to,
-            }
-        })
-        .collect())
+    fresh_keys(tx, schema, req, taken)
 }
 
 /// On a scoped server (spec §19.7): the moves for the push's inserts of
@@ -85,6 +70,17 @@ pub fn held(
             taken.push((o.table.as_str(), key));
         }
     }
+    fresh_keys(tx, schema, req, taken)
+}
+
+/// The moves of `taken` to fresh keys: one above the greatest its table
+/// holds or held and the greatest the push names there, in order.
+fn fresh_keys(
+    tx: &mut dyn ReadTx,
+    schema: &Schema,
+    req: &PushRequest,
+    taken: Vec<(&str, i64)>,
+) -> Result<Vec<Rekey>, Rejection> {
     if taken.is_empty() {
         return Ok(Vec::new());
     }

@@ -82,18 +82,8 @@ impl Scopes {
         };
         match &rule.read {
             ReadRule::All => Ok(Some(ALL.into())),
-            ReadRule::Owner { column } => {
-                let v = if let Some(v) = row.values.get(column) {
-                    v.clone()
-                } else {
-                    row.id.to_value() // the owner column is the key
-                };
-                Ok(owner_text(&v).map(|u| user_key(&u)))
-            }
-            ReadRule::Claim { column } => {
-                let v = row.values.get(column).cloned().unwrap_or(row.id.to_value());
-                Ok(owner_text(&v).map(|c| claim_key(&c)))
-            }
+            ReadRule::Owner { column } => Ok(owner_text(row, column).map(|u| user_key(&u))),
+            ReadRule::Claim { column } => Ok(owner_text(row, column).map(|c| claim_key(&c))),
             ReadRule::Parent { column, table } => match row.values.get(column).and_then(id_of) {
                 Some(parent) => source.key(tx, table, parent),
                 None => Ok(None),
@@ -102,10 +92,11 @@ impl Scopes {
     }
 }
 
-/// The user an owner column's value names: text as it is, an integer
-/// in decimal.
-fn owner_text(v: &Value) -> Option<String> {
-    match v {
+/// The user or claim `row`'s `column` names (the key column itself when
+/// the rule names it): text as it is, an integer in decimal.
+fn owner_text(row: &Row, column: &str) -> Option<String> {
+    let key = row.id.to_value();
+    match row.values.get(column).unwrap_or(&key) {
         Value::Text(s) => Some(s.clone()),
         Value::Integer(i) => Some(i.to_string()),
         _ => None,
